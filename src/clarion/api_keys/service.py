@@ -1,0 +1,104 @@
+"""Creating, listing, revoking and checking API keys."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from clarion.api_keys.models import ApiKey
+from clarion.errors import NotFound
+from clarion.ids import new_id
+
+#: The roles a key can hold, and what each allows.
+ROLES = {
+    "viewer": "read everything through the API",
+    "status_page_viewer": "read everything through the API",
+    "status_page_publisher": "publish incidents, maintenance windows and their updates",
+    "manage_settings": "create, change and archive components",
+}
+PUBLISH_ROLE = "status_page_publisher"
+CONFIGURE_ROLE = "manage_settings"
+TOKEN_PREFIX = "clarion_"  # noqa: S105 - a public prefix, not a secret
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The API key a request was made with."""
+
+    id: str
+    name: str
+    roles: tuple[str, ...]
+
+    def has(self, role: str) -> bool:
+        return role in self.roles
+
+
+async def create_key(
+    session: AsyncSession, name: str, roles: list[str], now: datetime
+) -> tuple[ApiKey, str]:
+    """Store a new key; returns the row and the token, which is never stored or shown again."""
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    key = ApiKey(
+        id=new_id(),
+        name=name,
+        token_hash=hash_token(token),
+        token_hint=token[: len(TOKEN_PREFIX) + 4],
+        roles=sorted(set(roles)),
+        created_at=now,
+        revoked_at=None,
+    )
+    session.add(key)
+    await session.flush()
+    return key, token
+
+
+async def list_keys(session: AsyncSession) -> list[ApiKey]:
+    return list(
+        (await session.scalars(select(ApiKey).order_by(ApiKey.created_at, ApiKey.id))).all()
+    )
+
+
+async def revoke_key(session: AsyncSession, key_id_or_name: str, now: datetime) -> ApiKey:
+    """Revoke by id, or by name when exactly one live key has that name."""
+    key = await session.get(ApiKey, key_id_or_name)
+    if key is None:
+        rows = (
+            await session.scalars(
+                select(ApiKey).where(ApiKey.name == key_id_or_name, ApiKey.revoked_at.is_(None))
+            )
+        ).all()
+        if len(rows) != 1:
+            raise NotFound(f"No single live API key with id or name {key_id_or_name!r}")
+        key = rows[0]
+    await session.execute(
+        update(ApiKey)
+        .where(ApiKey.id == key.id, ApiKey.revoked_at.is_(None))
+        .values(revoked_at=now)
+    )
+    await session.refresh(key)
+    return key
+
+
+async def authenticate(session: AsyncSession, token: str) -> Principal | None:
+    """The live key whose token this is, or None. Compares hashes in constant time."""
+    digest = hash_token(token)
+    row = (
+        await session.execute(
+            select(ApiKey.id, ApiKey.name, ApiKey.roles, ApiKey.token_hash).where(
+                ApiKey.token_hash == digest, ApiKey.revoked_at.is_(None)
+            )
+        )
+    ).first()
+    if row is None or not hmac.compare_digest(row.token_hash, digest):
+        return None
+    return Principal(id=row.id, name=row.name, roles=tuple(row.roles))

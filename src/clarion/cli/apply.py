@@ -1,0 +1,38 @@
+"""``clarion apply FILE``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+import yaml
+
+from clarion.cli.common import load_settings, run_with_context
+from clarion.context import AppContext
+from clarion.status_pages.declare import DeclarationError, apply_declaration, parse_declaration
+
+
+@click.command("apply")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def command(file: Path) -> None:
+    """Declare components, status pages and their structure from a YAML FILE.
+
+    Idempotent: a second apply changes nothing; renaming keeps ids. Prints what changed.
+    """
+    try:
+        data = yaml.safe_load(file.read_text(encoding="utf-8"))
+        declaration = parse_declaration(data)
+    except yaml.YAMLError as exc:
+        raise click.ClickException(f"{file}: not valid YAML: {exc}") from exc
+    except DeclarationError as exc:
+        raise click.ClickException(f"{file}: {exc}") from exc
+
+    async def body(ctx: AppContext) -> list[str]:
+        async with ctx.db.write() as session:
+            return await apply_declaration(session, declaration, ctx.clock.now())
+
+    changes = run_with_context(load_settings(), body)
+    for line in changes:
+        click.echo(line)
+    if not changes:
+        click.echo("no changes")

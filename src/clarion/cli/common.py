@@ -1,0 +1,54 @@
+"""Helpers shared by the subcommands."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+import click
+
+from clarion.context import AppContext
+from clarion.db.migrate import upgrade
+from clarion.settings import Settings
+
+T = TypeVar("T")
+
+
+def load_settings() -> Settings:
+    try:
+        return Settings()
+    except Exception as exc:  # pydantic's message names the bad variable
+        raise click.ClickException(f"invalid configuration: {exc}") from exc
+
+
+def migrate(settings: Settings) -> None:
+    """Bring the database to the current schema (every command that touches it does)."""
+    try:
+        upgrade(settings.database_url)
+    except Exception as exc:
+        raise click.ClickException(f"cannot prepare the database: {exc}") from exc
+
+
+def run_with_context(settings: Settings, body: Callable[[AppContext], Awaitable[T]]) -> T:
+    """Migrate, then run ``body`` with a fresh context, closing it afterwards."""
+    migrate(settings)
+
+    async def runner() -> T:
+        ctx = AppContext.build(settings)
+        try:
+            return await body(ctx)
+        finally:
+            await ctx.close()
+
+    return asyncio.run(runner())
+
+
+def setup_logging(level: str) -> None:
+    logging.basicConfig(
+        level=level.upper(),
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+    )

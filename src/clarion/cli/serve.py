@@ -1,0 +1,85 @@
+"""``clarion serve`` and ``clarion worker``."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+
+import click
+
+from clarion.cli.common import load_settings, migrate, setup_logging
+from clarion.settings import Settings
+
+
+def serve_app(
+    host: str,
+    port: int,
+    *,
+    worker: bool | None = None,
+    banner: str | None = None,
+    settings: Settings | None = None,
+) -> None:
+    import uvicorn
+
+    from clarion.app import create_app
+
+    settings = settings or load_settings()
+    setup_logging(settings.log_level)
+    migrate(settings)
+    app = create_app(settings, run_worker=worker)
+    if banner:
+        click.echo(banner)
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        log_level=settings.log_level,
+        access_log=False,
+        proxy_headers=True,
+        server_header=False,
+    )
+
+
+@click.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8080, show_default=True, type=int, help="Port to listen on.")
+@click.option(
+    "--worker/--no-worker",
+    default=None,
+    help="Run background work (notifications, maintenance automation) in this process "
+    "(default: on; turn off when separate `clarion worker` processes run).",
+)
+def serve_command(host: str, port: int, worker: bool | None) -> None:
+    """Serve the API, the public status pages and the background worker on one port."""
+    serve_app(host, port, worker=worker)
+
+
+@click.command("worker")
+@click.option("--once", is_flag=True, help="Run every job once and exit.")
+def worker_command(once: bool) -> None:
+    """Run background work (outbox delivery, maintenance automation) without serving HTTP."""
+    from clarion.context import AppContext
+    from clarion.worker import run_forever, run_once
+
+    settings = load_settings()
+    setup_logging(settings.log_level)
+    migrate(settings)
+
+    async def main() -> None:
+        ctx = AppContext.build(settings)
+        try:
+            if once:
+                await run_once(ctx)
+                return
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, stop.set)
+            await run_forever(ctx, stop)
+        finally:
+            await ctx.close()
+
+    asyncio.run(main())
+
+
+commands = [serve_command, worker_command]

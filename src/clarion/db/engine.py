@@ -1,0 +1,140 @@
+"""Engines and transactions.
+
+``Database.read()`` and ``Database.write()`` each give one session in one transaction; ``write``
+commits when the block ends without an exception. Services flush, never commit.
+
+SQLite: WAL, ``BEGIN IMMEDIATE`` for writes (so a writer takes the lock up front instead of
+failing on upgrade), plain ``BEGIN`` for reads, and writes in this process serialised by an
+asyncio lock so they queue here rather than spin in SQLite's busy handler.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from sqlalchemy import event, text
+from sqlalchemy.engine import Engine
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+from sqlalchemy.pool import NullPool
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
+def _sqlite_engine(url: str, begin: str, pool_size: int) -> AsyncEngine:
+    engine = create_async_engine(
+        url,
+        pool_size=pool_size,
+        max_overflow=0,
+        pool_timeout=60,
+        connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
+    )
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Python 3.11's sqlite3 module opens transactions on its own and never for SELECT;
+        # take control of BEGIN ourselves (SQLAlchemy's documented pysqlite recipe).
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        conn.exec_driver_sql(begin)
+
+    return engine
+
+
+class Database:
+    """Owns the engines; hands out read and write transactions."""
+
+    def __init__(self, url: str, *, pool_size: int = 10) -> None:
+        self.url = url
+        self.is_sqlite = url.startswith("sqlite")
+        self._write_lock: asyncio.Lock | None = None
+        if self.is_sqlite:
+            self.write_engine = _sqlite_engine(url, "BEGIN IMMEDIATE", 1)
+            self.read_engine = _sqlite_engine(url, "BEGIN", 4)
+        else:
+            self.write_engine = create_async_engine(
+                url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
+            )
+            self.read_engine = self.write_engine
+        self._write_sessions = async_sessionmaker(self.write_engine, expire_on_commit=False)
+        self._read_sessions = async_sessionmaker(self.read_engine, expire_on_commit=False)
+
+    @property
+    def dialect(self) -> str:
+        return self.write_engine.dialect.name
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncSession]:
+        """A transaction for reading (nothing is written through it)."""
+        async with self._read_sessions() as session, session.begin():
+            yield session
+
+    @asynccontextmanager
+    async def write(self) -> AsyncIterator[AsyncSession]:
+        """A write transaction that commits when the block ends cleanly."""
+        if self.is_sqlite:
+            if self._write_lock is None:
+                self._write_lock = asyncio.Lock()
+            async with self._write_lock, self._write_sessions() as session, session.begin():
+                yield session
+        else:
+            async with self._write_sessions() as session, session.begin():
+                yield session
+
+    async def ping(self) -> bool:
+        """True when the database answers a trivial query."""
+        try:
+            async with asyncio.timeout(2):
+                async with self.read_engine.connect() as conn:
+                    await conn.execute(text("SELECT 1"))
+            return True
+        except Exception:
+            return False
+
+    async def dispose(self) -> None:
+        await self.write_engine.dispose()
+        if self.read_engine is not self.write_engine:
+            await self.read_engine.dispose()
+
+
+def sync_url(url: str) -> str:
+    """The synchronous-driver twin of an async URL (for Alembic)."""
+    return url.replace("sqlite+aiosqlite", "sqlite").replace(
+        "postgresql+asyncpg", "postgresql+psycopg"
+    )
+
+
+def make_sync_engine(url: str) -> Engine:
+    from sqlalchemy import create_engine
+
+    engine = create_engine(sync_url(url), poolclass=NullPool)
+    if engine.dialect.name == "sqlite":
+
+        @event.listens_for(engine, "connect")
+        def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+            dbapi_connection.isolation_level = None
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+            cursor.close()
+
+        @event.listens_for(engine, "begin")
+        def _on_begin(conn: Any) -> None:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine

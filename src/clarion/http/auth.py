@@ -1,0 +1,104 @@
+"""Bearer authentication, per-key rate limiting and role checks, as FastAPI dependencies.
+
+Every API route declares what it needs: ``Depends(require())`` for any valid key,
+``Depends(require(PUBLISH_ROLE))`` to publish, ``Depends(require(CONFIGURE_ROLE))`` for settings.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+
+from fastapi import Request
+
+from clarion.api_keys.service import Principal, authenticate
+from clarion.context import AppContext
+from clarion.errors import Forbidden, RateLimited, RateLimitInfo, Unauthenticated
+from clarion.http.ratelimit import headers_for
+
+RETROSPECTIVE_BUCKET = "retrospective"
+
+
+def context_of(request: Request) -> AppContext:
+    ctx: AppContext = request.app.state.ctx
+    return ctx
+
+
+def _token_from(request: Request) -> str:
+    header = request.headers.get("authorization")
+    if not header or not header.strip():
+        raise Unauthenticated(
+            "missing_authorization_material", "No authorization material provided in request"
+        )
+    scheme, _, token = header.strip().partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
+        raise Unauthenticated(
+            "access_token_invalid",
+            "The Authorization header must be 'Bearer <API key>'",
+        )
+    return token
+
+
+async def _rate_limit(
+    request: Request, ctx: AppContext, principal: Principal, bucket: str, capacity: int, rate: float
+) -> None:
+    now = ctx.clock.now()
+    ts = now.timestamp()
+    decision = await ctx.rate_limiter.take(f"{principal.id}:{bucket}", capacity, rate, ts)
+    window = round(capacity / rate)
+    headers = headers_for(decision, capacity, window, ts)
+    request.scope["state"].setdefault("response_headers", {}).update(headers)
+    if not decision.allowed:
+        wait = max(1, math.ceil(decision.retry_after))
+        raise RateLimited(
+            RateLimitInfo(
+                name=f"api_key:{bucket}" if bucket != "default" else "api_key",
+                limit=capacity,
+                remaining=0,
+                retry_after=(now + timedelta(seconds=wait)).replace(microsecond=0),
+                retry_after_seconds=wait,
+                headers=headers,
+            )
+        )
+
+
+def require(
+    role: str | None = None, *, extra_bucket: str | None = None
+) -> Callable[[Request], Awaitable[Principal]]:
+    """A dependency: authenticate the key, spend a token, check ``role``."""
+
+    async def dependency(request: Request) -> Principal:
+        ctx = context_of(request)
+        token = _token_from(request)
+        async with ctx.db.read() as session:
+            principal = await authenticate(session, token)
+        if principal is None:
+            raise Unauthenticated(
+                "access_token_invalid", "The API key is invalid, revoked or expired"
+            )
+        settings = ctx.settings
+        await _rate_limit(
+            request,
+            ctx,
+            principal,
+            "default",
+            settings.rate_limit_capacity,
+            settings.rate_limit_refill_per_second,
+        )
+        if role is not None and not principal.has(role):
+            raise Forbidden(f"This API key needs the '{role}' role for this request")
+        if extra_bucket == RETROSPECTIVE_BUCKET:
+            await _rate_limit(
+                request,
+                ctx,
+                principal,
+                RETROSPECTIVE_BUCKET,
+                settings.retrospective_rate_limit_capacity,
+                settings.retrospective_rate_limit_refill_per_second,
+            )
+        request.scope["state"]["principal"] = principal
+        return principal
+
+    return dependency

@@ -1,0 +1,42 @@
+"""Cursor pagination: ``page_size`` 1..250 (default 25) and ``after`` = the last id returned."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import Query
+
+
+@dataclass(frozen=True)
+class PageRequest:
+    page_size: int
+    after: str | None
+
+
+def page_request(
+    page_size: Annotated[
+        int, Query(ge=1, le=250, description="Number of records to return (1..250)")
+    ] = 25,
+    after: Annotated[
+        str | None,
+        Query(
+            description=(
+                "A record's ID. This endpoint returns the records after this ID, in the "
+                "order of the response."
+            )
+        ),
+    ] = None,
+) -> PageRequest:
+    return PageRequest(page_size=page_size, after=after or None)
+
+
+def pagination_meta(
+    page: PageRequest, items: list[Any], has_more: bool, id_of: Any = None
+) -> dict[str, Any]:
+    """``{"page_size": n, "after": last_id}``; ``after`` only when another page exists."""
+    meta: dict[str, Any] = {"page_size": page.page_size}
+    if has_more and items:
+        last = items[-1]
+        meta["after"] = id_of(last) if id_of else last["id"]
+    return meta

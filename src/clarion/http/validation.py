@@ -1,0 +1,137 @@
+"""Request validation: pydantic's errors become 422 details with ``code``, ``field``, ``pointer``.
+
+Codes (documented in docs/api-conventions.md):
+
+- ``is_required``: a required field is missing, ``null`` or blank;
+- ``too_long`` / ``too_short``: string length limits;
+- ``invalid_value``: not one of the allowed values, or not a valid timestamp / number;
+- ``invalid_type``: a JSON value of the wrong type;
+- ``not_found``, ``limit_exceeded``, ``not_allowed``, ``invalid_cursor``,
+  ``idempotency_key_reused``: raised by services for the rules pydantic cannot see.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BeforeValidator, StringConstraints
+from pydantic_core import PydanticCustomError
+
+from clarion.errors import ClarionError, ErrorDetail, InvalidRequest, ValidationFailed
+from clarion.timeutil import parse_ts, to_utc
+
+_CODES = {
+    "missing": "is_required",
+    "string_too_long": "too_long",
+    "too_long": "too_long",
+    "string_too_short": "too_short",
+    "too_short": "too_short",
+    "enum": "invalid_value",
+    "literal_error": "invalid_value",
+    "greater_than_equal": "invalid_value",
+    "less_than_equal": "invalid_value",
+    "greater_than": "invalid_value",
+    "less_than": "invalid_value",
+    "int_parsing": "invalid_value",
+    "int_from_float": "invalid_value",
+    "datetime_parsing": "invalid_value",
+    "datetime_from_date_parsing": "invalid_value",
+    "datetime_type": "invalid_value",
+    "bool_parsing": "invalid_type",
+}
+
+_OUR_CODES = {"is_required", "invalid_value", "too_long", "not_allowed", "invalid_type"}
+
+
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def _clean_loc(loc: Sequence[int | str]) -> list[int | str]:
+    """Drop the location prefix and pydantic's union-branch tags (``list[...]``, ``none``)."""
+    parts = list(loc)
+    if parts and parts[0] in ("body", "query", "path", "header"):
+        parts = parts[1:]
+    return [p for p in parts if isinstance(p, int) or (_NAME.match(p) and p != "none")]
+
+
+def _field_and_pointer(loc: Sequence[int | str]) -> tuple[str, str]:
+    parts = _clean_loc(loc)
+    field = ""
+    for part in parts:
+        if isinstance(part, int):
+            field += f"[{part}]"
+        else:
+            field += ("." if field else "") + str(part)
+    pointer = "/" + "/".join(str(p) for p in parts)
+    return field or "body", pointer if parts else "/"
+
+
+def details_from_pydantic(errors: Sequence[Any]) -> ClarionError:
+    """Turn ``RequestValidationError.errors()`` into our error (400 for unreadable bodies)."""
+    details: list[ErrorDetail] = []
+    seen: set[tuple[str, str]] = set()
+    for err in errors:
+        kind = str(err.get("type", ""))
+        loc = tuple(err.get("loc", ()))
+        if "none" in loc[1:] and kind == "none_required":
+            continue  # the "or null" branch of an optional field: the other branch says why
+        if kind == "json_invalid":
+            return InvalidRequest("The request body is not valid JSON", code="invalid_json")
+        if loc in (("body",), ()):
+            if kind == "missing":
+                return InvalidRequest("This endpoint needs a JSON object body", code="invalid_json")
+            return InvalidRequest("The request body must be a JSON object", code="invalid_json")
+        field, pointer = _field_and_pointer(loc)
+        if kind in _OUR_CODES:
+            code = kind
+        elif kind.endswith("_type") and err.get("input") is None and kind != "datetime_type":
+            code = "is_required"
+        else:
+            code = _CODES.get(kind, "invalid_type" if kind.endswith("_type") else "invalid_value")
+        if (field, code) in seen:
+            continue
+        seen.add((field, code))
+        details.append(ErrorDetail(code, _message(code, field, err), field, pointer))
+    return ValidationFailed(*details)
+
+
+def _message(code: str, field: str, err: Any) -> str:
+    ctx = err.get("ctx") or {}
+    if code == "is_required":
+        return f"{field} is required"
+    if code == "too_long":
+        return f"{field} must be at most {ctx.get('max_length', '?')} characters long"
+    if code == "too_short":
+        return f"{field} must be at least {ctx.get('min_length', '?')} characters long"
+    if code == "invalid_value" and "expected" in ctx:
+        return f"{field} must be one of {ctx['expected']}"
+    return f"{field}: {err.get('msg', 'is invalid')}"
+
+
+def _not_blank(value: str) -> str:
+    if not value.strip():
+        raise PydanticCustomError("is_required", "must not be blank")
+    return value
+
+
+def _timestamp(value: Any) -> Any:
+    if isinstance(value, str):
+        try:
+            return parse_ts(value)
+        except ValueError:
+            raise PydanticCustomError(
+                "invalid_value", "must be an RFC 3339 timestamp, e.g. 2025-01-28T10:00:00Z"
+            ) from None
+    if isinstance(value, datetime):
+        return to_utc(value)
+    raise PydanticCustomError("invalid_value", "must be an RFC 3339 timestamp string")
+
+
+NonBlank = Annotated[str, AfterValidator(_not_blank)]
+Name = Annotated[str, StringConstraints(max_length=200), AfterValidator(_not_blank)]
+Message = Annotated[str, StringConstraints(max_length=4096), AfterValidator(_not_blank)]
+IdempotencyKey = Annotated[str, StringConstraints(max_length=255), AfterValidator(_not_blank)]
+Timestamp = Annotated[datetime, BeforeValidator(_timestamp)]

@@ -1,0 +1,298 @@
+"""Publishing incidents and their updates; reading them back with derived impacts."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from clarion.components.ledger import (
+    Impact,
+    LedgerWriter,
+    changes_for_incidents,
+    impacts_from_changes,
+    latest_by_component,
+)
+from clarion.errors import ErrorDetail, NotFound, ValidationFailed
+from clarion.events import DomainEvent, emit
+from clarion.ids import new_id
+from clarion.incidents.models import Incident, IncidentUpdate
+from clarion.status_pages.models import StatusPage
+from clarion.status_pages.service import bump_content_version, component_ids_on_page
+
+MAX_UPDATES = 100
+RESOLVED = "resolved"
+
+
+@dataclass
+class IncidentView:
+    incident: Incident
+    updates: list[IncidentUpdate]  # newest first
+    impacts: list[Impact]
+
+
+@dataclass(frozen=True)
+class ComponentStatusInput:
+    component_id: str
+    component_status: str
+
+
+async def _require_page(
+    session: AsyncSession, page_id: str, field: str = "status_page_id"
+) -> StatusPage:
+    page = await session.get(StatusPage, page_id)
+    if page is None:
+        raise ValidationFailed.at("not_found", "No status page with this id", field)
+    return page
+
+
+async def check_components(
+    session: AsyncSession,
+    page_id: str,
+    statuses: Sequence[ComponentStatusInput],
+    field: str = "component_statuses",
+) -> None:
+    """Each component must be on the page (and not archived), and appear at most once."""
+    if not statuses:
+        return
+    on_page = await component_ids_on_page(session, page_id)
+    seen: set[str] = set()
+    problems: list[ErrorDetail] = []
+    for index, entry in enumerate(statuses):
+        pointer = f"/{field}/{index}/component_id"
+        name = f"{field}[{index}].component_id"
+        if entry.component_id not in on_page:
+            problems.append(
+                ErrorDetail("not_found", "This component is not on the status page", name, pointer)
+            )
+        elif entry.component_id in seen:
+            problems.append(
+                ErrorDetail("invalid_value", "A component may be listed only once", name, pointer)
+            )
+        seen.add(entry.component_id)
+    if problems:
+        raise ValidationFailed(*problems)
+
+
+def _as_json(statuses: Sequence[ComponentStatusInput]) -> list[dict[str, str]]:
+    return [
+        {"component_id": s.component_id, "component_status": s.component_status} for s in statuses
+    ]
+
+
+async def create_incident(
+    session: AsyncSession,
+    *,
+    page_id: str,
+    name: str,
+    incident_status: str,
+    message: str,
+    notify_subscribers: bool,
+    component_statuses: Sequence[ComponentStatusInput],
+    now: datetime,
+) -> IncidentView:
+    """Publish an incident with its first update."""
+    await _require_page(session, page_id)
+    if incident_status == RESOLVED and any(
+        s.component_status != "operational" for s in component_statuses
+    ):
+        raise ValidationFailed.at(
+            "not_allowed",
+            "component_statuses cannot mark components as affected on a resolved incident",
+            "component_statuses",
+        )
+    await check_components(session, page_id, component_statuses)
+    incident = Incident(
+        id=new_id(),
+        status_page_id=page_id,
+        name=name,
+        incident_status=incident_status,
+        published_at=now,
+        resolved_at=now if incident_status == RESOLVED else None,
+        retrospective=False,
+        update_count=1,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(incident)
+    first = IncidentUpdate(
+        id=new_id(),
+        incident_id=incident.id,
+        message=message,
+        incident_status=incident_status,
+        component_statuses=_as_json(component_statuses),
+        notify_subscribers=notify_subscribers,
+        published_at=now,
+    )
+    session.add(first)
+    await session.flush()  # the ledger rows reference the incident
+    ledger = LedgerWriter(session, page_id, {}, incident_id=incident.id)
+    for entry in component_statuses:
+        ledger.set(entry.component_id, entry.component_status, now)
+    await session.flush()
+    await bump_content_version(session, page_id, now)
+    await emit(
+        session,
+        DomainEvent(
+            kind="incident.resolved" if incident_status == RESOLVED else "incident.created",
+            status_page_id=page_id,
+            subject_id=incident.id,
+            occurred_at=now,
+            notify_subscribers=notify_subscribers,
+            update_id=first.id,
+            component_ids=tuple(s.component_id for s in component_statuses),
+        ),
+    )
+    return await load_incident(session, incident.id)
+
+
+async def add_update(
+    session: AsyncSession,
+    *,
+    incident_id: str,
+    message: str,
+    notify_subscribers: bool,
+    incident_status: str | None,
+    component_statuses: Sequence[ComponentStatusInput] | None,
+    now: datetime,
+) -> IncidentUpdate:
+    """Post an update. ``resolved`` sets every affected component back to operational."""
+    incident = await session.get(Incident, incident_id, with_for_update=True)
+    if incident is None:
+        raise ValidationFailed.at(
+            "not_found", "No status page incident with this id", "status_page_incident_id"
+        )
+    if incident.update_count >= MAX_UPDATES:
+        raise ValidationFailed.at(
+            "limit_exceeded",
+            f"An incident can have at most {MAX_UPDATES} updates",
+            "status_page_incident_id",
+        )
+    new_status = incident_status or incident.incident_status
+    if new_status == RESOLVED and component_statuses:
+        raise ValidationFailed.at(
+            "not_allowed",
+            "component_statuses must not be sent when resolving: "
+            "every component becomes operational",
+            "component_statuses",
+        )
+    statuses = list(component_statuses or [])
+    await check_components(session, incident.status_page_id, statuses)
+    changes = (await changes_for_incidents(session, [incident.id]))[incident.id]
+    # Never publish before the previous update (clock steps backwards, same-instant writes).
+    last_at = max([incident.published_at, *(c.occurred_at for c in changes)])
+    at = now if now > last_at else last_at + timedelta(microseconds=1)
+    ledger = LedgerWriter(
+        session, incident.status_page_id, latest_by_component(changes), incident_id=incident.id
+    )
+    for entry in statuses:
+        ledger.set(entry.component_id, entry.component_status, at)
+    was_resolved = incident.incident_status == RESOLVED
+    if new_status == RESOLVED:
+        ledger.reset_all(at)
+    row = IncidentUpdate(
+        id=new_id(),
+        incident_id=incident.id,
+        message=message,
+        incident_status=new_status,
+        component_statuses=_as_json(statuses),
+        notify_subscribers=notify_subscribers,
+        published_at=at,
+    )
+    session.add(row)
+    await session.execute(
+        update(Incident)
+        .where(Incident.id == incident.id)
+        .values(
+            incident_status=new_status,
+            update_count=Incident.update_count + 1,
+            resolved_at=(incident.resolved_at or at) if new_status == RESOLVED else None,
+            updated_at=now,
+        )
+    )
+    await session.flush()
+    await bump_content_version(session, incident.status_page_id, now)
+    kind = "incident.updated"
+    if new_status == RESOLVED and not was_resolved:
+        kind = "incident.resolved"
+    await emit(
+        session,
+        DomainEvent(
+            kind=kind,
+            status_page_id=incident.status_page_id,
+            subject_id=incident.id,
+            occurred_at=at,
+            notify_subscribers=notify_subscribers,
+            update_id=row.id,
+            component_ids=tuple(sorted(set(ledger.current))),
+        ),
+    )
+    return row
+
+
+async def rename_incident(
+    session: AsyncSession, incident_id: str, name: str, now: datetime
+) -> IncidentView:
+    """Change the title only: no update is published and nobody is notified."""
+    incident = await session.get(Incident, incident_id)
+    if incident is None:
+        raise NotFound("No status page incident with this id")
+    incident.name = name
+    incident.updated_at = now
+    await session.flush()
+    await bump_content_version(session, incident.status_page_id, now)
+    return await load_incident(session, incident.id)
+
+
+async def load_incident(session: AsyncSession, incident_id: str) -> IncidentView:
+    incident = await session.get(Incident, incident_id, populate_existing=True)
+    if incident is None:
+        raise NotFound("No status page incident with this id")
+    return (await load_views(session, [incident]))[0]
+
+
+async def load_views(session: AsyncSession, incidents: Sequence[Incident]) -> list[IncidentView]:
+    """Attach updates (newest first) and impacts, in two queries for the whole batch."""
+    ids = [i.id for i in incidents]
+    updates: dict[str, list[IncidentUpdate]] = {i: [] for i in ids}
+    if ids:
+        rows = await session.scalars(
+            select(IncidentUpdate)
+            .where(IncidentUpdate.incident_id.in_(ids))
+            .order_by(IncidentUpdate.published_at.desc(), IncidentUpdate.id.desc())
+        )
+        for row in rows:
+            updates[row.incident_id].append(row)
+    changes = await changes_for_incidents(session, ids)
+    return [
+        IncidentView(incident=i, updates=updates[i.id], impacts=impacts_from_changes(changes[i.id]))
+        for i in incidents
+    ]
+
+
+async def list_incidents(
+    session: AsyncSession,
+    *,
+    page_id: str,
+    limit: int,
+    after: str | None,
+) -> tuple[list[IncidentView], bool]:
+    """Newest first (``published_at`` then id, descending); ``after`` is an incident id."""
+    await _require_page(session, page_id)
+    query = select(Incident).where(Incident.status_page_id == page_id)
+    if after is not None:
+        anchor = await session.get(Incident, after)
+        if anchor is None or anchor.status_page_id != page_id:
+            raise ValidationFailed.at(
+                "invalid_cursor", "after does not name an incident of this status page", "after"
+            )
+        query = query.where(
+            (Incident.published_at < anchor.published_at)
+            | ((Incident.published_at == anchor.published_at) & (Incident.id < anchor.id))
+        )
+    query = query.order_by(Incident.published_at.desc(), Incident.id.desc()).limit(limit + 1)
+    rows = list((await session.scalars(query)).all())
+    return await load_views(session, rows[:limit]), len(rows) > limit

@@ -1,0 +1,25 @@
+"""The list of background jobs. Each subsystem adds its registration here."""
+
+from __future__ import annotations
+
+from clarion.context import AppContext
+
+_loaded = False
+
+
+async def purge_idempotency_records(ctx: AppContext) -> int:
+    from clarion.http.idempotency import purge_expired
+
+    async with ctx.db.write() as session:
+        await purge_expired(session, ctx)
+    return 0
+
+
+def load_jobs() -> None:
+    global _loaded
+    if _loaded:
+        return
+    _loaded = True
+    from clarion.worker import register_job
+
+    register_job("purge_idempotency_records", purge_idempotency_records, 3600)

@@ -1,0 +1,15 @@
+"""Every router of the app, in one place."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+
+def include_routes(app: FastAPI) -> None:
+    from clarion.api_keys.api import router as identity_router
+    from clarion.incidents.api import router as incidents_router
+    from clarion.status_pages.api import router as status_pages_router
+
+    app.include_router(status_pages_router)
+    app.include_router(incidents_router)
+    app.include_router(identity_router)

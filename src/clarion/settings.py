@@ -1,0 +1,64 @@
+"""Settings, read once from the environment (prefix ``CLARION_``) and passed in."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _default_database_url() -> str:
+    return f"sqlite+aiosqlite:///{Path.cwd() / 'clarion.db'}"
+
+
+class Settings(BaseSettings):
+    """Every knob Clarion has. Nothing else reads the environment."""
+
+    model_config = SettingsConfigDict(env_prefix="CLARION_", extra="ignore")
+
+    database_url: str = Field(default_factory=_default_database_url)
+    base_url: str = "http://127.0.0.1:8080"
+    redis_url: str | None = None
+    dashboard_url: str = ""
+    organisation_name: str = "Clarion"
+
+    # API conventions
+    max_body_bytes: int = 1_048_576
+    rate_limit_capacity: int = 1200
+    rate_limit_refill_per_second: float = 20.0
+    retrospective_rate_limit_capacity: int = 300
+    retrospective_rate_limit_refill_per_second: float = 5.0
+    idempotency_retention_hours: int = 72
+
+    # background work
+    run_worker_in_serve: bool = True
+    worker_poll_seconds: float = 1.0
+
+    # notifications
+    smtp_url: str | None = None
+    smtp_from: str = "Clarion <status@localhost>"
+    webhook_allow_private: bool = False
+    secret_key: str = ""
+    maintenance_reminder_minutes: int = 60
+
+    log_level: str = "info"
+
+    @field_validator("database_url")
+    @classmethod
+    def _async_driver(cls, url: str) -> str:
+        """Accept plain ``sqlite://`` / ``postgresql://`` URLs and pick the async driver."""
+        if url.startswith("sqlite:///"):
+            return "sqlite+aiosqlite:///" + url.removeprefix("sqlite:///")
+        if url.startswith(("postgresql://", "postgres://")):
+            return "postgresql+psycopg://" + url.split("://", 1)[1]
+        return url
+
+    @field_validator("base_url")
+    @classmethod
+    def _strip_slash(cls, url: str) -> str:
+        return url.rstrip("/")
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")

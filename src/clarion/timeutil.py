@@ -1,0 +1,33 @@
+"""RFC 3339 timestamps on the wire."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+
+def to_utc(moment: datetime) -> datetime:
+    """Make ``moment`` timezone-aware UTC; a naive value is taken to be UTC already."""
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
+
+
+def format_ts(moment: datetime) -> str:
+    """``2021-08-17T13:28:57.801578Z``: UTC, microseconds, ``Z``."""
+    return to_utc(moment).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_ts(text: str) -> datetime:
+    """Parse an RFC 3339 / ISO 8601 timestamp. No offset means UTC (the SDK sends naive values).
+
+    Raises ``ValueError`` on anything else.
+    """
+    value = text.strip()
+    if not value or len(value) > 64:
+        raise ValueError("not a timestamp")
+    if value[-1] in "zZ":
+        value = value[:-1] + "+00:00"
+    parsed = datetime.fromisoformat(value)
+    if "T" not in value and " " not in value:
+        raise ValueError("a timestamp needs a time of day")
+    return to_utc(parsed)

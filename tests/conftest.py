@@ -1,0 +1,37 @@
+"""Shared fixtures: one live Clarion per test session on the configured backend."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from incident_io import AuthenticatedClient
+
+from tests.factories import PageInfo, make_key, make_page
+from tests.harness import LiveServer, fresh_database, live_server
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    with fresh_database(str(tmp_path_factory.mktemp("db"))) as url, live_server(url) as srv:
+        yield srv
+
+
+@pytest.fixture
+def token(server: LiveServer) -> str:
+    """A fresh key with every role (its own rate-limit bucket)."""
+    return make_key(server)
+
+
+@pytest.fixture
+def sdk(server: LiveServer, token: str) -> Iterator[AuthenticatedClient]:
+    """incident.io's official SDK pointed at the live server."""
+    with AuthenticatedClient(
+        base_url=server.base_url, token=token, raise_on_unexpected_status=True
+    ) as client:
+        yield client
+
+
+@pytest.fixture
+def page(server: LiveServer) -> PageInfo:
+    return make_page(server, components=5)

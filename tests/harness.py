@@ -1,0 +1,138 @@
+"""A real Clarion server for tests: uvicorn on a loopback port, in a thread of this process.
+
+The server has its own event loop; ``LiveServer.call`` runs a coroutine on it, so tests can
+reach services (to set up data) with the same engine the server uses. Time is an
+``OffsetClock`` that tests may move forward.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Iterator
+from concurrent.futures import Future
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import uvicorn
+
+from clarion.app import create_app
+from clarion.clock import OffsetClock
+from clarion.context import AppContext
+from clarion.db.migrate import upgrade
+from clarion.settings import Settings
+
+T = TypeVar("T")
+PG_ADMIN_URL = os.environ.get(
+    "CLARION_TEST_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+
+
+def backend() -> str:
+    """``sqlite`` (default) or ``postgresql``: which database the suite runs on."""
+    return os.environ.get("CLARION_TEST_BACKEND", "sqlite")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def fresh_database(tmp_dir: str) -> Iterator[str]:
+    """A new, empty database URL on the configured backend; dropped afterwards."""
+    if backend() == "sqlite":
+        yield f"sqlite:///{tmp_dir}/clarion-{uuid.uuid4().hex[:8]}.db"
+        return
+    import psycopg
+
+    name = f"clarion_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    base = PG_ADMIN_URL.rsplit("/", 1)[0]
+    try:
+        yield f"postgresql://{base.split('://', 1)[1]}/{name}"
+    finally:
+        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@dataclass
+class LiveServer:
+    base_url: str
+    ctx: AppContext
+    clock: OffsetClock
+    loop: asyncio.AbstractEventLoop
+    settings: Settings
+
+    def call(self, fn: Callable[[AppContext], Awaitable[T]], timeout: float = 60) -> T:
+        """Run ``fn(ctx)`` on the server's event loop and wait for its result."""
+        future: Future[T] = asyncio.run_coroutine_threadsafe(_as_coro(fn, self.ctx), self.loop)
+        return future.result(timeout)
+
+
+async def _as_coro(fn: Callable[[AppContext], Awaitable[T]], ctx: AppContext) -> T:
+    return await fn(ctx)
+
+
+@contextmanager
+def live_server(
+    database_url: str, *, run_worker: bool = False, **overrides: Any
+) -> Iterator[LiveServer]:
+    """Migrate ``database_url`` and serve Clarion on it until the block ends."""
+    port = free_port()
+    values: dict[str, Any] = {
+        "database_url": database_url,
+        "base_url": f"http://127.0.0.1:{port}",
+        "secret_key": "test-secret-key-0123456789",
+    }
+    values.update(overrides)
+    settings = Settings(**values)
+    upgrade(settings.database_url)
+    clock = OffsetClock()
+    ready = threading.Event()
+    holder: dict[str, Any] = {}
+
+    def run() -> None:
+        loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(loop)
+        ctx = AppContext.build(settings, clock)
+        app = create_app(settings, context=ctx, run_worker=run_worker)
+        config = uvicorn.Config(
+            app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"
+        )
+        server = uvicorn.Server(config)
+        holder.update(loop=loop, ctx=ctx, server=server)
+        ready.set()
+        try:
+            loop.run_until_complete(server.serve())
+            loop.run_until_complete(ctx.close())
+        finally:
+            loop.close()
+
+    thread = threading.Thread(target=run, name="clarion-test-server", daemon=True)
+    thread.start()
+    ready.wait(30)
+    server: uvicorn.Server = holder["server"]
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("test server did not start")
+        time.sleep(0.02)
+    try:
+        yield LiveServer(
+            base_url=f"http://127.0.0.1:{port}",
+            ctx=holder["ctx"],
+            clock=clock,
+            loop=holder["loop"],
+            settings=settings,
+        )
+    finally:
+        server.should_exit = True
+        thread.join(30)
