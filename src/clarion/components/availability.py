@@ -8,7 +8,7 @@ Used by the availability endpoint and by the public page's uptime bars, so both 
 2. Overlapping impacts are merged: time is never counted as down twice.
 3. Only the *covered* part of a window counts: from ``max(start, data_available_since)`` to
    ``min(end, now)``. Time before data existed, and time in the future, is neither up nor down.
-4. ``percent = floor(10000 × (covered − down) / covered) / 100``, written with two decimals
+4. ``percent = floor(10000 * (covered - down) / covered) / 100``, written with two decimals
    (``"99.94"``, ``"100.00"``); no percentage when nothing of the window is covered.
 """
 
