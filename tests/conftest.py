@@ -10,6 +10,8 @@ from incident_io import AuthenticatedClient
 from tests.factories import PageInfo, make_key, make_page
 from tests.harness import LiveServer, fresh_database, live_server
 
+pytest_plugins = ["tests.sdk_coverage"]
+
 
 @pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:

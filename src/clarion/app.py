@@ -77,6 +77,11 @@ def create_app(
 
     include_routes(app)
 
+    @app.get("/v1/openapiV3.json", include_in_schema=False)
+    async def openapi_v3() -> Response:
+        """The same document as ``/openapi.json`` (the SDK's ``utilities_v1_open_apiv3``)."""
+        return json_response(app.openapi())
+
     @app.get("/healthz", include_in_schema=False)
     async def healthz(request: Request) -> Response:
         if await ctx.db.ping():
