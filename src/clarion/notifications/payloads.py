@@ -1,0 +1,179 @@
+"""The JSON body of a notification, one per domain event (used by webhooks and e-mail).
+
+Every body has the same envelope::
+
+    {"type": "incident.updated", "timestamp": "2026-…Z",
+     "data": {"status_page": {...}, "incident": {...}, "update": {...},
+              "affected_components": [...]}}
+
+``data.incident`` is incident.io's ``StatusPageIncidentV2`` and ``data.update`` its
+``StatusPageIncidentUpdateV2``; maintenance events carry ``data.maintenance``
+(``StatusPageMaintenanceV2``) and ``data.update`` (``StatusPageMaintenanceUpdateV2``) instead.
+Incident bodies also carry incident.io's own outbound webhook shape
+(``status_page_incident.update_shared_v1``: an ``event_type`` key plus a key named literally
+``status_page_incident.update_shared_v1``), so a receiver written for incident.io's webhook
+works unchanged. As everywhere on the wire, optional keys are left out rather than null.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from clarion.components.ledger import changes_for_maintenances, impacts_from_changes
+from clarion.components.models import Component
+from clarion.errors import NotFound
+from clarion.events import DomainEvent
+from clarion.incidents.schemas import update_v2
+from clarion.incidents.service import load_incident
+from clarion.maintenances.models import Maintenance, MaintenanceComponent, MaintenanceUpdate
+from clarion.settings import Settings
+from clarion.status_pages.models import StatusPage
+from clarion.status_pages.schemas import public_url
+from clarion.timeutil import format_ts
+
+INCIDENT_KINDS = frozenset({"incident.created", "incident.updated", "incident.resolved"})
+MAINTENANCE_KINDS = frozenset(
+    {
+        "maintenance.scheduled",
+        "maintenance.started",
+        "maintenance.updated",
+        "maintenance.completed",
+    }
+)
+#: incident.io's outbound webhook event for a shared status page incident update.
+INCIDENT_IO_EVENT = "status_page_incident.update_shared_v1"
+
+
+async def build_payload(
+    session: AsyncSession, event: DomainEvent, settings: Settings
+) -> dict[str, Any]:
+    """The body for ``event``, read from the database as it is now.
+
+    Raises ``NotFound`` when the page or the subject (incident, maintenance) no longer exists,
+    and ``ValueError`` for an event kind that has no notification body.
+    """
+    page = await session.get(StatusPage, event.status_page_id)
+    if page is None:
+        raise NotFound("No status page with this id")
+    data: dict[str, Any] = {
+        "status_page": {"id": page.id, "name": page.name, "url": public_url(page, settings)}
+    }
+    body: dict[str, Any] = {
+        "type": event.kind,
+        "timestamp": format_ts(event.occurred_at),
+        "data": data,
+    }
+    if event.kind in INCIDENT_KINDS:
+        component_ids = await _incident_payload(session, event, data)
+        body["event_type"] = INCIDENT_IO_EVENT
+        body[INCIDENT_IO_EVENT] = {
+            "status_page_incident": data["incident"],
+            "update": data["update"],
+        }
+    elif event.kind in MAINTENANCE_KINDS:
+        component_ids = await _maintenance_payload(session, event, data)
+    else:
+        raise ValueError(f"no notification body for event kind {event.kind!r}")
+    data["affected_components"] = await _components(session, component_ids)
+    return body
+
+
+async def _incident_payload(
+    session: AsyncSession, event: DomainEvent, data: dict[str, Any]
+) -> list[str]:
+    from clarion.incidents.schemas import incident_v2
+
+    view = await load_incident(session, event.subject_id)
+    incident = incident_v2(view.incident, view.updates, view.impacts)
+    data["incident"] = incident
+    chosen = next((u for u in view.updates if u.id == event.update_id), None)
+    if chosen is None and view.updates:
+        chosen = view.updates[0]  # newest: the event named no (or an unknown) update
+    if chosen is None:
+        raise NotFound("The incident has no updates")
+    data["update"] = update_v2(chosen)
+    ids = [c["component_id"] for c in chosen.component_statuses]
+    ids += [i.component_id for i in view.impacts]
+    ids += list(event.component_ids)
+    return list(dict.fromkeys(ids))
+
+
+async def _maintenance_payload(
+    session: AsyncSession, event: DomainEvent, data: dict[str, Any]
+) -> list[str]:
+    maintenance = await session.get(Maintenance, event.subject_id)
+    if maintenance is None:
+        raise NotFound("No status page maintenance with this id")
+    updates = list(
+        (
+            await session.scalars(
+                select(MaintenanceUpdate)
+                .where(MaintenanceUpdate.maintenance_id == maintenance.id)
+                .order_by(MaintenanceUpdate.published_at.desc(), MaintenanceUpdate.id.desc())
+            )
+        ).all()
+    )
+    affected = list(
+        (
+            await session.scalars(
+                select(MaintenanceComponent.component_id)
+                .where(MaintenanceComponent.maintenance_id == maintenance.id)
+                .order_by(MaintenanceComponent.position)
+            )
+        ).all()
+    )
+    changes = (await changes_for_maintenances(session, [maintenance.id]))[maintenance.id]
+    periods = []
+    for impact in impacts_from_changes(changes):
+        period: dict[str, Any] = {
+            "component_id": impact.component_id,
+            "start_at": format_ts(impact.start_at),
+        }
+        if impact.end_at is not None:
+            period["end_at"] = format_ts(impact.end_at)
+        periods.append(period)
+    wire_updates = [_maintenance_update_v2(u) for u in updates]
+    data["maintenance"] = {
+        "id": maintenance.id,
+        "status_page_id": maintenance.status_page_id,
+        "name": maintenance.name,
+        "published_at": format_ts(maintenance.published_at),
+        "maintenance_status": maintenance.maintenance_status,
+        "automate_maintenance_status": maintenance.automate,
+        "start_at": format_ts(maintenance.start_at),
+        "end_at": format_ts(maintenance.end_at),
+        "updates": wire_updates,
+        "component_maintenance_periods": periods,
+    }
+    chosen = next((u for u in wire_updates if u["id"] == event.update_id), None)
+    if chosen is None and wire_updates:
+        chosen = wire_updates[0]
+    if chosen is not None:
+        data["update"] = chosen
+    return list(dict.fromkeys([*affected, *event.component_ids]))
+
+
+def _maintenance_update_v2(update: MaintenanceUpdate) -> dict[str, Any]:
+    return {
+        "id": update.id,
+        "status_page_maintenance_id": update.maintenance_id,
+        "published_at": format_ts(update.published_at),
+        "message": update.message,
+        "maintenance_status": update.maintenance_status,
+        "component_statuses": [
+            {"component_id": c["component_id"], "component_status": c["component_status"]}
+            for c in update.component_statuses
+        ],
+    }
+
+
+async def _components(session: AsyncSession, ids: list[str]) -> list[dict[str, str]]:
+    """``[{"id", "name"}]`` in the given order, for readers who want names, not ids."""
+    if not ids:
+        return []
+    rows = await session.execute(select(Component.id, Component.name).where(Component.id.in_(ids)))
+    names = {row.id: row.name for row in rows}
+    return [{"id": i, "name": names[i]} for i in ids if i in names]
