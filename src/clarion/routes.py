@@ -7,9 +7,15 @@ from fastapi import FastAPI
 
 def include_routes(app: FastAPI) -> None:
     from clarion.api_keys.api import router as identity_router
+    from clarion.components.api import router as components_router
+    from clarion.components.availability_api import router as availability_router
     from clarion.incidents.api import router as incidents_router
     from clarion.status_pages.api import router as status_pages_router
+    from clarion.status_pages.v1_api import router as status_pages_v1_router
 
     app.include_router(status_pages_router)
     app.include_router(incidents_router)
     app.include_router(identity_router)
+    app.include_router(components_router)
+    app.include_router(availability_router)
+    app.include_router(status_pages_v1_router)

@@ -1,0 +1,225 @@
+"""Components: create, rename, archive; and a component's availability on a page.
+
+Archiving rules (docs/components.md): a component is archived, never deleted, so history keeps
+it (past incidents still show its impacts). Archiving is refused with 409 while
+
+- a page structure still places it (take it off the page first), or
+- an unresolved incident has given it a status, or
+- a maintenance window that is not complete lists it.
+
+Archived components are invisible to the components API (404 on show, gone from the list).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from clarion.components.availability import LedgerPoint, availability
+from clarion.components.models import Component, ComponentStatusChange
+from clarion.errors import Conflict, NotFound
+from clarion.ids import new_id
+from clarion.status_pages.models import StatusPage, StructureItem
+from clarion.status_pages.service import bump_content_version
+
+API_MANAGED_BY = "dashboard"
+
+
+def _clean_description(description: str | None) -> str | None:
+    if description is None or not description.strip():
+        return None
+    return description
+
+
+async def list_components(session: AsyncSession) -> list[Component]:
+    """Every component that is not archived, by name then id."""
+    rows = await session.scalars(
+        select(Component)
+        .where(Component.archived_at.is_(None))
+        .order_by(Component.name, Component.id)
+    )
+    return list(rows.all())
+
+
+async def get_component(session: AsyncSession, component_id: str) -> Component:
+    """The component; NotFound when unknown or archived."""
+    component = await session.get(Component, component_id)
+    if component is None or component.archived_at is not None:
+        raise NotFound("No status page component with this id")
+    return component
+
+
+async def create_component(
+    session: AsyncSession, *, name: str, description: str | None, now: datetime
+) -> Component:
+    """A new component, on no page yet (pages place components through their structure)."""
+    component = Component(
+        id=new_id(),
+        key=None,
+        name=name,
+        description=_clean_description(description),
+        managed_by=API_MANAGED_BY,
+        archived_at=None,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(component)
+    await session.flush()
+    return component
+
+
+async def _pages_placing(session: AsyncSession, component_id: str) -> list[str]:
+    rows = await session.scalars(
+        select(StructureItem.status_page_id)
+        .where(StructureItem.component_id == component_id)
+        .distinct()
+    )
+    return list(rows.all())
+
+
+async def update_component(
+    session: AsyncSession,
+    component_id: str,
+    *,
+    name: str,
+    description: str | None,
+    now: datetime,
+) -> Component:
+    """Replace the name and description; pages showing the component are re-rendered."""
+    component = await get_component(session, component_id)
+    component.name = name
+    component.description = _clean_description(description)
+    component.updated_at = now
+    await session.flush()
+    for page_id in await _pages_placing(session, component.id):
+        await bump_content_version(session, page_id, now)
+    return component
+
+
+async def archive_component(session: AsyncSession, component_id: str, now: datetime) -> None:
+    """Archive the component, or raise Conflict when something still refers to it."""
+    from clarion.incidents.models import Incident
+    from clarion.maintenances.models import Maintenance, MaintenanceComponent
+
+    component = await get_component(session, component_id)
+    if await _pages_placing(session, component.id):
+        raise Conflict(
+            "This component is still placed on a status page; remove it from the page "
+            "structure first",
+            code="component_in_use",
+        )
+    open_incident = await session.scalar(
+        select(Incident.id)
+        .join(ComponentStatusChange, ComponentStatusChange.incident_id == Incident.id)
+        .where(
+            ComponentStatusChange.component_id == component.id,
+            Incident.incident_status != "resolved",
+        )
+        .limit(1)
+    )
+    if open_incident is not None:
+        raise Conflict(
+            "An unresolved incident refers to this component; resolve it first",
+            code="component_in_use",
+        )
+    open_maintenance = await session.scalar(
+        select(Maintenance.id)
+        .join(MaintenanceComponent, MaintenanceComponent.maintenance_id == Maintenance.id)
+        .where(
+            MaintenanceComponent.component_id == component.id,
+            Maintenance.maintenance_status != "maintenance_complete",
+        )
+        .limit(1)
+    )
+    if open_maintenance is not None:
+        raise Conflict(
+            "A maintenance window that is not complete lists this component",
+            code="component_in_use",
+        )
+    component.archived_at = now
+    component.updated_at = now
+    await session.flush()
+
+
+# ----------------------------------------------------------------------------- availability
+
+
+@dataclass(frozen=True)
+class ComponentAvailability:
+    data_available_since: datetime
+    percent: str | None
+
+
+async def component_availability(
+    session: AsyncSession,
+    *,
+    page_id: str,
+    component_id: str,
+    start_at: datetime,
+    end_at: datetime,
+    now: datetime,
+) -> ComponentAvailability:
+    """Availability of a component placed on a page over ``[start_at, end_at)``.
+
+    1. NotFound for an unknown page, or a component that is not (or no longer) on it.
+    2. ``data_available_since`` = the later of the component's and the page's creation, or
+       the component's first ledger row on this page if that is earlier (backfilled history).
+    3. Read only the ledger rows before ``min(end_at, now)``, four columns, through the
+       (status_page_id, component_id, occurred_at) index, and apply the pure rules.
+    """
+    page_created = await session.scalar(
+        select(StatusPage.created_at).where(StatusPage.id == page_id)
+    )
+    if page_created is None:
+        raise NotFound("No status page with this id")
+    found = (
+        await session.execute(
+            select(Component.created_at)
+            .join(StructureItem, StructureItem.component_id == Component.id)
+            .where(
+                StructureItem.status_page_id == page_id,
+                StructureItem.kind == "component",
+                Component.id == component_id,
+                Component.archived_at.is_(None),
+            )
+            .limit(1)
+        )
+    ).first()
+    if found is None:
+        raise NotFound("This component is not on the status page")
+    ledger = ComponentStatusChange
+    first_change = await session.scalar(
+        select(func.min(ledger.occurred_at)).where(
+            ledger.status_page_id == page_id, ledger.component_id == component_id
+        )
+    )
+    since = max(found.created_at, page_created)
+    if first_change is not None and first_change < since:
+        since = first_change
+    until = min(end_at, now)
+    if until <= max(start_at, since):
+        return ComponentAvailability(since, None)
+    rows = await session.execute(
+        select(
+            ledger.incident_id,
+            ledger.maintenance_id,
+            ledger.occurred_at,
+            ledger.seq,
+            ledger.status,
+        )
+        .where(
+            ledger.status_page_id == page_id,
+            ledger.component_id == component_id,
+            ledger.occurred_at < until,
+        )
+        .order_by(ledger.occurred_at, ledger.seq)
+    )
+    points = [
+        LedgerPoint(incident_id or maintenance_id or "", occurred_at, seq, status)
+        for incident_id, maintenance_id, occurred_at, seq, status in rows
+    ]
+    result = availability(points, start_at, end_at, since, now)
+    return ComponentAvailability(since, result.percent)
