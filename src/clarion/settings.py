@@ -41,6 +41,20 @@ class Settings(BaseSettings):
     webhook_allow_private: bool = False
     secret_key: str = ""
     maintenance_reminder_minutes: int = 60
+    smtp_pool_size: int = 4
+    smtp_timeout_seconds: float = 30.0
+    outbox_batch_size: int = 200
+    outbox_concurrency: int = 32
+    outbox_lease_seconds: float = 120.0
+    outbox_max_attempts: int = 8
+    outbox_retry_base_seconds: float = 30.0
+    subscription_failure_limit: int = 10
+    subscribe_confirmations_per_day: int = 3
+
+    # public site (render cache and HTTP caching headers)
+    public_max_age_seconds: int = 10
+    public_stale_seconds: int = 60
+    public_cache_entries: int = 2048
 
     log_level: str = "info"
 

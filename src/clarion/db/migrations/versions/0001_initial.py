@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-26 04:23:13.241675
+Create Date: 2026-11-26 04:30:26.204805
 """
 
 from collections.abc import Sequence
@@ -56,6 +56,13 @@ def upgrade() -> None:
         sa.Column("created_at", clarion.db.base.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_idempotency_records")),
         sa.UniqueConstraint("endpoint", "key", name="uq_idempotency_records_endpoint_key"),
+    )
+    op.create_table(
+        "instance_secrets",
+        sa.Column("name", sa.String(length=64), nullable=False),
+        sa.Column("value", sa.String(length=200), nullable=False),
+        sa.Column("created_at", clarion.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("name", name=op.f("pk_instance_secrets")),
     )
     op.create_table(
         "status_pages",
@@ -172,6 +179,39 @@ def upgrade() -> None:
             "ix_status_page_items_page_position",
             ["status_page_id", "parent_id", "position"],
             unique=False,
+        )
+
+    op.create_table(
+        "subscriptions",
+        sa.Column("id", sa.String(length=26), nullable=False),
+        sa.Column("status_page_id", sa.String(length=26), nullable=False),
+        sa.Column("channel", sa.String(length=16), nullable=False),
+        sa.Column("email", sa.String(length=320), nullable=True),
+        sa.Column("url", sa.Text(), nullable=True),
+        sa.Column("signing_secret", sa.String(length=200), nullable=True),
+        sa.Column("component_ids", sa.JSON(), nullable=False),
+        sa.Column("confirmed_at", clarion.db.base.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("unsubscribed_at", clarion.db.base.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("disabled_at", clarion.db.base.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("consecutive_failures", sa.Integer(), nullable=False),
+        sa.Column(
+            "confirmation_sent_at", clarion.db.base.UTCDateTime(timezone=True), nullable=True
+        ),
+        sa.Column("confirmations_sent", sa.Integer(), nullable=False),
+        sa.Column("created_at", clarion.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", clarion.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["status_page_id"],
+            ["status_pages.id"],
+            name=op.f("fk_subscriptions_status_page_id_status_pages"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_subscriptions")),
+        sa.UniqueConstraint("status_page_id", "email", name="uq_subscriptions_page_email"),
+    )
+    with op.batch_alter_table("subscriptions", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_subscriptions_page_channel", ["status_page_id", "channel"], unique=False
         )
 
     op.create_table(
@@ -293,11 +333,51 @@ def upgrade() -> None:
             unique=False,
         )
 
+    op.create_table(
+        "notification_outbox",
+        sa.Column("id", sa.String(length=26), nullable=False),
+        sa.Column("subscription_id", sa.String(length=26), nullable=False),
+        sa.Column("channel", sa.String(length=16), nullable=False),
+        sa.Column("kind", sa.String(length=64), nullable=False),
+        sa.Column("subject_id", sa.String(length=26), nullable=False),
+        sa.Column("update_id", sa.String(length=26), nullable=True),
+        sa.Column("payload", sa.JSON(), nullable=False),
+        sa.Column("dedupe_key", sa.String(length=200), nullable=False),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("next_attempt_at", clarion.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("lease_owner", sa.String(length=64), nullable=True),
+        sa.Column("lease_expires_at", clarion.db.base.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("last_error", sa.Text(), nullable=True),
+        sa.Column("sent_at", clarion.db.base.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("created_at", clarion.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["subscription_id"],
+            ["subscriptions.id"],
+            name=op.f("fk_notification_outbox_subscription_id_subscriptions"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_notification_outbox")),
+        sa.UniqueConstraint("dedupe_key", name=op.f("uq_notification_outbox_dedupe_key")),
+    )
+    with op.batch_alter_table("notification_outbox", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_notification_outbox_due", ["status", "next_attempt_at"], unique=False
+        )
+        batch_op.create_index(
+            "ix_notification_outbox_subscription", ["subscription_id"], unique=False
+        )
+
     # ### end Alembic commands ###
 
 
 def downgrade() -> None:
     # ### commands auto generated by Alembic - please adjust! ###
+    with op.batch_alter_table("notification_outbox", schema=None) as batch_op:
+        batch_op.drop_index("ix_notification_outbox_subscription")
+        batch_op.drop_index("ix_notification_outbox_due")
+
+    op.drop_table("notification_outbox")
     with op.batch_alter_table("maintenance_updates", schema=None) as batch_op:
         batch_op.drop_index("ix_maintenance_updates_maintenance_published")
 
@@ -313,6 +393,10 @@ def downgrade() -> None:
         batch_op.drop_index("ix_component_status_changes_incident")
 
     op.drop_table("component_status_changes")
+    with op.batch_alter_table("subscriptions", schema=None) as batch_op:
+        batch_op.drop_index("ix_subscriptions_page_channel")
+
+    op.drop_table("subscriptions")
     with op.batch_alter_table("status_page_items", schema=None) as batch_op:
         batch_op.drop_index("ix_status_page_items_page_position")
 
@@ -327,6 +411,7 @@ def downgrade() -> None:
 
     op.drop_table("incidents")
     op.drop_table("status_pages")
+    op.drop_table("instance_secrets")
     op.drop_table("idempotency_records")
     op.drop_table("components")
     op.drop_table("api_keys")
