@@ -1,0 +1,285 @@
+"""The render cache of the public site, and the registry of public resources.
+
+Every public response is rendered from a ``PageSnapshot`` and cached under
+``CacheKey(page_id, version, path, extra)``, where ``version`` is the page's
+``content_version``. Every write that changes what a page shows bumps that version in the same
+transaction, so the next request reads a new version, misses, and renders the new content:
+there is nothing to invalidate, and replicas agree because the version lives in the database.
+
+- ``RenderCache.get_or_render`` renders a key at most once at a time: concurrent misses for
+  the same key wait for the one render in flight (a per-key task), so a traffic spike right
+  after a write renders the page once, not once per request.
+- ETags are derived from the key (not the bytes), so ``If-None-Match`` can be answered with
+  304 before anything is rendered or even looked up.
+- Older versions of a page are dropped when a newer one is stored; the rest is a bounded LRU.
+
+Other public endpoints (Statuspage JSON, feeds, badge) are served through the same machinery by
+registering a ``PublicResource``: a path relative to the page's public URL, a content type and a
+pure ``render(snapshot, context) -> bytes``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import hashlib
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import lru_cache
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from clarion.public.snapshot import PageSnapshot
+    from clarion.settings import Settings
+
+_HERE = Path(__file__).parent
+GZIP_MIN_BYTES = 1024
+_COMPRESSIBLE = ("text/", "application/json", "application/atom", "application/rss",
+                 "application/xml", "image/svg")  # fmt: skip
+
+
+@lru_cache(maxsize=1)
+def render_revision() -> str:
+    """Part of every ETag, so that a new release (templates, assets, code) is never answered
+    with 304 for bytes an older release rendered: the package version plus a digest of the
+    public templates and assets."""
+    try:
+        release = version("clarion")
+    except PackageNotFoundError:  # pragma: no cover - running from a source tree
+        release = "dev"
+    digest = hashlib.blake2b(release.encode(), digest_size=8)
+    for folder in ("templates", "static"):
+        for item in sorted((_HERE / folder).rglob("*")):
+            if item.is_file():
+                digest.update(item.name.encode())
+                digest.update(item.read_bytes())
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class CacheKey:
+    page_id: str
+    version: int
+    path: str
+    #: What else the bytes depend on, e.g. the UTC day for uptime bars ("" if nothing).
+    extra: str = ""
+
+    @property
+    def etag(self) -> str:
+        """A strong ETag for the identity-encoded body (quoted)."""
+        raw = f"{render_revision()}|{self.page_id}|{self.version}|{self.path}|{self.extra}"
+        return '"' + hashlib.blake2b(raw.encode(), digest_size=12).hexdigest() + '"'
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """Bytes ready to send. ``gzipped`` is set for compressible bodies worth compressing."""
+
+    body: bytes
+    content_type: str
+    etag: str
+    status: int = 200
+    headers: Mapping[str, str] = field(default_factory=dict)
+    gzipped: bytes | None = None
+
+    @classmethod
+    def build(
+        cls,
+        body: bytes,
+        content_type: str,
+        etag: str,
+        *,
+        status: int = 200,
+        headers: Mapping[str, str] | None = None,
+    ) -> Rendered:
+        gz = None
+        if len(body) >= GZIP_MIN_BYTES and content_type.startswith(_COMPRESSIBLE):
+            gz = gzip.compress(body, compresslevel=6, mtime=0)
+        return cls(body, content_type, etag, status, dict(headers or {}), gz)
+
+
+def gzip_etag(etag: str) -> str:
+    """The ETag of the gzip-encoded variant (a different representation, so a different tag)."""
+    return etag[:-1] + '-gz"'
+
+
+def etag_matches(if_none_match: str | None, etag: str) -> bool:
+    """RFC 9110 weak comparison of ``If-None-Match`` against ``etag`` or its gzip variant."""
+    if not if_none_match:
+        return False
+    candidates = {etag, gzip_etag(etag)}
+    for part in if_none_match.split(","):
+        tag = part.strip()
+        if tag == "*":
+            return True
+        if tag.startswith("W/"):
+            tag = tag[2:]
+        if tag in candidates:
+            return True
+    return False
+
+
+class RenderCache:
+    """Bounded LRU of ``Rendered`` values with single-flight rendering per key."""
+
+    def __init__(self, max_entries: int = 1024) -> None:
+        self.max_entries = max_entries
+        self._entries: OrderedDict[CacheKey, Rendered] = OrderedDict()
+        self._inflight: dict[CacheKey, asyncio.Task[Rendered]] = {}
+        self._latest: dict[str, int] = {}
+        #: How many renders ran (tests and metrics).
+        self.renders = 0
+
+    def peek(self, key: CacheKey) -> Rendered | None:
+        found = self._entries.get(key)
+        if found is not None:
+            self._entries.move_to_end(key)
+        return found
+
+    async def get_or_render(
+        self, key: CacheKey, render: Callable[[], Awaitable[Rendered]]
+    ) -> Rendered:
+        """The cached value for ``key``, rendering it (once, however many callers) if missing.
+
+        The render runs in its own task, so a caller that goes away does not cancel it for
+        the others; a failed render is not cached and each waiter sees its exception.
+        """
+        found = self.peek(key)
+        if found is not None:
+            return found
+        task = self._inflight.get(key)
+        if task is None:
+            task = asyncio.ensure_future(self._render(key, render))
+            self._inflight[key] = task
+        return await asyncio.shield(task)
+
+    async def _render(self, key: CacheKey, render: Callable[[], Awaitable[Rendered]]) -> Rendered:
+        try:
+            self.renders += 1
+            value = await render()
+            self._store(key, value)
+            return value
+        finally:
+            self._inflight.pop(key, None)
+
+    def _store(self, key: CacheKey, value: Rendered) -> None:
+        latest = self._latest.get(key.page_id, 0)
+        if key.version < latest:
+            return  # a slow render of an old version: never displace newer content
+        if key.version > latest:
+            self._latest[key.page_id] = key.version
+            stale = [
+                k for k in self._entries if k.page_id == key.page_id and k.version < key.version
+            ]
+            for old in stale:
+                del self._entries[old]
+        self._entries[key] = value
+        self._entries.move_to_end(key)
+        while len(self._entries) > self.max_entries:
+            self._entries.popitem(last=False)
+
+    def clear(self) -> None:
+        self._entries.clear()
+        self._latest.clear()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+@dataclass(frozen=True)
+class RenderContext:
+    """What a renderer may need besides the snapshot.
+
+    ``prefix`` is the URL path of the page's root without a trailing slash ("" on a custom
+    domain, "/acme" under the base URL); ``public_url`` is the page's absolute URL (no trailing
+    slash). Links made as ``prefix + "/incidents/ID"`` work live, behind a CDN, and in a static
+    export.
+    """
+
+    settings: Settings
+    prefix: str
+    public_url: str
+    now: datetime
+
+    def url(self, path: str = "") -> str:
+        """Absolute URL of ``path`` (relative to the page root, e.g. ``incidents/ID``)."""
+        return self.public_url + ("/" + path.lstrip("/") if path else "")
+
+    def href(self, path: str = "") -> str:
+        """Root-relative link to ``path`` (relative to the page root); the root ends in ``/``."""
+        return self.prefix + "/" + path.lstrip("/")
+
+
+RenderFn = Callable[["PageSnapshot", RenderContext], bytes]
+
+
+@dataclass(frozen=True)
+class PublicResource:
+    """A public file under each page's URL, rendered from the page's snapshot.
+
+    ``path`` is relative to the page root (``api/v2/summary.json``, ``feed.atom``); ``headers``
+    are added to every response (e.g. CORS); ``exported`` says whether ``clarion export``
+    writes it.
+    """
+
+    path: str
+    content_type: str
+    render: RenderFn
+    headers: Mapping[str, str] = field(default_factory=dict)
+    exported: bool = True
+    #: Whether the bytes depend on the UTC day as well as on the page's content.
+    daily: bool = False
+
+
+class ResourceRegistry:
+    """The public resources served under every page, by relative path."""
+
+    def __init__(self) -> None:
+        self._by_path: dict[str, PublicResource] = {}
+
+    def register(self, resource: PublicResource) -> None:
+        path = resource.path.strip("/")
+        if path in self._by_path:
+            raise ValueError(f"public resource {path!r} is registered twice")
+        self._by_path[path] = resource
+
+    def get(self, path: str) -> PublicResource | None:
+        return self._by_path.get(path.strip("/"))
+
+    def __iter__(self) -> Iterator[PublicResource]:
+        return iter(sorted(self._by_path.values(), key=lambda r: r.path))
+
+
+def register_public_resource(
+    registry: ResourceRegistry,
+    path: str,
+    content_type: str,
+    render: RenderFn,
+    *,
+    headers: Mapping[str, str] | None = None,
+    exported: bool = True,
+    daily: bool = False,
+) -> None:
+    """Serve ``render(snapshot, context)`` at ``<page URL>/<path>`` through the render cache."""
+    registry.register(
+        PublicResource(
+            path=path.strip("/"),
+            content_type=content_type,
+            render=render,
+            headers=dict(headers or {}),
+            exported=exported,
+            daily=daily,
+        )
+    )
+
+
+def cache_control(settings: Settings) -> str:
+    """Short freshness for browsers and CDNs, then serve stale while revalidating (and on
+    errors), so a spike is absorbed by the CDN while a write still shows within seconds."""
+    max_age = settings.public_max_age_seconds
+    stale = settings.public_stale_seconds
+    return f"public, max-age={max_age}, stale-while-revalidate={stale}, stale-if-error=86400"
