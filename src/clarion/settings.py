@@ -39,6 +39,7 @@ class Settings(BaseSettings):
     smtp_url: str | None = None
     smtp_from: str = "Clarion <status@localhost>"
     webhook_allow_private: bool = False
+    webhook_timeout_seconds: float = 10.0
     secret_key: str = ""
     maintenance_reminder_minutes: int = 60
     smtp_pool_size: int = 4
