@@ -1,0 +1,90 @@
+"""``clarion subscribers add-webhook | enable-webhook | remove-webhook`` (added to the
+``subscribers`` group)."""
+
+from __future__ import annotations
+
+import click
+
+from clarion.cli.common import load_settings, run_with_context
+from clarion.context import AppContext
+from clarion.errors import NotFound, ValidationFailed
+from clarion.notifications import webhooks
+
+
+def _fail(exc: NotFound | ValidationFailed) -> click.ClickException:
+    return click.ClickException(str(exc))
+
+
+@click.command("add-webhook")
+@click.option("--page", "page", required=True, help="The status page (its slug or id).")
+@click.option(
+    "--component",
+    "components",
+    multiple=True,
+    help="Only events touching this component (its key from `clarion apply`, or its id); "
+    "repeat for several. Without it the webhook hears about the whole page.",
+)
+@click.argument("url")
+def add_webhook(page: str, components: tuple[str, ...], url: str) -> None:
+    """Send the page's notifications to URL (http or https), signed per Standard Webhooks.
+
+    Prints the signing secret (whsec_…) alone on stdout; it is what receivers verify
+    signatures with. Private, loopback and link-local targets are refused unless
+    CLARION_WEBHOOK_ALLOW_PRIVATE is set.
+    """
+    settings = load_settings()
+
+    async def body(ctx: AppContext) -> tuple[str, str]:
+        async with ctx.db.write() as session:
+            subscription, secret = await webhooks.add_webhook(
+                session,
+                page=page,
+                url=url,
+                components=components,
+                allow_private=ctx.settings.webhook_allow_private,
+                now=ctx.clock.now(),
+            )
+        return subscription.id, secret
+
+    try:
+        subscription_id, secret = run_with_context(settings, body)
+    except (NotFound, ValidationFailed) as exc:
+        raise _fail(exc) from None
+    click.echo(f"added webhook subscription {subscription_id}", err=True)
+    click.echo(secret)
+
+
+@click.command("enable-webhook")
+@click.argument("subscription_id")
+def enable_webhook(subscription_id: str) -> None:
+    """Enable a webhook that was disabled after failed deliveries (its failure count is
+    reset). Messages that failed meanwhile are re-driven with `clarion outbox retry`."""
+
+    async def body(ctx: AppContext) -> None:
+        async with ctx.db.write() as session:
+            await webhooks.enable_webhook(session, subscription_id, ctx.clock.now())
+
+    try:
+        run_with_context(load_settings(), body)
+    except (NotFound, ValidationFailed) as exc:
+        raise _fail(exc) from None
+    click.echo(f"enabled webhook subscription {subscription_id}", err=True)
+
+
+@click.command("remove-webhook")
+@click.argument("subscription_id")
+def remove_webhook(subscription_id: str) -> None:
+    """Stop sending to a webhook; messages still queued for it are dropped."""
+
+    async def body(ctx: AppContext) -> None:
+        async with ctx.db.write() as session:
+            await webhooks.remove_webhook(session, subscription_id, ctx.clock.now())
+
+    try:
+        run_with_context(load_settings(), body)
+    except (NotFound, ValidationFailed) as exc:
+        raise _fail(exc) from None
+    click.echo(f"removed webhook subscription {subscription_id}", err=True)
+
+
+commands = [add_webhook, enable_webhook, remove_webhook]
