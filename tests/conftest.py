@@ -7,6 +7,7 @@ from collections.abc import Iterator
 import pytest
 from incident_io import AuthenticatedClient
 
+from tests.contract.checks import SDK_HTTPX_ARGS, Raw
 from tests.factories import PageInfo, make_key, make_page
 from tests.harness import LiveServer, fresh_database, live_server
 
@@ -27,11 +28,23 @@ def token(server: LiveServer) -> str:
 
 @pytest.fixture
 def sdk(server: LiveServer, token: str) -> Iterator[AuthenticatedClient]:
-    """incident.io's official SDK pointed at the live server."""
+    """incident.io's official SDK pointed at the live server; every response it receives is
+    checked for nulls, offset-less timestamps and incomplete error bodies."""
     with AuthenticatedClient(
-        base_url=server.base_url, token=token, raise_on_unexpected_status=True
+        base_url=server.base_url,
+        token=token,
+        raise_on_unexpected_status=True,
+        httpx_args=SDK_HTTPX_ARGS,
     ) as client:
         yield client
+
+
+@pytest.fixture
+def raw(server: LiveServer, token: str) -> Iterator[Raw]:
+    """Raw HTTP with the ``token`` key; every response is checked like the SDK's."""
+    client = Raw(server.base_url, token)
+    yield client
+    client.close()
 
 
 @pytest.fixture

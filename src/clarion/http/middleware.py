@@ -63,7 +63,9 @@ class ApiMiddleware:
             if message["type"] == "http.response.start":
                 started = True
                 headers = list(message.get("headers", []))
-                headers.append((b"x-request-id", rid.encode()))
+                # Error responses already carry it (error_response sets it for every path).
+                if not any(name.lower() == b"x-request-id" for name, _ in headers):
+                    headers.append((b"x-request-id", rid.encode()))
                 for key, value in state.get("response_headers", {}).items():
                     headers.append((key.lower().encode(), value.encode()))
                 message = {**message, "headers": headers}

@@ -6,6 +6,15 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Query
+from pydantic import BeforeValidator
+
+
+def _empty_is_default(value: Any) -> Any:
+    """``?page_size=`` (an empty value, which the API allows) means the default."""
+    return DEFAULT_PAGE_SIZE if value == "" else value
+
+
+DEFAULT_PAGE_SIZE = 25
 
 
 @dataclass(frozen=True)
@@ -16,8 +25,10 @@ class PageRequest:
 
 def page_request(
     page_size: Annotated[
-        int, Query(ge=1, le=250, description="Number of records to return (1..250)")
-    ] = 25,
+        int,
+        Query(ge=1, le=250, description="Number of records to return (1..250)"),
+        BeforeValidator(_empty_is_default),
+    ] = DEFAULT_PAGE_SIZE,
     after: Annotated[
         str | None,
         Query(
