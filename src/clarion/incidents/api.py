@@ -8,17 +8,19 @@ from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import Response
 
 from clarion.api_keys.service import PUBLISH_ROLE, Principal
-from clarion.http.auth import context_of, require
+from clarion.http.auth import RETROSPECTIVE_BUCKET, context_of, require
+from clarion.http.filters import ListFilters, list_filters
 from clarion.http.idempotency import run_idempotent
 from clarion.http.json import json_response
 from clarion.http.pagination import PageRequest, page_request, pagination_meta
 from clarion.http.wire import ERROR_RESPONSES
-from clarion.incidents import service
+from clarion.incidents import retrospective, service
 from clarion.incidents.schemas import (
     StatusPageIncidentResult,
     StatusPagesCreateStatusPageIncidentPayloadV2,
     StatusPagesCreateStatusPageIncidentUpdatePayloadV2,
     StatusPagesCreateStatusPageIncidentUpdateResultV2,
+    StatusPagesCreateStatusPageRetrospectiveIncidentPayloadV2,
     StatusPagesListStatusPageIncidentsResultV2,
     StatusPagesUpdateStatusPageIncidentPayloadV2,
     incident_v2,
@@ -49,12 +51,17 @@ async def list_status_page_incidents(
     request: Request,
     status_page_id: Annotated[str, Query(min_length=1, max_length=64)],
     page: Annotated[PageRequest, Depends(page_request)],
+    filters: Annotated[ListFilters, Depends(list_filters)],
     _key: Annotated[Principal, Depends(require())],
 ) -> Response:
     ctx = context_of(request)
     async with ctx.db.read() as session:
         views, more = await service.list_incidents(
-            session, page_id=status_page_id, limit=page.page_size, after=page.after
+            session,
+            page_id=status_page_id,
+            limit=page.page_size,
+            after=page.after,
+            filters=filters,
         )
     items = [view_body(v) for v in views]
     return json_response(
@@ -164,3 +171,46 @@ async def create_status_page_incident_update(
         )
         body = {"status_page_incident_update": update_v2(row)}
     return json_response(body, status_code=201)
+
+
+@router.post(
+    "/v2/status_page_retrospective_incidents",
+    status_code=201,
+    operation_id="StatusPagesV2_CreateStatusPageRetrospectiveIncident",
+    summary="Record a past, already resolved incident (never notifies)",
+    responses={201: {"model": StatusPageIncidentResult}},
+)
+async def create_status_page_retrospective_incident(
+    request: Request,
+    payload: StatusPagesCreateStatusPageRetrospectiveIncidentPayloadV2,
+    _key: Annotated[Principal, Depends(require(PUBLISH_ROLE, extra_bucket=RETROSPECTIVE_BUCKET))],
+) -> Response:
+    ctx = context_of(request)
+    updates = [
+        retrospective.RetrospectiveUpdateInput(
+            incident_status=str(u.incident_status),
+            message=u.message,
+            published_at=u.published_at,
+            component_statuses=statuses_of(u),
+        )
+        for u in payload.updates
+    ]
+
+    async def action(session: Any) -> dict[str, Any]:
+        view = await retrospective.create_retrospective_incident(
+            session,
+            page_id=payload.status_page_id,
+            name=payload.name,
+            updates=updates,
+            now=ctx.clock.now(),
+        )
+        return {"status_page_incident": view_body(view)}
+
+    status, body = await run_idempotent(
+        ctx,
+        "status_page_retrospective_incidents",
+        payload.idempotency_key,
+        payload.model_dump(mode="json"),
+        action,
+    )
+    return json_response(body, status_code=status)

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import Text, cast, exists, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from clarion.components.ledger import (
@@ -18,6 +18,7 @@ from clarion.components.ledger import (
 )
 from clarion.errors import ErrorDetail, NotFound, ValidationFailed
 from clarion.events import DomainEvent, emit
+from clarion.http.filters import ListFilters, resolve_component_ids, span_overlaps
 from clarion.ids import new_id
 from clarion.incidents.models import Incident, IncidentUpdate
 from clarion.status_pages.models import StatusPage
@@ -279,10 +280,35 @@ async def list_incidents(
     page_id: str,
     limit: int,
     after: str | None,
+    filters: ListFilters | None = None,
 ) -> tuple[list[IncidentView], bool]:
-    """Newest first (``published_at`` then id, descending); ``after`` is an incident id."""
+    """Newest first (``published_at`` then id, descending); ``after`` is an incident id.
+
+    ``filters`` (see ``http/filters.py``): the incident's active span, first publish until
+    resolution (or ongoing), must touch ``[start_at, end_at]``; with a component, group or
+    sub-page filter, one of its updates must have listed a status for one of the components
+    (which every impact comes from).
+    """
     await _require_page(session, page_id)
     query = select(Incident).where(Incident.status_page_id == page_id)
+    if filters is not None:
+        query = query.where(*span_overlaps(Incident.published_at, Incident.resolved_at, filters))
+        component_ids = await resolve_component_ids(session, page_id, filters)
+        if component_ids is not None:
+            if not component_ids:
+                return [], False
+            listed = cast(IncidentUpdate.component_statuses, Text)
+            query = query.where(
+                exists().where(
+                    IncidentUpdate.incident_id == Incident.id,
+                    or_(
+                        *(
+                            listed.contains(f'"{cid}"', autoescape=True)
+                            for cid in sorted(component_ids)
+                        )
+                    ),
+                )
+            )
     if after is not None:
         anchor = await session.get(Incident, after)
         if anchor is None or anchor.status_page_id != page_id:
