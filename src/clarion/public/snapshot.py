@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -28,6 +27,8 @@ from clarion.components.models import Component
 from clarion.incidents.models import Incident
 from clarion.incidents.service import IncidentView, load_views
 from clarion.maintenances.models import Maintenance
+from clarion.maintenances.view import MaintenanceView
+from clarion.maintenances.view import load_views as load_maintenance_views
 from clarion.status_pages.models import StatusPage
 from clarion.status_pages.service import StructureNode, iter_components, load_structure
 
@@ -63,7 +64,7 @@ class PageSnapshot:
     overall: str
     ongoing_incidents: list[IncidentView]
     recent_incidents: list[IncidentView]
-    maintenances: list[Any] = field(default_factory=list)
+    maintenances: list[MaintenanceView] = field(default_factory=list)
 
     def status_of(self, component_id: str) -> str:
         return self.component_status.get(component_id, OPERATIONAL)
@@ -135,8 +136,10 @@ async def load_snapshot(session: AsyncSession, page: StatusPage, now: datetime) 
         for component_id, status in latest_by_component(changes).items():
             statuses.setdefault(component_id, []).append(status)
     open_maintenance_ids = [
-        m.id for m in await _open_maintenances(session, page.id)
-    ]  # in progress or scheduled
+        view.maintenance.id
+        for view in maintenances
+        if view.maintenance.maintenance_status != MAINTENANCE_COMPLETE
+    ]
     for changes in (await changes_for_maintenances(session, open_maintenance_ids)).values():
         for component_id, status in latest_by_component(changes).items():
             statuses.setdefault(component_id, []).append(status)
@@ -171,12 +174,25 @@ async def _open_maintenances(session: AsyncSession, page_id: str) -> list[Mainte
     )
 
 
-async def _load_maintenances(session: AsyncSession, page_id: str) -> list[Any]:
-    """In progress, upcoming and the latest completed windows as ``MaintenanceView``s.
-
-    TODO: fill in once ``maintenances.service.MaintenanceView``/``load_views`` exist.
-    """
-    return []
+async def _load_maintenances(session: AsyncSession, page_id: str) -> list[MaintenanceView]:
+    """In progress and upcoming windows, and the latest ``RECENT_LIMIT`` completed ones, as
+    ``MaintenanceView``s ordered by ``start_at`` descending."""
+    open_rows = await _open_maintenances(session, page_id)
+    done_rows = list(
+        (
+            await session.scalars(
+                select(Maintenance)
+                .where(
+                    Maintenance.status_page_id == page_id,
+                    Maintenance.maintenance_status == MAINTENANCE_COMPLETE,
+                )
+                .order_by(Maintenance.start_at.desc(), Maintenance.id.desc())
+                .limit(RECENT_LIMIT)
+            )
+        ).all()
+    )
+    rows = sorted([*open_rows, *done_rows], key=lambda m: (m.start_at, m.id), reverse=True)
+    return await load_maintenance_views(session, rows)
 
 
 def severity(status: str) -> int:

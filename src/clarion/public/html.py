@@ -1,0 +1,325 @@
+"""The public site's HTML: Jinja2 templates (autoescaped) and what each page reads.
+
+Each ``render_*`` function reads what its page needs inside the given session and returns the
+bytes; ``routes.py`` caches them and ``export.py`` writes them to files, so the live site and
+the export are the same bytes.
+"""
+
+from __future__ import annotations
+
+import calendar
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
+from typing import Any
+
+from jinja2 import Environment, PackageLoader, StrictUndefined
+from markupsafe import Markup
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from clarion.components.ledger import SEVERITY, worst
+from clarion.incidents.models import Incident
+from clarion.incidents.service import IncidentView, load_views
+from clarion.maintenances.models import Maintenance
+from clarion.public.cache import RenderContext
+from clarion.public.markdown import render_markdown, render_plain
+from clarion.public.snapshot import PageSnapshot
+from clarion.public.uptime import UptimeRow, load_uptime
+from clarion.timeutil import to_utc
+
+STATUS_LABELS = {
+    "operational": "Operational",
+    "degraded_performance": "Degraded performance",
+    "partial_outage": "Partial outage",
+    "full_outage": "Full outage",
+    "under_maintenance": "Under maintenance",
+    "nodata": "No data",
+}
+BANNERS = {
+    "operational": "All systems operational",
+    "degraded_performance": "Some systems are degraded",
+    "partial_outage": "Partial outage",
+    "full_outage": "Major outage",
+    "under_maintenance": "Maintenance in progress",
+}
+INCIDENT_LABELS = {
+    "investigating": "Investigating",
+    "identified": "Identified",
+    "monitoring": "Monitoring",
+    "resolved": "Resolved",
+}
+MAINTENANCE_LABELS = {
+    "maintenance_scheduled": "Scheduled",
+    "maintenance_in_progress": "In progress",
+    "maintenance_complete": "Completed",
+}
+IN_PROGRESS = "maintenance_in_progress"
+SCHEDULED = "maintenance_scheduled"
+HISTORY_MONTH_LIMIT = 500
+
+
+@dataclass(frozen=True)
+class Month:
+    year: int
+    month: int
+
+    @classmethod
+    def parse(cls, text: str) -> Month | None:
+        """``YYYY-MM`` or None."""
+        try:
+            year, month = text.split("-")
+            if len(year) != 4 or len(month) != 2:
+                return None
+            value = cls(int(year), int(month))
+        except ValueError:
+            return None
+        return value if 1 <= value.month <= 12 and 1970 <= value.year <= 9999 else None
+
+    @classmethod
+    def of(cls, moment: datetime) -> Month:
+        return cls(moment.year, moment.month)
+
+    @property
+    def key(self) -> str:
+        return f"{self.year:04d}-{self.month:02d}"
+
+    @property
+    def start(self) -> datetime:
+        return datetime(self.year, self.month, 1, tzinfo=UTC)
+
+    @property
+    def end(self) -> datetime:
+        return self.start + timedelta(days=calendar.monthrange(self.year, self.month)[1])
+
+    @property
+    def label(self) -> str:
+        return f"{calendar.month_name[self.month]} {self.year}"
+
+    def previous(self) -> Month:
+        return Month(self.year - 1, 12) if self.month == 1 else Month(self.year, self.month - 1)
+
+    def next(self) -> Month:
+        return Month(self.year + 1, 1) if self.month == 12 else Month(self.year, self.month + 1)
+
+
+def _time(moment: datetime | None, style: str = "datetime") -> Markup:
+    """A ``<time>`` in UTC; ``static/clarion.js`` rewrites it in the reader's zone."""
+    if moment is None:
+        return Markup("")
+    utc = to_utc(moment)
+    iso = utc.strftime("%Y-%m-%dT%H:%M:%SZ")
+    if style == "date":
+        text = f"{utc.day} {utc:%b %Y}"
+    else:
+        text = f"{utc.day} {utc:%b %Y}, {utc:%H:%M} UTC"
+    return Markup('<time datetime="{}" data-style="{}">{}</time>').format(iso, style, text)
+
+
+def _markdown(text: str | None) -> Markup:
+    # Safe by construction: render_markdown escapes raw HTML and nh3 enforces an allow-list.
+    return Markup(render_markdown(text or ""))  # noqa: S704
+
+
+def _day_label(day: date) -> str:
+    return f"{day.day} {day:%b %Y}"
+
+
+@lru_cache(maxsize=1)
+def environment() -> Environment:
+    env = Environment(
+        loader=PackageLoader("clarion.public", "templates"),
+        autoescape=True,
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["markdown"] = _markdown
+    env.filters["plain"] = render_plain
+    env.filters["time"] = _time
+    env.filters["day"] = _day_label
+    env.filters["status_label"] = lambda s: STATUS_LABELS.get(s, s.replace("_", " ").capitalize())
+    env.filters["incident_label"] = lambda s: INCIDENT_LABELS.get(s, s)
+    env.filters["maintenance_label"] = lambda s: MAINTENANCE_LABELS.get(s, s)
+    env.globals["banners"] = BANNERS
+    return env
+
+
+def _render(template: str, **values: Any) -> bytes:
+    return environment().get_template(template).render(**values).encode()
+
+
+def _incident_status(view: IncidentView, snap: PageSnapshot) -> str:
+    """Ongoing: its worst current impact (``operational`` when it has none, e.g. monitoring);
+    resolved: its worst impact ever."""
+    if view.incident.incident_status == "resolved":
+        return worst(i.status for i in view.impacts)
+    return worst(i.status for i in view.impacts if i.end_at is None)
+
+
+def _names(snap: PageSnapshot) -> dict[str, str]:
+    return {cid: c.name for cid, c in snap.components_by_id.items()}
+
+
+def _common(snap: PageSnapshot, ctx: RenderContext, title: str) -> dict[str, Any]:
+    return {
+        "snap": snap,
+        "page": snap.page,
+        "ctx": ctx,
+        "title": title,
+        "names": _names(snap),
+        "impact_of": lambda view: _incident_status(view, snap),
+        "generated_at": snap.generated_at,
+    }
+
+
+async def render_index(session: AsyncSession, snap: PageSnapshot, ctx: RenderContext) -> bytes:
+    """The page: banner, incidents and maintenance in progress, components with uptime bars."""
+    mode = snap.page.display_uptime_mode
+    uptime: dict[str, UptimeRow] = {}
+    if mode != "nothing":
+        uptime = await load_uptime(session, snap, ctx.now)
+    in_progress = [m for m in snap.maintenances if m.maintenance.maintenance_status == IN_PROGRESS]
+    upcoming = sorted(
+        (m for m in snap.maintenances if m.maintenance.maintenance_status == SCHEDULED),
+        key=lambda m: m.maintenance.start_at,
+    )
+    week_ago = ctx.now - timedelta(days=14)
+    recent_resolved = [
+        v
+        for v in snap.recent_incidents
+        if v.incident.incident_status == "resolved"
+        and to_utc(v.incident.resolved_at or v.incident.published_at) >= week_ago
+    ][:10]
+    headline = BANNERS.get(snap.overall, BANNERS["operational"])
+    if snap.overall == "operational" and snap.ongoing_incidents:
+        headline = "We are looking into an issue"
+    return _render(
+        "page.html",
+        **_common(snap, ctx, snap.page.name + " status"),
+        uptime=uptime,
+        mode=mode,
+        in_progress=in_progress,
+        upcoming=upcoming,
+        recent_resolved=recent_resolved,
+        headline=headline,
+    )
+
+
+async def render_incident(
+    session: AsyncSession, snap: PageSnapshot, ctx: RenderContext, incident_id: str
+) -> bytes | None:
+    """The permalink page of one incident; None if the page has no such incident."""
+    incident = await session.get(Incident, incident_id)
+    if incident is None or incident.status_page_id != snap.page.id:
+        return None
+    view = (await load_views(session, [incident]))[0]
+    return _render(
+        "incident.html",
+        **_common(snap, ctx, f"{incident.name} · {snap.page.name} status"),
+        view=view,
+    )
+
+
+async def render_maintenance(
+    session: AsyncSession, snap: PageSnapshot, ctx: RenderContext, maintenance_id: str
+) -> bytes | None:
+    """The permalink page of one maintenance window; None if the page has no such window."""
+    row = await session.get(Maintenance, maintenance_id)
+    if row is None or row.status_page_id != snap.page.id:
+        return None
+    view = (await _maintenance_views(session, [row]))[0]
+    return _render(
+        "maintenance.html",
+        **_common(snap, ctx, f"{row.name} · {snap.page.name} status"),
+        view=view,
+    )
+
+
+async def _maintenance_views(session: AsyncSession, rows: list[Maintenance]) -> list[Any]:
+    from clarion.maintenances.view import load_views as load_maintenance_views
+
+    return list(await load_maintenance_views(session, rows))
+
+
+async def history_months(session: AsyncSession, snap: PageSnapshot, now: datetime) -> list[Month]:
+    """Every month from the page's first incident or maintenance to the current one."""
+    first = await session.scalar(
+        select(Incident.published_at)
+        .where(Incident.status_page_id == snap.page.id)
+        .order_by(Incident.published_at)
+        .limit(1)
+    )
+    first_m = await session.scalar(
+        select(Maintenance.start_at)
+        .where(Maintenance.status_page_id == snap.page.id)
+        .order_by(Maintenance.start_at)
+        .limit(1)
+    )
+    begin = min([to_utc(x) for x in (first, first_m) if x is not None] or [now])
+    month, last, found = Month.of(begin), Month.of(now), []
+    while (month.year, month.month) <= (last.year, last.month):
+        found.append(month)
+        month = month.next()
+    return found
+
+
+async def render_history(
+    session: AsyncSession, snap: PageSnapshot, ctx: RenderContext, month: Month
+) -> bytes:
+    """Incidents and maintenance of one UTC month, newest first."""
+    rows = list(
+        (
+            await session.scalars(
+                select(Incident)
+                .where(
+                    Incident.status_page_id == snap.page.id,
+                    Incident.published_at >= month.start,
+                    Incident.published_at < month.end,
+                )
+                .order_by(Incident.published_at.desc(), Incident.id.desc())
+                .limit(HISTORY_MONTH_LIMIT)
+            )
+        ).all()
+    )
+    views = await load_views(session, rows)
+    windows = list(
+        (
+            await session.scalars(
+                select(Maintenance)
+                .where(
+                    Maintenance.status_page_id == snap.page.id,
+                    Maintenance.start_at >= month.start,
+                    Maintenance.start_at < month.end,
+                )
+                .order_by(Maintenance.start_at.desc(), Maintenance.id.desc())
+                .limit(HISTORY_MONTH_LIMIT)
+            )
+        ).all()
+    )
+    maintenance_views = await _maintenance_views(session, windows) if windows else []
+    months = await history_months(session, snap, ctx.now)
+    current = Month.of(ctx.now)
+    earliest = months[0] if months else current
+    prev_month = month.previous()
+    has_prev = (prev_month.year, prev_month.month) >= (earliest.year, earliest.month)
+    next_month = month.next()
+    has_next = (next_month.year, next_month.month) <= (current.year, current.month)
+    return _render(
+        "history.html",
+        **_common(snap, ctx, f"{month.label} · {snap.page.name} status history"),
+        month=month,
+        views=views,
+        maintenances=maintenance_views,
+        prev_month=prev_month if has_prev else None,
+        next_month=next_month if has_next else None,
+        months=list(reversed(months)),
+    )
+
+
+def render_not_found(ctx: RenderContext | None, page_name: str | None) -> bytes:
+    return _render("not_found.html", ctx=ctx, page_name=page_name)
+
+
+def severity(status: str) -> int:
+    return SEVERITY.get(status, 0)

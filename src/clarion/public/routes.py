@@ -1,0 +1,343 @@
+"""Serving the public site: every status page under ``CLARION_BASE_URL/<slug>`` and at ``/``
+of requests whose Host is the page's own domain.
+
+The public site is the app router's fallback (``install``): every request that no API route
+matched comes here, so API routes registered by any module always win, and unknown ``/v1`` and
+``/v2`` paths keep the API's error envelope. It is a plain ASGI callable (no dependency
+injection) because it is the hot path during an outage.
+
+Per request: one indexed query for the page's id and ``content_version``; then the answer is a
+304 (``If-None-Match``), the cached bytes, or one render shared by every concurrent request for
+the same key (``cache.RenderCache``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from fastapi import FastAPI
+from sqlalchemy import or_, select
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from clarion.context import AppContext
+from clarion.public import html
+from clarion.public.cache import (
+    CacheKey,
+    RenderCache,
+    RenderContext,
+    Rendered,
+    ResourceRegistry,
+    cache_control,
+    etag_matches,
+    gzip_etag,
+)
+from clarion.public.snapshot import PageSnapshot, load_snapshot
+from clarion.settings import Settings
+from clarion.status_pages.models import StatusPage
+from clarion.status_pages.schemas import public_url
+
+#: First path segments that belong to the API, never to a status page.
+API_PREFIXES = frozenset({"v1", "v2", "openapi.json", "healthz"})
+#: Modules that add public resources (each has ``register_resources(registry)``).
+RESOURCE_MODULES = (
+    "clarion.public.statuspage_json",
+    "clarion.public.feeds",
+    "clarion.public.badge",
+)
+HTML_TYPE = "text/html; charset=utf-8"
+STATIC_DIR = Path(__file__).parent / "static"
+STATIC_TYPES = {
+    ".css": "text/css; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+    ".svg": "image/svg+xml",
+}
+_ULID = re.compile(r"^[0-9A-Za-z]{26}$")
+
+
+class NotFoundError(Exception):
+    """A path under a page that names nothing (never cached)."""
+
+
+def build_registry() -> ResourceRegistry:
+    """The registry with every resource module's resources (modules not present are skipped)."""
+    registry = ResourceRegistry()
+    for name in RESOURCE_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise
+            continue
+        module.register_resources(registry)
+    return registry
+
+
+@dataclass(frozen=True)
+class PageRef:
+    id: str
+    slug: str
+    version: int
+    custom_domain: str | None
+
+
+@dataclass(frozen=True)
+class Target:
+    """What a request asks for: a page (or none), the path under it, and how it is linked."""
+
+    page: PageRef | None
+    rest: str
+    prefix: str
+
+
+def page_context(
+    page: StatusPage, settings: Settings, now: datetime, *, on_domain: bool
+) -> RenderContext:
+    """How a page links to itself when reached on its own domain or under the base URL."""
+    if on_domain and page.custom_domain:
+        return RenderContext(settings, "", public_url(page, settings), now)
+    base_path = urlsplit(settings.base_url).path.rstrip("/")
+    return RenderContext(
+        settings, f"{base_path}/{page.slug}", f"{settings.base_url}/{page.slug}", now
+    )
+
+
+async def render_path(
+    session: Any,
+    snap: PageSnapshot,
+    ctx: RenderContext,
+    rest: str,
+    registry: ResourceRegistry,
+) -> tuple[bytes, str, dict[str, str]]:
+    """The body, content type and extra headers of ``rest`` under the page (shared with the
+    export). Raises ``NotFoundError`` when ``rest`` names nothing."""
+    if rest == "":
+        return await html.render_index(session, snap, ctx), HTML_TYPE, {}
+    parts = rest.split("/")
+    if parts[0] == "incidents" and len(parts) == 2 and _ULID.match(parts[1]):
+        body = await html.render_incident(session, snap, ctx, parts[1])
+    elif parts[0] == "maintenance" and len(parts) == 2 and _ULID.match(parts[1]):
+        body = await html.render_maintenance(session, snap, ctx, parts[1])
+    elif parts[0] == "history" and len(parts) <= 2:
+        month = html.Month.of(ctx.now) if len(parts) == 1 else html.Month.parse(parts[1])
+        current = html.Month.of(ctx.now)
+        if month is None or (month.year, month.month) > (current.year, current.month):
+            raise NotFoundError
+        body = await html.render_history(session, snap, ctx, month)
+    else:
+        resource = registry.get(rest)
+        if resource is None:
+            raise NotFoundError
+        return resource.render(snap, ctx), resource.content_type, dict(resource.headers)
+    if body is None:
+        raise NotFoundError
+    return body, HTML_TYPE, {}
+
+
+@lru_cache(maxsize=16)
+def static_asset(name: str) -> tuple[bytes, str, str] | None:
+    """(bytes, content type, ETag) of a bundled asset, or None."""
+    path = STATIC_DIR / name
+    if "/" in name or name.startswith(".") or not path.is_file():
+        return None
+    body = path.read_bytes()
+    etag = '"' + hashlib.blake2b(body, digest_size=10).hexdigest() + '"'
+    return body, STATIC_TYPES.get(path.suffix, "application/octet-stream"), etag
+
+
+class PublicSite:
+    """The public site of one running Clarion: render cache, resources, request handling."""
+
+    def __init__(self, ctx: AppContext) -> None:
+        self.ctx = ctx
+        self.settings = ctx.settings
+        self.cache = RenderCache(ctx.settings.public_cache_entries)
+        self.registry = build_registry()
+        self.base_host = (urlsplit(ctx.settings.base_url).hostname or "").lower()
+        self.cache_control = cache_control(ctx.settings)
+
+    # -- resolving -------------------------------------------------------------------------
+
+    async def resolve(self, request: Request) -> Target:
+        path = request.url.path
+        segments = [s for s in path.strip("/").split("/")] if path.strip("/") else []
+        host = (request.headers.get("host") or "").rsplit(":", 1)[0].lower().strip("[]")
+        first = segments[0] if segments else ""
+        by_domain = bool(host) and host != self.base_host
+        conditions = []
+        if first:
+            conditions.append(StatusPage.slug == first)
+        if by_domain:
+            conditions.append(StatusPage.custom_domain == host)
+        if not conditions:
+            return Target(None, "", "")
+        async with self.ctx.db.read() as session:
+            rows = (
+                await session.execute(
+                    select(
+                        StatusPage.id,
+                        StatusPage.slug,
+                        StatusPage.content_version,
+                        StatusPage.custom_domain,
+                    ).where(or_(*conditions))
+                )
+            ).all()
+        refs = [PageRef(r[0], r[1], r[2], r[3]) for r in rows]
+        for ref in refs:
+            if by_domain and ref.custom_domain == host:
+                return Target(ref, "/".join(segments), "")
+        for ref in refs:
+            if ref.slug == first:
+                base_path = urlsplit(self.settings.base_url).path.rstrip("/")
+                return Target(ref, "/".join(segments[1:]), f"{base_path}/{ref.slug}")
+        return Target(None, "/".join(segments), "")
+
+    # -- serving ---------------------------------------------------------------------------
+
+    async def handle(self, request: Request) -> Response:
+        method = request.method
+        if method not in ("GET", "HEAD", "OPTIONS"):
+            return Response(status_code=405, headers={"Allow": "GET, HEAD, OPTIONS"})
+        target = await self.resolve(request)
+        rest = target.rest
+        parts = rest.split("/") if rest else []
+        # Assets live at /static/... and under each page (so exports and custom domains work).
+        if (
+            parts
+            and parts[0] == "static"
+            and len(parts) == 2
+            and (target.page is not None or target.prefix == "")
+        ):
+            return self._asset(request, parts[1])
+        if target.page is None:
+            return self._not_found(None, None)
+        now = self.ctx.clock.now()
+        if rest == "history" and "month" in request.query_params:
+            month = html.Month.parse(request.query_params["month"])
+            if month is None:
+                return self._not_found(target, now)
+            return RedirectResponse(f"{target.prefix}/history/{month.key}", status_code=301)
+        resource = self.registry.get(rest) if rest else None
+        if method == "OPTIONS":
+            if resource is None or not resource.headers:
+                return Response(status_code=405, headers={"Allow": "GET, HEAD"})
+            return Response(status_code=204, headers=dict(resource.headers))
+        daily = resource is None or resource.daily
+        key = CacheKey(
+            target.page.id,
+            target.page.version,
+            f"{'d' if target.prefix == '' else 's'}:{rest}",
+            now.strftime("%Y-%m-%d") if daily else "",
+        )
+        extra = dict(resource.headers) if resource is not None else {}
+        if etag_matches(request.headers.get("if-none-match"), key.etag):
+            return self._not_modified(key.etag, extra)
+        try:
+            rendered = await self.cache.get_or_render(key, self._renderer(target, key, now))
+        except NotFoundError:
+            return self._not_found(target, now)
+        return self._send(request, rendered)
+
+    def _renderer(
+        self, target: Target, key: CacheKey, now: datetime
+    ) -> Callable[[], Awaitable[Rendered]]:
+        async def render() -> Rendered:
+            async with self.ctx.db.read() as session:
+                page = await session.get(StatusPage, key.page_id)
+                if page is None:
+                    raise NotFoundError
+                snap = await load_snapshot(session, page, now)
+                ctx = page_context(page, self.settings, now, on_domain=target.prefix == "")
+                body, content_type, headers = await render_path(
+                    session, snap, ctx, target.rest, self.registry
+                )
+            return Rendered.build(body, content_type, key.etag, headers=headers)
+
+        return render
+
+    def _headers(self, etag: str, extra: dict[str, str]) -> dict[str, str]:
+        return {
+            "ETag": etag,
+            "Cache-Control": self.cache_control,
+            "Vary": "Accept-Encoding",
+            **extra,
+        }
+
+    def _send(self, request: Request, rendered: Rendered) -> Response:
+        body, etag = rendered.body, rendered.etag
+        headers = self._headers(etag, dict(rendered.headers))
+        if rendered.gzipped is not None and "gzip" in request.headers.get("accept-encoding", ""):
+            body = rendered.gzipped
+            headers["ETag"] = gzip_etag(etag)
+            headers["Content-Encoding"] = "gzip"
+        if request.method == "HEAD":
+            headers["Content-Length"] = str(len(body))
+            return Response(b"", rendered.status, headers, rendered.content_type)
+        return Response(body, rendered.status, headers, rendered.content_type)
+
+    def _not_modified(self, etag: str, extra: dict[str, str]) -> Response:
+        return Response(status_code=304, headers=self._headers(etag, extra))
+
+    def _asset(self, request: Request, name: str) -> Response:
+        found = static_asset(name)
+        if found is None:
+            return self._not_found(None, None)
+        body, content_type, etag = found
+        headers = {"ETag": etag, "Cache-Control": "public, max-age=3600"}
+        if etag_matches(request.headers.get("if-none-match"), etag):
+            return Response(status_code=304, headers=headers)
+        return Response(b"" if request.method == "HEAD" else body, 200, headers, content_type)
+
+    def _not_found(self, target: Target | None, now: datetime | None) -> Response:
+        ctx = None
+        if target is not None and target.page is not None and now is not None:
+            ctx = RenderContext(self.settings, target.prefix, "", now)
+        name = target.page.slug if target is not None and target.page is not None else None
+        body = html.render_not_found(ctx, name)
+        return Response(
+            body, 404, {"Cache-Control": "public, max-age=10"}, "text/html; charset=utf-8"
+        )
+
+
+def site_of(ctx: AppContext) -> PublicSite:
+    site = ctx.extras.get("public_site")
+    if site is None:
+        site = PublicSite(ctx)
+        ctx.extras["public_site"] = site
+    assert isinstance(site, PublicSite)
+    return site
+
+
+class PublicFallback:
+    """The router's fallback: the public site, except for API paths (their 404 stays the API's
+    error envelope)."""
+
+    def __init__(self, api_default: ASGIApp, ctx: AppContext) -> None:
+        self.api_default = api_default
+        self.ctx = ctx
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.api_default(scope, receive, send)
+            return
+        first = scope["path"].lstrip("/").split("/", 1)[0]
+        if first in API_PREFIXES or first.startswith("openapi"):
+            await self.api_default(scope, receive, send)
+            return
+        response = await site_of(self.ctx).handle(Request(scope, receive))
+        await response(scope, receive, send)
+
+
+def install(app: FastAPI) -> None:
+    """Serve the public site for every request no other route matches."""
+    app.router.default = PublicFallback(app.router.default, app.state.ctx)

@@ -1,0 +1,267 @@
+"""90-day uptime bars for the public page, from the status ledger.
+
+The same rules as the availability endpoint (``components/availability.py``): partial and full
+outages are down, overlapping causes are merged, time before ``data_available_since`` and in
+the future is not counted. A group is down whenever any of its counted components is down.
+
+The cost does not grow with the length of the history:
+
+1. the ledger rows inside the window (index ``status_page_id, component_id, occurred_at``);
+2. every row of the causes that were still open when the window started (incidents not
+   resolved, maintenance not complete at that moment): the state at the window's start;
+3. per component, the earliest ledger row (one index seek each) for ``data_available_since``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from clarion.components.availability import (
+    Interval,
+    LedgerPoint,
+    down_intervals,
+    floor_percent,
+    overlap_seconds,
+)
+from clarion.components.ledger import IMPACT_STATUSES, SEVERITY, worst
+from clarion.components.models import ComponentStatusChange
+from clarion.incidents.models import Incident
+from clarion.maintenances.models import Maintenance
+from clarion.public.snapshot import PageSnapshot
+from clarion.status_pages.service import StructureNode
+from clarion.timeutil import to_utc
+
+DAYS = 90
+
+
+@dataclass(frozen=True)
+class DayIncident:
+    id: str
+    name: str
+    kind: str  # incident | maintenance
+    status: str  # the worst status it gave the component (or group) that day
+
+
+@dataclass(frozen=True)
+class DayBar:
+    day: date
+    #: ``None`` when nothing of the day is covered (before data existed).
+    percent: str | None
+    #: The worst status of the day: ``operational`` or an impact / ``under_maintenance``;
+    #: ``nodata`` when not covered.
+    status: str
+    incidents: tuple[DayIncident, ...] = ()
+
+
+@dataclass(frozen=True)
+class UptimeRow:
+    days: list[DayBar]
+    percent: str | None
+
+
+@dataclass
+class _Cause:
+    kind: str
+    name: str
+    rows: list[ComponentStatusChange] = field(default_factory=list)
+
+
+def window(now: datetime, days: int = DAYS) -> tuple[datetime, datetime]:
+    """``[start, end)``: the last ``days`` UTC days, today included."""
+    today = datetime(now.year, now.month, now.day, tzinfo=UTC)
+    return today - timedelta(days=days - 1), today + timedelta(days=1)
+
+
+async def load_uptime(
+    session: AsyncSession, snapshot: PageSnapshot, now: datetime, days: int = DAYS
+) -> dict[str, UptimeRow]:
+    """Uptime rows by component id and by group item id, for what the page displays."""
+    page = snapshot.page
+    start, _end = window(now, days)
+    component_ids = list(snapshot.components_by_id)
+    if not component_ids:
+        return {}
+    open_incidents = select(Incident.id).where(
+        Incident.status_page_id == page.id,
+        Incident.published_at < start,
+        or_(Incident.resolved_at.is_(None), Incident.resolved_at >= start),
+    )
+    open_maintenances = select(Maintenance.id).where(
+        Maintenance.status_page_id == page.id,
+        Maintenance.started_at < start,
+        or_(Maintenance.completed_at.is_(None), Maintenance.completed_at >= start),
+    )
+    rows = (
+        await session.scalars(
+            select(ComponentStatusChange)
+            .where(
+                ComponentStatusChange.status_page_id == page.id,
+                or_(
+                    ComponentStatusChange.occurred_at >= start,
+                    ComponentStatusChange.incident_id.in_(open_incidents),
+                    ComponentStatusChange.maintenance_id.in_(open_maintenances),
+                ),
+            )
+            .order_by(ComponentStatusChange.occurred_at, ComponentStatusChange.seq)
+        )
+    ).all()
+    incident_ids = {r.incident_id for r in rows if r.incident_id}
+    maintenance_ids = {r.maintenance_id for r in rows if r.maintenance_id}
+    names: dict[str, str] = {}
+    if incident_ids:
+        for iid, name in await session.execute(
+            select(Incident.id, Incident.name).where(Incident.id.in_(incident_ids))
+        ):
+            names[iid] = name
+    if maintenance_ids:
+        for mid, name in await session.execute(
+            select(Maintenance.id, Maintenance.name).where(Maintenance.id.in_(maintenance_ids))
+        ):
+            names[mid] = name
+
+    by_component: dict[str, list[ComponentStatusChange]] = {}
+    for row in rows:
+        by_component.setdefault(row.component_id, []).append(row)
+
+    first_seen = await _first_seen(session, page.id, component_ids)
+    # When data starts: the component's creation, or its first ledger row if earlier
+    # (history imported or published retrospectively).
+    since = {
+        cid: min([to_utc(c.created_at), *[to_utc(f) for f in [first_seen.get(cid)] if f]])
+        for cid, c in snapshot.components_by_id.items()
+    }
+    result: dict[str, UptimeRow] = {}
+    per_component: dict[str, _Series] = {}
+    for cid in component_ids:
+        series = _Series.build(by_component.get(cid, []), names, now)
+        per_component[cid] = series
+        result[cid] = series.row(start, days, since[cid], now)
+    for node in _groups(snapshot.structure):
+        members = [
+            c.item.component_id
+            for c in node.children
+            if c.item.kind == "component"
+            and c.item.component_id in per_component
+            and c.item.display_uptime
+        ]
+        if not members:
+            continue
+        merged = _Series.merge([per_component[m] for m in members])
+        result[node.item.id] = merged.row(start, days, min(since[m] for m in members), now)
+    return result
+
+
+def _groups(nodes: Iterable[StructureNode]) -> list[StructureNode]:
+    found: list[StructureNode] = []
+    for node in nodes:
+        if node.item.kind == "group":
+            found.append(node)
+        elif node.item.kind == "sub_page":
+            found.extend(_groups(node.children))
+    return found
+
+
+async def _first_seen(
+    session: AsyncSession, page_id: str, component_ids: Sequence[str]
+) -> dict[str, datetime]:
+    """The earliest ledger row of each component on the page (an index seek per component)."""
+    found: dict[str, datetime] = {}
+    for cid in component_ids:
+        first = await session.scalar(
+            select(func.min(ComponentStatusChange.occurred_at)).where(
+                ComponentStatusChange.status_page_id == page_id,
+                ComponentStatusChange.component_id == cid,
+            )
+        )
+        if first is not None:
+            found[cid] = first
+    return found
+
+
+@dataclass
+class _Series:
+    """One component's (or a group's merged) down intervals and per-cause status spans."""
+
+    down: list[Interval]
+    #: (cause id, kind, name, status, start, end) for every non-operational stretch.
+    spans: list[tuple[str, str, str, str, datetime, datetime]]
+
+    @classmethod
+    def build(
+        cls, rows: Sequence[ComponentStatusChange], names: dict[str, str], now: datetime
+    ) -> _Series:
+        points = [
+            LedgerPoint(r.incident_id or r.maintenance_id or "", r.occurred_at, r.seq, r.status)
+            for r in rows
+        ]
+        down = down_intervals(points, now)
+        spans: list[tuple[str, str, str, str, datetime, datetime]] = []
+        open_: dict[str, tuple[str, datetime]] = {}
+        for r in rows:
+            cause = r.incident_id or r.maintenance_id or ""
+            current = open_.pop(cause, None)
+            if current is not None and current[1] < r.occurred_at:
+                spans.append(cls._span(cause, r, names, current[0], current[1], r.occurred_at))
+            if r.status != "operational":
+                open_[cause] = (r.status, r.occurred_at)
+        for cause, (status, begun) in open_.items():
+            kind = "incident" if any(x.incident_id == cause for x in rows) else "maintenance"
+            spans.append((cause, kind, names.get(cause, ""), status, begun, now))
+        return cls(down, spans)
+
+    @staticmethod
+    def _span(
+        cause: str,
+        row: ComponentStatusChange,
+        names: dict[str, str],
+        status: str,
+        begun: datetime,
+        ended: datetime,
+    ) -> tuple[str, str, str, str, datetime, datetime]:
+        kind = "incident" if row.incident_id else "maintenance"
+        return (cause, kind, names.get(cause, ""), status, begun, ended)
+
+    @classmethod
+    def merge(cls, members: Sequence[_Series]) -> _Series:
+        """A group: down whenever any member is down (union of intervals)."""
+        edges = sorted(i for m in members for i in m.down)
+        merged: list[Interval] = []
+        for a, b in edges:
+            if merged and a <= merged[-1][1]:
+                merged[-1] = (merged[-1][0], max(merged[-1][1], b))
+            else:
+                merged.append((a, b))
+        return cls(merged, [s for m in members for s in m.spans])
+
+    def row(self, start: datetime, days: int, since: datetime, now: datetime) -> UptimeRow:
+        bars: list[DayBar] = []
+        for offset in range(days):
+            lo = start + timedelta(days=offset)
+            bars.append(self._day(lo, lo + timedelta(days=1), since, now))
+        total_lo = max(start, since)
+        total_hi = min(start + timedelta(days=days), now)
+        covered = (total_hi - total_lo).total_seconds()
+        percent = None
+        if covered > 0:
+            percent = floor_percent(covered, overlap_seconds(self.down, total_lo, total_hi))
+        return UptimeRow(bars, percent)
+
+    def _day(self, lo: datetime, hi: datetime, since: datetime, now: datetime) -> DayBar:
+        c_lo, c_hi = max(lo, since), min(hi, now)
+        if c_hi <= c_lo:
+            return DayBar(lo.date(), None, "nodata")
+        covered = (c_hi - c_lo).total_seconds()
+        percent = floor_percent(covered, overlap_seconds(self.down, c_lo, c_hi))
+        causes: dict[str, DayIncident] = {}
+        for cause, kind, name, status, a, b in self.spans:
+            if a < hi and b > lo and (status in IMPACT_STATUSES or kind == "maintenance"):
+                known = causes.get(cause)
+                if known is None or SEVERITY.get(status, 0) > SEVERITY.get(known.status, 0):
+                    causes[cause] = DayIncident(cause, name, kind, status)
+        status = worst(c.status for c in causes.values())
+        return DayBar(lo.date(), percent, status, tuple(causes.values()))
