@@ -23,3 +23,9 @@ def load_jobs() -> None:
     from clarion.worker import register_job
 
     register_job("purge_idempotency_records", purge_idempotency_records, 3600)
+
+    from clarion.notifications.outbox import deliver_due
+    from clarion.notifications.reminders import queue_reminders
+
+    register_job("deliver_outbox", deliver_due, 1.0)
+    register_job("maintenance_reminders", queue_reminders, 30.0)

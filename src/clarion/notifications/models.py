@@ -56,3 +56,17 @@ class OutboxMessage(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     sent_at: Mapped[datetime | None]
     created_at: Mapped[datetime]
+
+
+class MaintenanceReminder(Base):
+    """A reminder queued for one maintenance window (its id and start), so each window is
+    reminded about exactly once; a rescheduled window is a new window and gets a new one."""
+
+    __tablename__ = "maintenance_reminders"
+
+    maintenance_id: Mapped[str] = mapped_column(
+        ForeignKey("maintenances.id", ondelete="CASCADE"), primary_key=True
+    )
+    start_at: Mapped[datetime] = mapped_column(primary_key=True)
+    queued_at: Mapped[datetime]
+    recipients: Mapped[int] = mapped_column(default=0)

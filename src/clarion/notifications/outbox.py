@@ -155,7 +155,7 @@ async def fan_out(session: AsyncSession, event: DomainEvent) -> None:
     ).all()
     if not subscriptions:
         return
-    payload = await _payload(session, event)
+    payload = await build_event_payload(session, event)
     affected = set(event.component_ids)
     data = payload.get("data", {})
     affected.update(c["id"] for c in data.get("affected_components", []) if "id" in c)
@@ -182,7 +182,7 @@ async def fan_out(session: AsyncSession, event: DomainEvent) -> None:
     await enqueue(session, rows)
 
 
-async def _payload(session: AsyncSession, event: DomainEvent) -> dict[str, Any]:
+async def build_event_payload(session: AsyncSession, event: DomainEvent) -> dict[str, Any]:
     try:
         from clarion.notifications.payloads import build_payload
     except ImportError:  # pragma: no cover - the payload builder ships with the webhooks

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-26 04:30:26.204805
+Create Date: 2026-11-26 04:33:37.579497
 """
 
 from collections.abc import Sequence
@@ -309,6 +309,22 @@ def upgrade() -> None:
         ),
     )
     op.create_table(
+        "maintenance_reminders",
+        sa.Column("maintenance_id", sa.String(length=26), nullable=False),
+        sa.Column("start_at", clarion.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("queued_at", clarion.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("recipients", sa.Integer(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["maintenance_id"],
+            ["maintenances.id"],
+            name=op.f("fk_maintenance_reminders_maintenance_id_maintenances"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint(
+            "maintenance_id", "start_at", name=op.f("pk_maintenance_reminders")
+        ),
+    )
+    op.create_table(
         "maintenance_updates",
         sa.Column("id", sa.String(length=26), nullable=False),
         sa.Column("maintenance_id", sa.String(length=26), nullable=False),
@@ -382,6 +398,7 @@ def downgrade() -> None:
         batch_op.drop_index("ix_maintenance_updates_maintenance_published")
 
     op.drop_table("maintenance_updates")
+    op.drop_table("maintenance_reminders")
     op.drop_table("maintenance_components")
     with op.batch_alter_table("incident_updates", schema=None) as batch_op:
         batch_op.drop_index("ix_incident_updates_incident_published")

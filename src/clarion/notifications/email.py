@@ -1,0 +1,308 @@
+"""The e-mail channel: SMTP delivery over a small connection pool, and message rendering.
+
+``CLARION_SMTP_URL`` is ``smtp://[user:password@]host[:port]`` (STARTTLS when the server offers
+it) or ``smtps://…`` (implicit TLS, port 465 by default); ``CLARION_SMTP_FROM`` is the sender.
+Every message has a plain-text and an HTML part, a one-click unsubscribe link (also as
+``List-Unsubscribe`` / ``List-Unsubscribe-Post`` headers, RFC 8058) and a preferences link.
+The ``Message-ID`` is derived from the outbox row, so a receiver can spot a repeat.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import re
+from dataclasses import dataclass
+from email.message import EmailMessage
+from email.utils import formataddr, formatdate, parseaddr
+from functools import lru_cache
+from typing import Any
+from urllib.parse import unquote, urlencode, urlsplit
+
+import aiosmtplib
+from jinja2 import Environment, PackageLoader, select_autoescape
+
+from clarion.context import AppContext
+from clarion.notifications.models import OutboxMessage
+from clarion.notifications.outbox import (
+    CONFIRM_KIND,
+    PermanentFailure,
+    TemporaryFailure,
+    register_channel,
+)
+from clarion.public.markdown import render_markdown
+from clarion.status_pages.models import StatusPage
+from clarion.subscribers.models import EMAIL, Subscription
+from clarion.subscribers.tokens import CONFIRM, MANAGE, make_token, signing_key
+
+POOL_KEY = "smtp_pool"
+
+
+def register() -> None:
+    register_channel(EMAIL, deliver)
+
+
+# -- SMTP ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SmtpTarget:
+    host: str
+    port: int
+    implicit_tls: bool
+    username: str | None
+    password: str | None
+
+
+def parse_smtp_url(url: str) -> SmtpTarget:
+    """``smtp://[user:password@]host[:port]`` or ``smtps://…``; raises ``ValueError``."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
+        raise ValueError("CLARION_SMTP_URL must look like smtp://[user:password@]host:port")
+    implicit = parts.scheme == "smtps"
+    return SmtpTarget(
+        host=parts.hostname,
+        port=parts.port or (465 if implicit else 25),
+        implicit_tls=implicit,
+        username=unquote(parts.username) if parts.username else None,
+        password=unquote(parts.password) if parts.password else None,
+    )
+
+
+class SmtpPool:
+    """Up to ``size`` open SMTP connections shared by concurrent deliveries."""
+
+    def __init__(self, target: SmtpTarget, size: int, timeout: float) -> None:
+        self.target = target
+        self.timeout = timeout
+        self._idle: list[aiosmtplib.SMTP] = []
+        self._slots = asyncio.Semaphore(max(1, size))
+
+    async def _connect(self) -> aiosmtplib.SMTP:
+        t = self.target
+        client = aiosmtplib.SMTP(
+            hostname=t.host,
+            port=t.port,
+            use_tls=t.implicit_tls,
+            start_tls=None if not t.implicit_tls else False,  # None: STARTTLS when offered
+            timeout=self.timeout,
+        )
+        await client.connect()
+        if t.username is not None:
+            await client.login(t.username, t.password or "")
+        return client
+
+    async def send(self, message: EmailMessage, sender: str, recipient: str) -> None:
+        async with self._slots:
+            client = self._idle.pop() if self._idle else None
+            if client is not None and not client.is_connected:
+                client = None
+            if client is None:
+                client = await self._connect()
+            try:
+                await client.send_message(message, sender=sender, recipients=[recipient])
+            except aiosmtplib.SMTPResponseException:
+                # The session is still usable after a refused message; keep it.
+                await _reset(client)
+                self._idle.append(client)
+                raise
+            except BaseException:
+                await _quit(client)
+                raise
+            self._idle.append(client)
+
+    async def close(self) -> None:
+        idle, self._idle = self._idle, []
+        for client in idle:
+            await _quit(client)
+
+
+async def _reset(client: aiosmtplib.SMTP) -> None:
+    try:
+        await client.rset()
+    except Exception:
+        await _quit(client)
+
+
+async def _quit(client: aiosmtplib.SMTP) -> None:
+    try:
+        await client.quit()
+    except Exception:
+        client.close()
+
+
+def _pool(ctx: AppContext) -> SmtpPool:
+    pool = ctx.extras.get(POOL_KEY)
+    if isinstance(pool, SmtpPool):
+        return pool
+    if not ctx.settings.smtp_url:
+        raise TemporaryFailure("SMTP is not configured (CLARION_SMTP_URL)")
+    try:
+        target = parse_smtp_url(ctx.settings.smtp_url)
+    except ValueError as exc:
+        raise TemporaryFailure(str(exc)) from None
+    pool = SmtpPool(target, ctx.settings.smtp_pool_size, ctx.settings.smtp_timeout_seconds)
+    ctx.extras[POOL_KEY] = pool
+    ctx.extras["outbox_close:smtp"] = pool.close
+    return pool
+
+
+async def deliver(ctx: AppContext, row: OutboxMessage, subscription: Subscription) -> None:
+    """Send one outbox row as e-mail. 5xx replies are permanent, everything else temporary."""
+    if not subscription.email:
+        raise PermanentFailure("the subscription has no e-mail address")
+    page = await _page(ctx, subscription.status_page_id)
+    if page is None:
+        raise PermanentFailure("the status page no longer exists")
+    key = await signing_key(ctx)
+    message = build_message(ctx, row, subscription, page, key)
+    sender = parseaddr(ctx.settings.smtp_from)[1] or ctx.settings.smtp_from
+    try:
+        await _pool(ctx).send(message, sender, subscription.email)
+    except aiosmtplib.SMTPRecipientsRefused as exc:
+        codes = [r.code for r in exc.recipients]
+        text = f"recipient refused ({', '.join(str(c) for c in codes)})"
+        if codes and all(c >= 500 for c in codes):
+            raise PermanentFailure(text) from None
+        raise TemporaryFailure(text) from None
+    except aiosmtplib.SMTPResponseException as exc:
+        text = f"SMTP {exc.code}: {exc.message[:200]}"
+        if exc.code >= 500:
+            raise PermanentFailure(text) from None
+        raise TemporaryFailure(text) from None
+    except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
+        raise TemporaryFailure(f"SMTP connection failed: {type(exc).__name__}") from None
+
+
+async def _page(ctx: AppContext, page_id: str) -> StatusPage | None:
+    cache: dict[str, StatusPage] = ctx.extras.setdefault("email_pages", {})
+    if page_id in cache:
+        return cache[page_id]
+    async with ctx.db.read() as session:
+        page = await session.get(StatusPage, page_id)
+    if page is not None and len(cache) < 1000:
+        cache[page_id] = page
+    return page
+
+
+# -- rendering -------------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=1)
+def _templates() -> Environment:
+    return Environment(
+        loader=PackageLoader("clarion.notifications", "templates"),
+        autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=False),
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+
+
+def links(
+    ctx: AppContext, page: StatusPage, subscription: Subscription, key: bytes
+) -> dict[str, str]:
+    """Absolute URLs for the page, unsubscribing, preferences and confirming."""
+    now = ctx.clock.now()
+    base = f"{ctx.settings.base_url}/{page.slug}"
+    manage = urlencode({"token": make_token(key, MANAGE, subscription.id, now)})
+    confirm = urlencode({"token": make_token(key, CONFIRM, subscription.id, now)})
+    return {
+        "page": base,
+        "unsubscribe": f"{base}/unsubscribe?{manage}",
+        "preferences": f"{base}/preferences?{manage}",
+        "confirm": f"{base}/subscribe/confirm?{confirm}",
+    }
+
+
+_STATUS_WORDS = {
+    "investigating": "Investigating",
+    "identified": "Identified",
+    "monitoring": "Monitoring",
+    "resolved": "Resolved",
+    "maintenance_scheduled": "Scheduled",
+    "maintenance_in_progress": "In progress",
+    "maintenance_complete": "Completed",
+}
+
+
+def content(row: OutboxMessage, page_name: str) -> dict[str, Any]:
+    """What the templates show, taken from the payload snapshotted at fan-out."""
+    data: dict[str, Any] = row.payload.get("data", {}) if isinstance(row.payload, dict) else {}
+    update: dict[str, Any] = data.get("update") or {}
+    subject_obj: dict[str, Any] = data.get("incident") or data.get("maintenance") or {}
+    name = str(subject_obj.get("name") or "")
+    status = str(update.get("incident_status") or update.get("maintenance_status") or "")
+    markdown = str(update.get("message") or "")
+    if row.kind == CONFIRM_KIND:
+        subject = f"Confirm your subscription to {page_name}"
+    elif row.kind == "maintenance.reminder":
+        subject = f"[{page_name}] Reminder: {name} starts soon"
+    else:
+        word = _STATUS_WORDS.get(status, status.replace("_", " ").capitalize())
+        subject = f"[{page_name}] {word}: {name}" if word else f"[{page_name}] {name}"
+    maintenance = data.get("maintenance") or {}
+    return {
+        "kind": row.kind,
+        "subject": subject,
+        "name": name,
+        "status": _STATUS_WORDS.get(status, status),
+        "message_html": render_markdown(markdown),
+        "message_text": markdown_to_text(markdown),
+        "components": [c.get("name", "") for c in data.get("affected_components", [])],
+        "start_at": maintenance.get("start_at"),
+        "end_at": maintenance.get("end_at"),
+    }
+
+
+def build_message(
+    ctx: AppContext, row: OutboxMessage, subscription: Subscription, page: StatusPage, key: bytes
+) -> EmailMessage:
+    """The whole e-mail for ``row``: headers, text part, HTML part."""
+    urls = links(ctx, page, subscription, key)
+    values = content(row, page.name)
+    values.update(page_name=page.name, links=urls)
+    env = _templates()
+    text = env.get_template("email.txt").render(values)
+    body = env.get_template("email.html").render(values)
+    message = EmailMessage()
+    message["Subject"] = values["subject"]
+    name, address = parseaddr(ctx.settings.smtp_from)
+    message["From"] = formataddr((name, address)) if address else ctx.settings.smtp_from
+    message["To"] = subscription.email or ""
+    message["Date"] = formatdate(ctx.clock.now().timestamp(), usegmt=True)
+    domain = address.rpartition("@")[2] or "clarion.invalid"
+    message["Message-ID"] = f"<{row.id}.{row.kind}@{domain}>"
+    message["List-Unsubscribe"] = f"<{urls['unsubscribe']}>"
+    message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    message["List-Id"] = f"{page.name} <{page.slug}.{domain}>"
+    message["Auto-Submitted"] = "auto-generated"
+    message["X-Clarion-Outbox-Id"] = row.id
+    message.set_content(text)
+    message.add_alternative(body, subtype="html")
+    return message
+
+
+_BLOCK_END = re.compile(r"</(p|h[1-6]|blockquote|pre|table|tr|ul|ol)>", re.IGNORECASE)
+_BREAK = re.compile(r"<(br|hr)\s*/?>", re.IGNORECASE)
+_ITEM = re.compile(r"<li[^>]*>", re.IGNORECASE)
+_LINK = re.compile(r'<a [^>]*href="([^"]*)"[^>]*>(.*?)</a>', re.IGNORECASE | re.DOTALL)
+_TAG = re.compile(r"<[^>]+>")
+_BLANKS = re.compile(r"\n{3,}")
+
+
+def markdown_to_text(markdown: str) -> str:
+    """Readable plain text from Markdown, through the same safe renderer as the HTML part
+    (so nothing the HTML part drops reappears here): links become ``text (url)``."""
+    rendered = render_markdown(markdown)
+
+    def link(match: re.Match[str]) -> str:
+        url, label = html.unescape(match.group(1)), match.group(2)
+        return label if _TAG.sub("", label).strip() == url else f"{label} ({url})"
+
+    text = _LINK.sub(link, rendered)
+    text = _BLOCK_END.sub("\n\n", text)
+    text = _BREAK.sub("\n", text)
+    text = _ITEM.sub("- ", text)
+    text = html.unescape(_TAG.sub("", text))
+    return _BLANKS.sub("\n\n", text).strip()

@@ -1,0 +1,338 @@
+"""Public subscription pages under each status page (plain HTML forms, no login).
+
+* ``GET/POST /{slug}/subscribe``: the form; posting always answers "check your inbox", whether
+  or not the address was known (no leak). The form carries a signed token and a cross-origin
+  ``Origin`` is refused (CSRF).
+* ``GET/POST /{slug}/subscribe/confirm?token=…``: the link from the confirmation e-mail shows a
+  button; posting confirms. (A GET never changes anything, so mail scanners that fetch links
+  cannot confirm on someone's behalf.)
+* ``GET/POST /{slug}/unsubscribe?token=…``: the page with a button, and RFC 8058 one-click
+  unsubscribe by POST (mail clients post ``List-Unsubscribe=One-Click`` without cookies; the
+  signed token is the authority).
+* ``GET/POST /{slug}/preferences?token=…``: choose components (none ticked: the whole page).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from fastapi import APIRouter, Request
+from jinja2 import Environment, PackageLoader, select_autoescape
+from starlette.responses import HTMLResponse, Response
+
+from clarion.context import AppContext
+from clarion.errors import ValidationFailed
+from clarion.status_pages.models import StatusPage
+from clarion.status_pages.service import iter_components, load_structure, page_by_slug
+from clarion.subscribers import service
+from clarion.subscribers.models import Subscription
+from clarion.subscribers.tokens import CONFIRM, FORM, MANAGE, make_token, read_token, signing_key
+
+router = APIRouter(include_in_schema=False)
+CONFIRM_MAX_AGE = 7 * 24 * 3600
+FORM_MAX_AGE = 24 * 3600
+MAX_FORM_BYTES = 16_384
+
+
+@lru_cache(maxsize=1)
+def _templates() -> Environment:
+    return Environment(
+        loader=PackageLoader("clarion.subscribers", "templates"),
+        autoescape=select_autoescape(default=True, default_for_string=True),
+    )
+
+
+def _html(template: str, status: int = 200, **values: Any) -> HTMLResponse:
+    body = _templates().get_template(template).render(**values)
+    response = HTMLResponse(body, status_code=status)
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Referrer-Policy"] = "no-referrer"  # tokens live in these URLs
+    response.headers["X-Frame-Options"] = "DENY"
+    response.headers["Content-Security-Policy"] = (
+        "default-src 'none'; style-src 'self' 'unsafe-inline'; form-action 'self'; "
+        "frame-ancestors 'none'"
+    )
+    return response
+
+
+def _ctx(request: Request) -> AppContext:
+    ctx: AppContext = request.app.state.ctx
+    return ctx
+
+
+async def _form(request: Request) -> dict[str, list[str]]:
+    body = await request.body()
+    if len(body) > MAX_FORM_BYTES:
+        return {}
+    return parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True)
+
+
+async def _page(ctx: AppContext, slug: str) -> StatusPage | None:
+    async with ctx.db.read() as session:
+        return await page_by_slug(session, slug)
+
+
+async def _components(ctx: AppContext, page: StatusPage) -> list[tuple[str, str]]:
+    async with ctx.db.read() as session:
+        nodes = iter_components(await load_structure(session, page.id))
+    found: list[tuple[str, str]] = []
+    for node in nodes:
+        if node.component is None or node.item.hidden:
+            continue
+        found.append((node.component.id, node.item.name or node.component.name))
+    return list(dict.fromkeys(found))
+
+
+def _not_found() -> HTMLResponse:
+    return _html("message.html", 404, page=None, title="Not found", text="No such status page.")
+
+
+def _bad_link(page: StatusPage) -> HTMLResponse:
+    return _html(
+        "message.html",
+        400,
+        page=page,
+        title="This link is not valid",
+        text="The link is incomplete, has expired or was not issued by this status page. "
+        "Copy the whole link from the e-mail, or subscribe again.",
+    )
+
+
+def _same_origin(request: Request, ctx: AppContext) -> bool:
+    """Browsers send ``Origin`` on form posts; when present it must be this site."""
+    origin = request.headers.get("origin")
+    if origin is None or origin == "null":
+        return origin is None
+    allowed = {_origin_of(ctx.settings.base_url)}
+    host = request.headers.get("host")
+    if host:
+        allowed.add(f"{request.url.scheme}://{host}")
+    return origin.rstrip("/") in allowed
+
+
+def _origin_of(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+@router.get("/{slug}/subscribe")
+async def subscribe_form(request: Request, slug: str) -> Response:
+    ctx = _ctx(request)
+    page = await _page(ctx, slug)
+    if page is None:
+        return _not_found()
+    return await _render_form(ctx, page)
+
+
+async def _render_form(
+    ctx: AppContext, page: StatusPage, error: str | None = None, email: str = ""
+) -> HTMLResponse:
+    key = await signing_key(ctx)
+    return _html(
+        "subscribe.html",
+        400 if error else 200,
+        page=page,
+        title=f"Subscribe to {page.name}",
+        components=await _components(ctx, page),
+        form_token=make_token(key, FORM, page.id, ctx.clock.now()),
+        error=error,
+        email=email,
+    )
+
+
+@router.post("/{slug}/subscribe")
+async def subscribe(request: Request, slug: str) -> Response:
+    ctx = _ctx(request)
+    page = await _page(ctx, slug)
+    if page is None:
+        return _not_found()
+    form = await _form(request)
+    key = await signing_key(ctx)
+    now = ctx.clock.now()
+    form_token = read_token(key, _first(form, "form_token"), FORM, now, FORM_MAX_AGE)
+    if not _same_origin(request, ctx) or form_token is None or form_token.subject != page.id:
+        return _html(
+            "message.html",
+            403,
+            page=page,
+            title="Please try again",
+            text="The form has expired or was not sent from this site. Reload it and try again.",
+        )
+    email = _first(form, "email")
+    try:
+        async with ctx.db.write() as session:
+            await service.request_subscription(
+                session,
+                page,
+                email,
+                form.get("component", []),
+                now,
+                ctx.settings.subscribe_confirmations_per_day,
+            )
+    except ValidationFailed as exc:
+        return await _render_form(ctx, page, error=str(exc), email=email[:320])
+    return _html(
+        "message.html",
+        page=page,
+        title="Check your inbox",
+        text=f"If {email.strip()[:320]} can receive updates from {page.name}, a confirmation "
+        "e-mail is on its way. Follow the link in it to start receiving updates: nothing is "
+        "sent before that.",
+    )
+
+
+def _first(form: dict[str, list[str]], name: str) -> str:
+    values = form.get(name) or [""]
+    return values[0]
+
+
+async def _subscription(
+    ctx: AppContext, page: StatusPage, token: str, purpose: str, max_age: int | None
+) -> Subscription | None:
+    key = await signing_key(ctx)
+    found = read_token(key, token, purpose, ctx.clock.now(), max_age)
+    if found is None:
+        return None
+    async with ctx.db.read() as session:
+        subscription = await session.get(Subscription, found.subject)
+    if subscription is None or subscription.status_page_id != page.id:
+        return None
+    return subscription
+
+
+@router.get("/{slug}/subscribe/confirm")
+async def confirm_form(request: Request, slug: str, token: str = "") -> Response:
+    ctx = _ctx(request)
+    page = await _page(ctx, slug)
+    if page is None:
+        return _not_found()
+    subscription = await _subscription(ctx, page, token, CONFIRM, CONFIRM_MAX_AGE)
+    if subscription is None:
+        return _bad_link(page)
+    return _html(
+        "confirm.html",
+        page=page,
+        title=f"Confirm your subscription to {page.name}",
+        email=subscription.email,
+        token=token,
+    )
+
+
+@router.post("/{slug}/subscribe/confirm")
+async def confirm(request: Request, slug: str, token: str = "") -> Response:
+    ctx = _ctx(request)
+    page = await _page(ctx, slug)
+    if page is None:
+        return _not_found()
+    subscription = await _subscription(ctx, page, token, CONFIRM, CONFIRM_MAX_AGE)
+    if subscription is None:
+        return _bad_link(page)
+    async with ctx.db.write() as session:
+        confirmed = await service.confirm(session, subscription.id, ctx.clock.now())
+    if confirmed is None:
+        return _html(
+            "message.html",
+            page=page,
+            title="Not subscribed",
+            text="This address unsubscribed after this link was sent. Subscribe again to "
+            "receive updates.",
+        )
+    key = await signing_key(ctx)
+    return _html(
+        "message.html",
+        page=page,
+        title="You are subscribed",
+        text=f"{subscription.email} will receive updates from {page.name}.",
+        preferences_token=make_token(key, MANAGE, subscription.id, ctx.clock.now()),
+    )
+
+
+@router.get("/{slug}/unsubscribe")
+async def unsubscribe_form(request: Request, slug: str, token: str = "") -> Response:
+    ctx = _ctx(request)
+    page = await _page(ctx, slug)
+    if page is None:
+        return _not_found()
+    subscription = await _subscription(ctx, page, token, MANAGE, None)
+    if subscription is None:
+        return _bad_link(page)
+    return _html(
+        "unsubscribe.html",
+        page=page,
+        title=f"Unsubscribe from {page.name}",
+        email=subscription.email,
+        token=token,
+        done=subscription.unsubscribed_at is not None,
+    )
+
+
+@router.post("/{slug}/unsubscribe")
+async def unsubscribe(request: Request, slug: str, token: str = "") -> Response:
+    ctx = _ctx(request)
+    page = await _page(ctx, slug)
+    if page is None:
+        return _not_found()
+    subscription = await _subscription(ctx, page, token, MANAGE, None)
+    if subscription is None:
+        return _bad_link(page)
+    async with ctx.db.write() as session:
+        await service.unsubscribe(session, subscription.id, ctx.clock.now())
+    return _html(
+        "message.html",
+        page=page,
+        title="You are unsubscribed",
+        text=f"{subscription.email} will receive no more updates from {page.name}.",
+    )
+
+
+@router.get("/{slug}/preferences")
+async def preferences_form(request: Request, slug: str, token: str = "") -> Response:
+    ctx = _ctx(request)
+    page = await _page(ctx, slug)
+    if page is None:
+        return _not_found()
+    subscription = await _subscription(ctx, page, token, MANAGE, None)
+    if subscription is None:
+        return _bad_link(page)
+    return _preferences(ctx, page, subscription, token, await _components(ctx, page))
+
+
+def _preferences(
+    ctx: AppContext,
+    page: StatusPage,
+    subscription: Subscription,
+    token: str,
+    components: list[tuple[str, str]],
+    saved: bool = False,
+) -> HTMLResponse:
+    return _html(
+        "preferences.html",
+        page=page,
+        title=f"Your subscription to {page.name}",
+        email=subscription.email,
+        token=token,
+        components=components,
+        chosen=set(subscription.component_ids or []),
+        unsubscribed=subscription.unsubscribed_at is not None,
+        saved=saved,
+    )
+
+
+@router.post("/{slug}/preferences")
+async def save_preferences(request: Request, slug: str, token: str = "") -> Response:
+    ctx = _ctx(request)
+    page = await _page(ctx, slug)
+    if page is None:
+        return _not_found()
+    subscription = await _subscription(ctx, page, token, MANAGE, None)
+    if subscription is None:
+        return _bad_link(page)
+    form = await _form(request)
+    async with ctx.db.write() as session:
+        updated = await service.set_components(
+            session, subscription.id, form.get("component", []), ctx.clock.now()
+        )
+    assert updated is not None
+    return _preferences(ctx, page, updated, token, await _components(ctx, page), saved=True)

@@ -1,0 +1,112 @@
+"""A real SMTP server (aiosmtpd) on loopback that records what it accepts.
+
+``delay`` slows every DATA reply (to catch a worker mid-delivery); a message counts as
+accepted only if the client is still connected when the reply is due, as with a real server
+(a client that dies before the ``250`` never learns the message was taken). ``refuse`` maps an
+address to an SMTP reply code for RCPT.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from email.policy import default
+from typing import Any
+
+from aiosmtpd.controller import Controller
+
+from tests.harness import free_port
+
+
+@dataclass
+class Received:
+    mail_from: str
+    rcpt_to: list[str]
+    message: EmailMessage
+
+    @property
+    def text(self) -> str:
+        part = self.message.get_body(preferencelist=("plain",))
+        assert part is not None
+        return str(part.get_content())
+
+    @property
+    def html(self) -> str:
+        part = self.message.get_body(preferencelist=("html",))
+        assert part is not None
+        return str(part.get_content())
+
+
+@dataclass
+class SmtpSink:
+    port: int
+    delay: float = 0.0
+    refuse: dict[str, int] = field(default_factory=dict)
+    down: bool = False  # answer 421 to every RCPT (a broken server)
+    received: list[Received] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def url(self) -> str:
+        return f"smtp://127.0.0.1:{self.port}"
+
+    def to(self, address: str) -> list[Received]:
+        with self.lock:
+            return [r for r in self.received if address in r.rcpt_to]
+
+    def count(self) -> int:
+        with self.lock:
+            return len(self.received)
+
+    def clear(self) -> None:
+        with self.lock:
+            self.received.clear()
+
+    def wait_for(self, predicate: Any, timeout: float = 20.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if predicate():
+                return
+            time.sleep(0.05)
+        raise AssertionError("timed out waiting for mail")
+
+    # aiosmtpd handler hooks
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, options: Any
+    ) -> str:
+        if self.down:
+            return "421 Service not available"
+        code = self.refuse.get(address)
+        if code is not None:
+            return f"{code} Mailbox unavailable"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        transport = getattr(server, "transport", None)
+        if transport is None or transport.is_closing():
+            return "451 Client went away"
+        message = email.message_from_bytes(envelope.original_content, policy=default)
+        assert isinstance(message, EmailMessage)
+        with self.lock:
+            self.received.append(Received(envelope.mail_from, list(envelope.rcpt_tos), message))
+        return "250 Message accepted"
+
+
+@contextmanager
+def smtp_sink(**options: Any) -> Iterator[SmtpSink]:
+    sink = SmtpSink(port=free_port(), **options)
+    controller = Controller(sink, hostname="127.0.0.1", port=sink.port)
+    controller.start()
+    try:
+        yield sink
+    finally:
+        controller.stop()
