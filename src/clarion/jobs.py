@@ -24,6 +24,10 @@ def load_jobs() -> None:
 
     register_job("purge_idempotency_records", purge_idempotency_records, 3600)
 
+    from clarion.maintenances.automation import automate_maintenance_status
+
+    register_job("automate_maintenance_status", automate_maintenance_status, 1.0)
+
     from clarion.notifications.outbox import deliver_due
     from clarion.notifications.reminders import queue_reminders
 

@@ -24,3 +24,7 @@ def include_routes(app: FastAPI) -> None:
     app.include_router(components_router)
     app.include_router(availability_router)
     app.include_router(status_pages_v1_router)
+
+    from clarion.maintenances.api import router as maintenances_router
+
+    app.include_router(maintenances_router)
