@@ -51,4 +51,3 @@ def test_the_hand_written_verifier_agrees_with_the_library() -> None:
 def test_a_secret_that_is_not_base64_is_refused() -> None:
     with pytest.raises(ValueError):
         secret_key("whsec_not*base64")
-

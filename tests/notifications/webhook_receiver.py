@@ -93,7 +93,9 @@ def webhook_receiver() -> Iterator[Receiver]:
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
     holder["receiver"] = Receiver(server)
-    thread = threading.Thread(target=server.serve_forever, name="webhook-receiver", daemon=True)
+    thread = threading.Thread(
+        target=server.serve_forever, args=(0.05,), name="webhook-receiver", daemon=True
+    )
     thread.start()
     try:
         yield holder["receiver"]
