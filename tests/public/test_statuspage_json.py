@@ -234,9 +234,6 @@ class Scenario:
         return f"{self.server.base_url}/{self.slug}/{path}"
 
     def get(self, path: str) -> dict[str, Any]:
-        return _direct(self, path)
-
-    def get_http(self, path: str) -> dict[str, Any]:
         response = httpx.get(self.url(f"api/v2/{path}"), timeout=30)
         assert response.status_code == 200, (path, response.status_code, response.text[:300])
         assert response.headers["content-type"].startswith("application/json")
@@ -244,7 +241,9 @@ class Scenario:
         return body
 
 
-def make_structured_page(server: LiveServer, *, time_zone: str = "Etc/UTC") -> Scenario:
+def make_structured_page(
+    server: LiveServer, *, time_zone: str = "Etc/UTC", custom_domain: str | None = None
+) -> Scenario:
     tag = uuid.uuid4().hex[:8]
     names = {"api": "API", "web": "Website", "db": "Database", "cache": "Cache", "eu": "EU",
              "us": "US", "secret": "Secret", "uk": "London"}  # fmt: skip
@@ -263,6 +262,7 @@ def make_structured_page(server: LiveServer, *, time_zone: str = "Etc/UTC") -> S
                     "slug": slug,
                     "name": f"Example {tag}",
                     "time_zone": time_zone,
+                    **({"custom_domain": custom_domain} if custom_domain else {}),
                     "items": [
                         {"component": keys["api"]},
                         {"group": {"name": "Core Platform", "description": "The core",
@@ -644,18 +644,54 @@ def test_incident_and_maintenance_lists_stop_at_fifty_newest_first(
     assert [i["id"] for i in listed] == list(reversed(created))[:50]
 
 
-def _direct(s: Scenario, path: str) -> dict[str, Any]:  # TEMPORARY
-    import orjson
+def test_documents_allow_any_origin_and_answer_the_preflight(scenario: Scenario) -> None:
+    origin = {"Origin": "https://dashboard.example.org"}
+    for document in DOCUMENT_SHAPES:
+        url = scenario.url(f"api/v2/{document}")
+        response = httpx.get(url, headers=origin)
+        assert response.headers["access-control-allow-origin"] == "*", document
+        preflight = httpx.options(
+            url, headers={**origin, "Access-Control-Request-Method": "GET",
+                          "Access-Control-Request-Headers": "x-requested-with"}
+        )  # fmt: skip
+        assert preflight.status_code in (200, 204), document
+        assert preflight.headers["access-control-allow-origin"] == "*"
+        assert "GET" in preflight.headers["access-control-allow-methods"]
+        revalidated = httpx.get(url, headers={**origin, "If-None-Match": response.headers["etag"]})
+        assert revalidated.status_code == 304
+        assert revalidated.headers["access-control-allow-origin"] == "*"
 
-    from clarion.public.snapshot import load_snapshot
-    from clarion.public.statuspage_json import render
 
-    async def body(ctx: AppContext) -> bytes:
-        async with ctx.db.read() as session:
-            page = await session.get(StatusPage, s.page_id)
-            assert page is not None
-            snap = await load_snapshot(session, page, ctx.clock.now())
-            return render("api/v2/" + path, snap, s.url("").rstrip("/"))
+def test_a_write_shows_in_the_next_document(server: LiveServer, sdk: AuthenticatedClient) -> None:
+    s = make_structured_page(server)
+    before = httpx.get(s.url("api/v2/status.json"))
+    open_incident(sdk, s, "Slow", {"api": "degraded_performance"})
+    after = httpx.get(
+        s.url("api/v2/status.json"), headers={"If-None-Match": before.headers["etag"]}
+    )
+    assert after.status_code == 200
+    assert after.json()["status"]["indicator"] == "minor"
 
-    out: dict[str, Any] = orjson.loads(s.server.call(body))
-    return out
+
+def test_a_page_on_its_own_domain_serves_the_documents_at_the_root(
+    server: LiveServer, sdk: AuthenticatedClient
+) -> None:
+    domain = f"status-{uuid.uuid4().hex[:8]}.example.test"
+    s = make_structured_page(server, custom_domain=domain)
+    open_incident(sdk, s, "Slow", {"api": "degraded_performance"})
+    response = httpx.get(f"{server.base_url}/api/v2/summary.json", headers={"Host": domain})
+    assert response.status_code == 200
+    body = response.json()
+    DOCUMENT_SHAPES["summary.json"](body, "summary.json")
+    assert body["page"]["id"] == s.page_id
+    scheme = server.base_url.split("://")[0]
+    assert body["page"]["url"] == f"{scheme}://{domain}"
+    assert body["incidents"][0]["shortlink"].startswith(f"{scheme}://{domain}/incidents/")
+    assert response.headers["access-control-allow-origin"] == "*"
+
+
+def test_unknown_documents_are_not_found(scenario: Scenario) -> None:
+    assert httpx.get(scenario.url("api/v2/nothing.json")).status_code == 404
+    assert httpx.get(f"{scenario.server.base_url}/no-such-page/api/v2/status.json").status_code == (
+        404
+    )

@@ -1,7 +1,8 @@
 """Feeds of a status page: Atom and RSS of incidents and maintenance, iCalendar of maintenance.
 
-One feed entry per incident or maintenance window (not per update), as Statuspage's
-``history.atom``/``history.rss`` do: the entry's content is the whole timeline of updates,
+Served as ``feed.atom`` and ``feed.rss`` (and as ``history.atom``/``history.rss``, Statuspage's
+names). One feed entry per incident or maintenance window (not per update), as Statuspage's
+feeds do: the entry's content is the whole timeline of updates,
 newest first, and its ``updated`` moves with each new update, so a feed reader shows one item
 that changes rather than a burst of items per incident. See ``docs/feeds.md``.
 
@@ -31,8 +32,10 @@ from clarion.public.snapshot import PageSnapshot
 from clarion.status_pages.service import iter_components
 from clarion.timeutil import to_utc
 
-ATOM_PATH = "history.atom"
-RSS_PATH = "history.rss"
+ATOM_PATH = "feed.atom"
+RSS_PATH = "feed.rss"
+#: The names Atlassian Statuspage uses, served too so links people already have keep working.
+ALIASES = {"history.atom": ATOM_PATH, "history.rss": RSS_PATH}
 ICAL_PATH = "maintenance.ics"
 ATOM_TYPE = "application/atom+xml; charset=utf-8"
 RSS_TYPE = "application/rss+xml; charset=utf-8"
@@ -338,4 +341,9 @@ def register_resources(registry: ResourceRegistry) -> None:
     """Serve the Atom, RSS and iCalendar feeds under each page."""
     register_public_resource(registry, ATOM_PATH, ATOM_TYPE, render_atom)
     register_public_resource(registry, RSS_PATH, RSS_TYPE, render_rss)
+    for alias, path in ALIASES.items():
+        render = render_atom if path == ATOM_PATH else render_rss
+        register_public_resource(
+            registry, alias, ATOM_TYPE if path == ATOM_PATH else RSS_TYPE, render
+        )
     register_public_resource(registry, ICAL_PATH, ICAL_TYPE, render_ical)
