@@ -4,6 +4,7 @@ server's database."""
 from __future__ import annotations
 
 import base64
+
 import pytest
 from click.testing import CliRunner, Result
 
