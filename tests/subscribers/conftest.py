@@ -1,32 +1,5 @@
 """A Clarion wired to a real SMTP sink on loopback; the outbox is drained by the tests."""
 
-from __future__ import annotations
+from tests.subscribers.fixtures import http, mail_server, sink
 
-from collections.abc import Iterator
-
-import httpx
-import pytest
-
-from tests.harness import LiveServer, fresh_database, live_server
-from tests.subscribers.smtp_sink import SmtpSink, smtp_sink
-
-
-@pytest.fixture(scope="module")
-def sink() -> Iterator[SmtpSink]:
-    with smtp_sink() as s:
-        yield s
-
-
-@pytest.fixture(scope="module")
-def mail_server(tmp_path_factory: pytest.TempPathFactory, sink: SmtpSink) -> Iterator[LiveServer]:
-    with (
-        fresh_database(str(tmp_path_factory.mktemp("mail"))) as url,
-        live_server(url, smtp_url=sink.url, smtp_from="Status <status@example.test>") as srv,
-    ):
-        yield srv
-
-
-@pytest.fixture
-def http(mail_server: LiveServer) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=mail_server.base_url, timeout=30) as client:
-        yield client
+__all__ = ["http", "mail_server", "sink"]

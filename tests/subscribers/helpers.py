@@ -111,3 +111,57 @@ def create_incident(
     )
     assert response.status_code == 201, response.content
     return response.parsed.status_page_incident
+
+
+def add_subscribers(
+    server: LiveServer,
+    page_id: str,
+    count: int,
+    *,
+    components: list[str] | None = None,
+    prefix: str = "sub",
+) -> list[str]:
+    """``count`` confirmed e-mail subscribers (written directly); returns their addresses."""
+    from clarion.ids import new_id
+    from clarion.subscribers.models import EMAIL, Subscription
+
+    tag = uuid.uuid4().hex[:6]
+    addresses = [f"{prefix}-{tag}-{i}@example.test" for i in range(count)]
+
+    async def body(ctx: AppContext) -> None:
+        now = ctx.clock.now()
+        async with ctx.db.write() as session:
+            session.add_all(
+                Subscription(
+                    id=new_id(),
+                    status_page_id=page_id,
+                    channel=EMAIL,
+                    email=a,
+                    component_ids=list(components or []),
+                    confirmed_at=now,
+                    consecutive_failures=0,
+                    confirmations_sent=0,
+                    created_at=now,
+                    updated_at=now,
+                )
+                for a in addresses
+            )
+
+    server.call(body)
+    return addresses
+
+
+def outbox_rows(server: LiveServer, **filters: Any) -> list[Any]:
+    """Outbox rows matching column equality ``filters``."""
+    from sqlalchemy import select
+
+    from clarion.notifications.models import OutboxMessage
+
+    async def body(ctx: AppContext) -> list[Any]:
+        query = select(OutboxMessage).order_by(OutboxMessage.created_at, OutboxMessage.id)
+        for name, value in filters.items():
+            query = query.where(getattr(OutboxMessage, name) == value)
+        async with ctx.db.read() as session:
+            return list((await session.scalars(query)).all())
+
+    return server.call(body)

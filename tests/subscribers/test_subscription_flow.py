@@ -95,8 +95,11 @@ def test_one_click_unsubscribe_by_post_stops_further_mail(
         url = mail.message["List-Unsubscribe"].strip("<>")
         # RFC 8058: the mail client posts this body, with no cookies and no other token.
         with httpx.Client(timeout=30) as bare:
-            answer = bare.post(url, content=b"List-Unsubscribe=One-Click",
-                               headers={"Content-Type": "application/x-www-form-urlencoded"})
+            answer = bare.post(
+                url,
+                content=b"List-Unsubscribe=One-Click",
+                headers={"Content-Type": "application/x-www-form-urlencoded"},
+            )
         assert answer.status_code == 200
         assert "unsubscribed" in answer.text
         create_incident(sdk, page.id, "Second")

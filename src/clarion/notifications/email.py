@@ -289,6 +289,7 @@ _ITEM = re.compile(r"<li[^>]*>", re.IGNORECASE)
 _LINK = re.compile(r'<a [^>]*href="([^"]*)"[^>]*>(.*?)</a>', re.IGNORECASE | re.DOTALL)
 _TAG = re.compile(r"<[^>]+>")
 _BLANKS = re.compile(r"\n{3,}")
+_RAW_TAG = re.compile(r"</?[A-Za-z][^<>]*>")
 
 
 def markdown_to_text(markdown: str) -> str:
@@ -305,4 +306,6 @@ def markdown_to_text(markdown: str) -> str:
     text = _BREAK.sub("\n", text)
     text = _ITEM.sub("- ", text)
     text = html.unescape(_TAG.sub("", text))
+    # Raw HTML the author typed came through as text; a text part has no use for tags.
+    text = _RAW_TAG.sub("", text)
     return _BLANKS.sub("\n\n", text).strip()
