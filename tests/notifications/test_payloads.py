@@ -9,9 +9,9 @@ import pytest
 
 from clarion.context import AppContext
 from clarion.events import DomainEvent
-from clarion.ids import new_id
 from clarion.incidents.service import ComponentStatusInput, add_update, create_incident
-from clarion.maintenances.models import Maintenance, MaintenanceComponent, MaintenanceUpdate
+from clarion.maintenances.service import add_update as add_maintenance_update
+from clarion.maintenances.service import create_maintenance
 from clarion.notifications.payloads import build_payload
 from tests.factories import PageInfo
 from tests.harness import LiveServer
@@ -117,61 +117,74 @@ def test_bodies_contain_no_nulls(server: LiveServer, page: PageInfo) -> None:
         _no_nulls(body)
 
 
-def test_a_maintenance_body_carries_the_window_and_its_update(
+def test_a_maintenance_body_carries_the_window_its_schedule_and_the_update(
     server: LiveServer, page: PageInfo
 ) -> None:
     component = sorted(page.components.values())[0]
 
-    async def body(ctx: AppContext) -> dict[str, Any]:
+    async def body(ctx: AppContext) -> tuple[dict[str, Any], dict[str, Any]]:
         now = ctx.clock.now()
-        maintenance = Maintenance(
-            id=new_id(),
-            status_page_id=page.id,
-            name="Database upgrade",
-            maintenance_status="maintenance_scheduled",
-            start_at=now + timedelta(hours=1),
-            end_at=now + timedelta(hours=2),
-            automate=True,
-            notify_subscribers=True,
-            started_at=None,
-            completed_at=None,
-            published_at=now,
-            update_count=1,
-            created_at=now,
-            updated_at=now,
-        )
-        update = MaintenanceUpdate(
-            id=new_id(),
-            maintenance_id=maintenance.id,
-            message="We will upgrade the database",
-            maintenance_status="maintenance_scheduled",
-            component_statuses=[],
-            notify_subscribers=True,
-            published_at=now,
-        )
         async with ctx.db.write() as session:
-            session.add(maintenance)
-            await session.flush()
-            session.add(MaintenanceComponent(maintenance_id=maintenance.id, component_id=component))
-            session.add(update)
-        async with ctx.db.read() as session:
-            return await build_payload(
+            view = await create_maintenance(
                 session,
-                DomainEvent("maintenance.scheduled", page.id, maintenance.id, now, True, update.id),
+                page_id=page.id,
+                name="Database upgrade",
+                maintenance_status="maintenance_scheduled",
+                affected_component_ids=[component],
+                start_at=now + timedelta(hours=1),
+                end_at=now + timedelta(hours=2),
+                message="We will upgrade the database",
+                notify_subscribers=True,
+                automate=True,
+                now=now,
+            )
+            first = view.updates[0]
+            started = await add_maintenance_update(
+                session,
+                maintenance_id=view.maintenance.id,
+                message="Started early",
+                notify_subscribers=True,
+                maintenance_status="maintenance_in_progress",
+                component_statuses=None,
+                now=now + timedelta(minutes=1),
+            )
+        async with ctx.db.read() as session:
+            scheduled = await build_payload(
+                session,
+                DomainEvent(
+                    "maintenance.scheduled", page.id, view.maintenance.id, now, True, first.id
+                ),
                 ctx.settings,
             )
+            began = await build_payload(
+                session,
+                DomainEvent(
+                    "maintenance.started",
+                    page.id,
+                    view.maintenance.id,
+                    started.published_at,
+                    True,
+                    started.id,
+                ),
+                ctx.settings,
+            )
+        return scheduled, began
 
-    payload = server.call(body)
-    _no_nulls(payload)
-    assert payload["type"] == "maintenance.scheduled"
-    maintenance = payload["data"]["maintenance"]
+    scheduled, began = server.call(body)
+    _no_nulls(scheduled)
+    _no_nulls(began)
+    assert scheduled["type"] == "maintenance.scheduled"
+    maintenance = scheduled["data"]["maintenance"]
     assert maintenance["name"] == "Database upgrade"
-    assert maintenance["maintenance_status"] == "maintenance_scheduled"
-    assert maintenance["automate_maintenance_status"] is True
-    assert maintenance["component_maintenance_periods"] == []
-    assert payload["data"]["update"]["message"] == "We will upgrade the database"
-    assert [c["id"] for c in payload["data"]["affected_components"]] == [component]
-    assert "event_type" not in payload
+    assert maintenance["automate_maintenance_status"] is False  # a manual move turned it off
+    assert maintenance["start_at"] < maintenance["end_at"]
+    assert [p["component_id"] for p in maintenance["component_maintenance_periods"]] == [component]
+    assert scheduled["data"]["update"]["message"] == "We will upgrade the database"
+    assert [c["id"] for c in scheduled["data"]["affected_components"]] == [component]
+    assert "event_type" not in scheduled
+    assert began["type"] == "maintenance.started"
+    assert began["data"]["update"]["message"] == "Started early"
+    assert began["data"]["update"]["maintenance_status"] == "maintenance_in_progress"
 
 
 def test_an_unknown_event_kind_has_no_body(server: LiveServer, page: PageInfo) -> None:

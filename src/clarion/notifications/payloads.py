@@ -8,7 +8,8 @@ Every body has the same envelope::
 
 ``data.incident`` is incident.io's ``StatusPageIncidentV2`` and ``data.update`` its
 ``StatusPageIncidentUpdateV2``; maintenance events carry ``data.maintenance``
-(``StatusPageMaintenanceV2``) and ``data.update`` (``StatusPageMaintenanceUpdateV2``) instead.
+(``StatusPageMaintenanceV2`` plus the planned ``start_at``/``end_at``) and ``data.update``
+(``StatusPageMaintenanceUpdateV2``) instead.
 Incident bodies also carry incident.io's own outbound webhook shape
 (``status_page_incident.update_shared_v1``: an ``event_type`` key plus a key named literally
 ``status_page_incident.update_shared_v1``), so a receiver written for incident.io's webhook
@@ -22,13 +23,13 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from clarion.components.ledger import changes_for_maintenances, impacts_from_changes
 from clarion.components.models import Component
 from clarion.errors import NotFound
 from clarion.events import DomainEvent
 from clarion.incidents.schemas import update_v2
 from clarion.incidents.service import load_incident
-from clarion.maintenances.models import Maintenance, MaintenanceComponent, MaintenanceUpdate
+from clarion.maintenances.schemas import maintenance_update_v2, maintenance_v2
+from clarion.maintenances.service import load_maintenance
 from clarion.settings import Settings
 from clarion.status_pages.models import StatusPage
 from clarion.status_pages.schemas import public_url
@@ -50,7 +51,8 @@ INCIDENT_IO_EVENT = "status_page_incident.update_shared_v1"
 async def build_payload(
     session: AsyncSession, event: DomainEvent, settings: Settings
 ) -> dict[str, Any]:
-    """The body for ``event``, read from the database as it is now.
+    """The body for ``event``, read through ``session`` (the outbox calls this inside the
+    writing transaction, so the body is a snapshot of the moment of publication).
 
     Raises ``NotFound`` when the page or the subject (incident, maintenance) no longer exists,
     and ``ValueError`` for an event kind that has no notification body.
@@ -104,70 +106,19 @@ async def _incident_payload(
 async def _maintenance_payload(
     session: AsyncSession, event: DomainEvent, data: dict[str, Any]
 ) -> list[str]:
-    maintenance = await session.get(Maintenance, event.subject_id)
-    if maintenance is None:
-        raise NotFound("No status page maintenance with this id")
-    updates = list(
-        (
-            await session.scalars(
-                select(MaintenanceUpdate)
-                .where(MaintenanceUpdate.maintenance_id == maintenance.id)
-                .order_by(MaintenanceUpdate.published_at.desc(), MaintenanceUpdate.id.desc())
-            )
-        ).all()
-    )
-    affected = list(
-        (
-            await session.scalars(
-                select(MaintenanceComponent.component_id)
-                .where(MaintenanceComponent.maintenance_id == maintenance.id)
-                .order_by(MaintenanceComponent.position)
-            )
-        ).all()
-    )
-    changes = (await changes_for_maintenances(session, [maintenance.id]))[maintenance.id]
-    periods = []
-    for impact in impacts_from_changes(changes):
-        period: dict[str, Any] = {
-            "component_id": impact.component_id,
-            "start_at": format_ts(impact.start_at),
-        }
-        if impact.end_at is not None:
-            period["end_at"] = format_ts(impact.end_at)
-        periods.append(period)
-    wire_updates = [_maintenance_update_v2(u) for u in updates]
-    data["maintenance"] = {
-        "id": maintenance.id,
-        "status_page_id": maintenance.status_page_id,
-        "name": maintenance.name,
-        "published_at": format_ts(maintenance.published_at),
-        "maintenance_status": maintenance.maintenance_status,
-        "automate_maintenance_status": maintenance.automate,
-        "start_at": format_ts(maintenance.start_at),
-        "end_at": format_ts(maintenance.end_at),
-        "updates": wire_updates,
-        "component_maintenance_periods": periods,
-    }
-    chosen = next((u for u in wire_updates if u["id"] == event.update_id), None)
-    if chosen is None and wire_updates:
-        chosen = wire_updates[0]
+    view = await load_maintenance(session, event.subject_id)
+    maintenance = maintenance_v2(view)
+    # Clarion's additions to StatusPageMaintenanceV2: the planned window (what readers of an
+    # e-mail or a chat message need first).
+    maintenance["start_at"] = format_ts(view.maintenance.start_at)
+    maintenance["end_at"] = format_ts(view.maintenance.end_at)
+    data["maintenance"] = maintenance
+    chosen = next((u for u in view.updates if u.id == event.update_id), None)
+    if chosen is None and view.updates:
+        chosen = view.updates[0]  # newest: the event named no (or an unknown) update
     if chosen is not None:
-        data["update"] = chosen
-    return list(dict.fromkeys([*affected, *event.component_ids]))
-
-
-def _maintenance_update_v2(update: MaintenanceUpdate) -> dict[str, Any]:
-    return {
-        "id": update.id,
-        "status_page_maintenance_id": update.maintenance_id,
-        "published_at": format_ts(update.published_at),
-        "message": update.message,
-        "maintenance_status": update.maintenance_status,
-        "component_statuses": [
-            {"component_id": c["component_id"], "component_status": c["component_status"]}
-            for c in update.component_statuses
-        ],
-    }
+        data["update"] = maintenance_update_v2(chosen)
+    return list(dict.fromkeys([*view.component_ids, *event.component_ids]))
 
 
 async def _components(session: AsyncSession, ids: list[str]) -> list[dict[str, str]]:
