@@ -8,7 +8,7 @@ import logging
 import time
 import uuid
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -16,11 +16,16 @@ from incident_io import AuthenticatedClient
 from incident_io.api.status_pages_v2 import (
     status_pages_v2_create_status_page_incident as create_incident,
 )
+from incident_io.api.status_pages_v2 import (
+    status_pages_v2_create_status_page_maintenance as create_maintenance,
+)
 from incident_io.models import (
     StatusPageIncidentAffectedComponentV2,
     StatusPageIncidentAffectedComponentV2ComponentStatus,
     StatusPagesCreateStatusPageIncidentPayloadV2,
     StatusPagesCreateStatusPageIncidentPayloadV2IncidentStatus,
+    StatusPagesCreateStatusPageMaintenancePayloadV2,
+    StatusPagesCreateStatusPageMaintenancePayloadV2MaintenanceStatus,
 )
 from sqlalchemy import select
 from standardwebhooks import Webhook
@@ -343,3 +348,34 @@ def test_component_webhooks_hear_only_about_their_components(
     assert receiver.received("/second") == []
     body = json.loads(receiver.received("/first")[0].body)
     assert [c["id"] for c in body["data"]["affected_components"]] == [hook_page.components[first]]
+
+
+def test_a_scheduled_maintenance_reaches_the_webhook(
+    hook_server: LiveServer, hook_sdk: AuthenticatedClient, hook_page: PageInfo, receiver: Receiver
+) -> None:
+    sub_id, secret = subscribe(hook_server, hook_page, receiver.url())
+    component = sorted(hook_page.components.values())[0]
+    start = datetime.now(UTC) + timedelta(days=1)
+    response = create_maintenance.sync_detailed(
+        client=hook_sdk,
+        body=StatusPagesCreateStatusPageMaintenancePayloadV2(
+            status_page_id=hook_page.id,
+            name="Network upgrade",
+            maintenance_status=StatusPagesCreateStatusPageMaintenancePayloadV2MaintenanceStatus.MAINTENANCE_SCHEDULED,
+            affected_component_ids=[component],
+            start_at=start,
+            end_at=start + timedelta(hours=1),
+            message="Routers are being replaced",
+            notify_subscribers=True,
+            idempotency_key=str(uuid.uuid4()),
+        ),
+    )
+    assert response.status_code == 201
+    deliver_until_settled(hook_server, sub_id)
+
+    [request] = receiver.received()
+    payload = Webhook(secret).verify(request.body, request.headers)
+    assert payload["type"] == "maintenance.scheduled"
+    assert payload["data"]["maintenance"]["name"] == "Network upgrade"
+    assert payload["data"]["update"]["message"] == "Routers are being replaced"
+    assert payload["data"]["maintenance"]["start_at"].startswith(start.strftime("%Y-%m-%dT%H:%M"))
