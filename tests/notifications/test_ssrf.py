@@ -117,6 +117,8 @@ def test_urls_naming_private_addresses_are_refused_unless_allowed(url: str) -> N
         "http:///hook",
         "https://user:pass@example.com/hook",
         "http://example.com:99999/hook",
+        "https://bücher.example/hook",
+        "https://example.com/a b",
     ],
 )
 def test_urls_that_are_not_plain_http_targets_are_refused(url: str) -> None:
@@ -207,3 +209,28 @@ async def test_unix_sockets_are_never_used() -> None:
     backend = GuardedBackend(allow_private=True)
     with pytest.raises(httpcore.ConnectError):
         await backend.connect_unix_socket("/tmp/x.sock")
+
+
+class _EverythingToLoopback(httpcore.AsyncNetworkBackend):
+    """Stands for a network that sends a public address somewhere private (a transparent
+    proxy, a NAT rule): whatever address is asked for, it connects to ``port`` on loopback."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.inner = httpcore.AnyIOBackend()
+
+    async def connect_tcp(self, host, port, timeout=None, local_address=None, socket_options=None):  # type: ignore[no-untyped-def]
+        return await self.inner.connect_tcp("127.0.0.1", self.port, timeout=timeout)
+
+
+async def test_the_connected_peer_is_checked_as_well_as_the_resolved_addresses() -> None:
+    with webhook_receiver() as receiver:
+        backend = GuardedBackend(
+            allow_private=False,
+            resolver=_resolver_to("93.184.216.34"),
+            inner=_EverythingToLoopback(receiver.port),
+        )
+        with pytest.raises(BlockedAddress) as caught:
+            await _post(backend, "http://public.example.com/hook")
+        assert caught.value.address == "127.0.0.1"
+        assert receiver.received() == []

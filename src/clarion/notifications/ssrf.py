@@ -113,11 +113,17 @@ def _is_number(part: str) -> bool:
 def check_url(url: str, *, allow_private: bool) -> str:
     """Validate a webhook URL as entered; return it normalised (stripped).
 
-    Raises ``ValueError`` with a reader-facing message when the scheme is not http(s), the
-    host is missing, it carries credentials, or (unless ``allow_private``) the host is a
-    literal non-public address or ``localhost``. Names are checked again at delivery.
+    Raises ``ValueError`` with a reader-facing message when the URL is not plain ASCII, the
+    scheme is not http(s), the host is missing, it carries credentials, or (unless
+    ``allow_private``) the host is a literal non-public address or ``localhost``. Names are
+    checked again, on every connection, at delivery.
     """
     value = url.strip()
+    if not value.isascii() or any(ord(c) <= 0x20 or ord(c) == 0x7F for c in value):
+        raise ValueError(
+            "the URL must be ASCII without spaces: write international host names in their "
+            "xn-- form and percent-encode the rest"
+        )
     try:
         parts = urlsplit(value)
         port = parts.port
