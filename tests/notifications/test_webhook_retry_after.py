@@ -35,6 +35,7 @@ def test_sane_retry_after_values_are_read(value: str, seconds: float) -> None:
         "soon",
         "-5",
         "1.5",
+        "²",
         "21601",
         "99999999999",
         format_datetime(NOW - timedelta(minutes=5), usegmt=True),

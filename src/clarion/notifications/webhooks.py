@@ -161,7 +161,7 @@ def parse_retry_after(value: str | None, now: datetime) -> float | None:
         return None
     text = value.strip()
     seconds: float
-    if text.isdigit():
+    if text.isascii() and text.isdigit():
         seconds = float(int(text))
     else:
         try:
