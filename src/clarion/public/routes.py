@@ -240,8 +240,11 @@ class PublicSite:
             now.strftime("%Y-%m-%d") if daily else "",
         )
         extra = dict(resource.headers) if resource is not None else {}
-        if etag_matches(request.headers.get("if-none-match"), key.etag):
-            return self._not_modified(key.etag, extra)
+        if_none_match = request.headers.get("if-none-match")
+        if etag_matches(if_none_match, key.etag):
+            # Echo the tag of the representation the client holds (gzip or identity).
+            held = gzip_etag(key.etag) if gzip_etag(key.etag) in (if_none_match or "") else key.etag
+            return self._not_modified(held, extra)
         try:
             rendered = await self.cache.get_or_render(key, self._renderer(target, key, now))
         except NotFoundError:

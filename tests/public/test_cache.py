@@ -1,0 +1,236 @@
+"""The render cache: ETag/304, CDN headers, invalidation by writes, and single-flight renders."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import threading
+
+import httpx
+import pytest
+from incident_io import AuthenticatedClient
+
+from clarion.context import AppContext
+from clarion.public.cache import CacheKey, RenderCache, Rendered, etag_matches, gzip_etag
+from clarion.public.routes import site_of
+from tests.factories import PageInfo
+from tests.harness import LiveServer
+from tests.public.test_page import get, post_update, publish
+
+
+def test_every_page_response_has_an_etag_and_cdn_friendly_cache_control(
+    server: LiveServer, page: PageInfo
+) -> None:
+    for path in (f"/{page.slug}", f"/{page.slug}/history"):
+        response = get(server, path)
+        assert response.status_code == 200
+        assert response.headers["etag"].startswith('"')
+        control = response.headers["cache-control"]
+        assert "public" in control and "max-age=" in control
+        assert "stale-while-revalidate=" in control
+        assert response.headers["vary"] == "Accept-Encoding"
+
+
+def test_if_none_match_gives_304_without_a_body(server: LiveServer, page: PageInfo) -> None:
+    first = get(server, f"/{page.slug}")
+    etag = first.headers["etag"]
+    again = get(server, f"/{page.slug}", headers={"If-None-Match": etag})
+    assert again.status_code == 304
+    assert again.content == b""
+    assert again.headers["etag"] == etag
+    weak = get(server, f"/{page.slug}", headers={"If-None-Match": f'"other", W/{etag}'})
+    assert weak.status_code == 304
+    assert get(server, f"/{page.slug}", headers={"If-None-Match": '"nope"'}).status_code == 200
+
+
+def test_a_write_through_the_api_shows_on_the_next_request(
+    server: LiveServer, sdk: AuthenticatedClient, page: PageInfo
+) -> None:
+    before = get(server, f"/{page.slug}")
+    assert "Database failover" not in before.text
+    component = next(iter(page.components.values()))
+    incident_id = publish(
+        sdk, page.id, "Database failover", "Failing over.", {component: "partial_outage"}
+    )
+    after = get(server, f"/{page.slug}", headers={"If-None-Match": before.headers["etag"]})
+    assert after.status_code == 200
+    assert "Database failover" in after.text
+    assert after.headers["etag"] != before.headers["etag"]
+    post_update(sdk, incident_id, "Done.")
+    resolved = get(server, f"/{page.slug}", headers={"If-None-Match": after.headers["etag"]})
+    assert resolved.status_code == 200
+    assert "All systems operational" in resolved.text
+
+
+def test_gzip_is_offered_as_its_own_representation(server: LiveServer, page: PageInfo) -> None:
+    plain = get(server, f"/{page.slug}", headers={"Accept-Encoding": "identity"})
+    assert "content-encoding" not in plain.headers
+    raw = httpx.get(
+        f"{server.base_url}/{page.slug}", headers={"Accept-Encoding": "gzip"}, timeout=30
+    )
+    assert raw.headers["content-encoding"] == "gzip"
+    assert raw.headers["etag"] == gzip_etag(plain.headers["etag"])
+    assert raw.text == plain.text  # httpx decodes it
+    assert len(gzip.compress(plain.content)) < len(plain.content)
+    not_modified = get(
+        server,
+        f"/{page.slug}",
+        headers={"Accept-Encoding": "gzip", "If-None-Match": raw.headers["etag"]},
+    )
+    assert not_modified.status_code == 304
+
+
+def test_head_answers_headers_only(server: LiveServer, page: PageInfo) -> None:
+    response = httpx.head(f"{server.base_url}/{page.slug}", timeout=30)
+    assert response.status_code == 200
+    assert response.content == b""
+    assert "etag" in response.headers
+
+
+def test_concurrent_misses_after_a_write_render_the_page_once(
+    server: LiveServer, sdk: AuthenticatedClient, page: PageInfo
+) -> None:
+    get(server, f"/{page.slug}")
+    publish(sdk, page.id, "Cache stampede", "Many readers at once.", {})
+
+    async def renders(ctx: AppContext) -> int:
+        return site_of(ctx).cache.renders
+
+    before = server.call(renders)
+    barrier = threading.Barrier(24)
+    bodies: list[str] = []
+    errors: list[BaseException] = []
+
+    def reader() -> None:
+        try:
+            with httpx.Client(timeout=30) as client:
+                barrier.wait()
+                response = client.get(f"{server.base_url}/{page.slug}")
+                assert response.status_code == 200
+                bodies.append(response.text)
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=reader) for _ in range(24)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert len(bodies) == 24 and all("Cache stampede" in b for b in bodies)
+    assert len(set(bodies)) == 1
+    assert server.call(renders) - before == 1
+
+
+# -- the cache on its own ----------------------------------------------------------------
+
+
+def _rendered(text: str, key: CacheKey) -> Rendered:
+    return Rendered.build(text.encode(), "text/plain", key.etag)
+
+
+async def test_the_cache_renders_once_for_concurrent_callers_and_then_serves_the_copy() -> None:
+    cache = RenderCache()
+    key = CacheKey("page", 1, "/")
+    started = asyncio.Event()
+    release = asyncio.Event()
+    calls = 0
+
+    async def render() -> Rendered:
+        nonlocal calls
+        calls += 1
+        started.set()
+        await release.wait()
+        return _rendered("hello", key)
+
+    waiters = [asyncio.create_task(cache.get_or_render(key, render)) for _ in range(50)]
+    await started.wait()
+    await asyncio.sleep(0.01)
+    assert calls == 1
+    release.set()
+    results = await asyncio.gather(*waiters)
+    assert {r.body for r in results} == {b"hello"}
+    assert (await cache.get_or_render(key, render)).body == b"hello"
+    assert calls == 1 and cache.renders == 1
+
+
+async def test_a_failed_render_reaches_every_waiter_and_is_not_cached() -> None:
+    cache = RenderCache()
+    key = CacheKey("page", 1, "/")
+    attempts = 0
+
+    async def broken() -> Rendered:
+        nonlocal attempts
+        attempts += 1
+        await asyncio.sleep(0.01)
+        raise RuntimeError("database went away")
+
+    results = await asyncio.gather(
+        *(cache.get_or_render(key, broken) for _ in range(5)), return_exceptions=True
+    )
+    assert all(isinstance(r, RuntimeError) for r in results)
+    assert attempts == 1
+
+    async def ok() -> Rendered:
+        return _rendered("fine", key)
+
+    assert (await cache.get_or_render(key, ok)).body == b"fine"
+
+
+async def test_a_caller_going_away_does_not_cancel_the_render_for_others() -> None:
+    cache = RenderCache()
+    key = CacheKey("page", 1, "/")
+    release = asyncio.Event()
+
+    async def slow() -> Rendered:
+        await release.wait()
+        return _rendered("done", key)
+
+    impatient = asyncio.create_task(cache.get_or_render(key, slow))
+    patient = asyncio.create_task(cache.get_or_render(key, slow))
+    await asyncio.sleep(0.01)
+    impatient.cancel()
+    release.set()
+    assert (await patient).body == b"done"
+    with pytest.raises(asyncio.CancelledError):
+        await impatient
+
+
+async def test_a_newer_version_drops_older_ones_and_an_old_render_never_displaces_it() -> None:
+    cache = RenderCache()
+    v1, v2 = CacheKey("p", 1, "/"), CacheKey("p", 2, "/")
+    other = CacheKey("q", 1, "/")
+
+    async def make(key: CacheKey) -> Rendered:
+        return _rendered(str(key.version), key)
+
+    await cache.get_or_render(v1, lambda: make(v1))
+    await cache.get_or_render(other, lambda: make(other))
+    await cache.get_or_render(v2, lambda: make(v2))
+    assert cache.peek(v1) is None and cache.peek(v2) is not None
+    assert cache.peek(other) is not None
+    await cache.get_or_render(v1, lambda: make(v1))  # a late reader of the old version
+    assert cache.peek(v1) is None
+
+
+async def test_the_cache_is_bounded() -> None:
+    cache = RenderCache(max_entries=3)
+    for n in range(10):
+        key = CacheKey(f"p{n}", 1, "/")
+        await cache.get_or_render(key, lambda key=key: asyncio.sleep(0, _rendered("x", key)))
+    assert len(cache) == 3
+
+
+def test_etags_depend_on_page_version_path_and_extra() -> None:
+    base = CacheKey("p", 1, "/", "2026-01-01")
+    variants = [
+        CacheKey("q", 1, "/", "2026-01-01"),
+        CacheKey("p", 2, "/", "2026-01-01"),
+        CacheKey("p", 1, "/history", "2026-01-01"),
+        CacheKey("p", 1, "/", "2026-01-02"),
+    ]
+    assert len({base.etag, *(v.etag for v in variants)}) == 5
+    assert base.etag == CacheKey("p", 1, "/", "2026-01-01").etag
+    assert etag_matches(f"W/{base.etag}", base.etag)
+    assert etag_matches("*", base.etag)
+    assert not etag_matches(None, base.etag)
