@@ -27,7 +27,8 @@ class OutboxMessage(Base):
     ``next_attempt_at`` (exponential backoff with jitter), a permanent failure or too many
     attempts makes it ``dead``. ``failed`` marks a row that stopped because its subscription
     was disabled or went away; ``clarion outbox retry`` re-drives ``failed`` and ``dead`` rows.
-    A ``sending`` row whose lease expired (a worker died) is claimable again.
+    A ``sending`` row whose lease expired (a worker died) is claimable again. A ``sent`` row
+    keeps ``lease_owner``: the worker that sent it.
 
     ``dedupe_key`` (subscription, update or subject, kind) is unique: a second fan-out of the
     same event for the same subscriber inserts nothing.

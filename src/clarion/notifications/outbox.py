@@ -366,7 +366,7 @@ async def _write_outcomes(ctx: AppContext, batch: list[Outcome]) -> None:
             await session.execute(
                 update(OutboxMessage)
                 .where(OutboxMessage.id.in_([o.row.id for o in sent]))
-                .values(status=SENT, sent_at=now, lease_owner=None, lease_expires_at=None)
+                .values(status=SENT, sent_at=now, lease_expires_at=None)
                 .execution_options(synchronize_session=False)
             )
             await session.execute(
