@@ -66,8 +66,10 @@ class ApiMiddleware:
                 # Error responses already carry it (error_response sets it for every path).
                 if not any(name.lower() == b"x-request-id" for name, _ in headers):
                     headers.append((b"x-request-id", rid.encode()))
+                present = {name.lower() for name, _ in headers}
                 for key, value in state.get("response_headers", {}).items():
-                    headers.append((key.lower().encode(), value.encode()))
+                    if key.lower().encode() not in present:  # a 429 already carries them
+                        headers.append((key.lower().encode(), value.encode()))
                 message = {**message, "headers": headers}
             await send(message)
 

@@ -85,10 +85,10 @@ def details_from_pydantic(errors: Sequence[Any]) -> ClarionError:
                 return InvalidRequest("This endpoint needs a JSON object body", code="invalid_json")
             return InvalidRequest("The request body must be a JSON object", code="invalid_json")
         field, pointer = _field_and_pointer(loc)
-        if kind in _OUR_CODES:
+        if kind != "missing" and "input" in err and err["input"] is None:
+            code = "is_required"  # a null where a value is needed counts as left out
+        elif kind in _OUR_CODES:
             code = kind
-        elif kind.endswith("_type") and err.get("input") is None and kind != "datetime_type":
-            code = "is_required"
         else:
             code = _CODES.get(kind, "invalid_type" if kind.endswith("_type") else "invalid_value")
         if (field, code) in seen:
