@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.utils import format_datetime
+from functools import lru_cache
 from html import escape
 from typing import Any, Protocol
 from urllib.parse import urlsplit
@@ -44,6 +45,11 @@ ICAL_TYPE = "text/calendar; charset=utf-8"
 FEED_CAP = 50
 SUMMARY_CHARS = 280
 ATOM_NS = "http://www.w3.org/2005/Atom"
+
+#: Messages rarely change once published, and each render of a feed renders them all again: a
+#: bounded cache keyed by the text keeps an uncached feed render cheap (both are pure).
+_markdown = lru_cache(maxsize=2048)(render_markdown)
+_plain = lru_cache(maxsize=2048)(render_plain)
 
 STATUS_WORDS = {
     "investigating": "Investigating",
@@ -181,7 +187,7 @@ def entry_html(entry: Entry) -> str:
             f'<time datetime="{_rfc3339(update.published_at)}">{_when(update.published_at)}</time>'
             "</p>"
         )
-        parts.append(render_markdown(update.message))
+        parts.append(_markdown(update.message))
         if update.components:
             items = "".join(
                 f"<li>{escape(name)}: {escape(COMPONENT_WORDS.get(status, status))}</li>"
@@ -194,7 +200,7 @@ def entry_html(entry: Entry) -> str:
 def entry_summary(entry: Entry) -> str:
     """Plain text: the status and the latest update's message."""
     word = STATUS_WORDS.get(entry.status, entry.status)
-    latest = render_plain(entry.updates[0].message, SUMMARY_CHARS) if entry.updates else ""
+    latest = _plain(entry.updates[0].message, SUMMARY_CHARS) if entry.updates else ""
     return f"{word}: {latest}" if latest else word
 
 
@@ -294,25 +300,69 @@ def render_ical(snap: PageSnapshot, context: RenderContext) -> bytes:
     calendar.add("x-published-ttl", "PT1H")
     calendar.add("refresh-interval", timedelta(hours=1), parameters={"VALUE": "DURATION"})
     names = _names(snap)
-    for view in snap.maintenances:
-        window = view.maintenance
-        event = icalendar.Event()
-        event.add("uid", f"{window.id}@{host}")
-        event.add("dtstamp", to_utc(window.updated_at))
-        event.add("last-modified", to_utc(window.updated_at))
-        event.add("created", to_utc(window.published_at))
-        event.add("sequence", _sequence(view))
-        event.add("dtstart", to_utc(window.started_at or window.start_at))
-        end = window.completed_at if window.maintenance_status == COMPLETE else None
-        event.add("dtend", to_utc(end or window.end_at))
-        event.add("summary", window.name)
-        event.add("status", "CONFIRMED")
-        event.add("transp", "TRANSPARENT")
-        event.add("url", context.url(f"maintenance/{window.id}"))
-        event.add("categories", ["Maintenance"])
-        event.add("description", _ical_description(view, names))
-        calendar.add_component(event)
-    return bytes(calendar.to_ical())
+    head = bytes(calendar.to_ical())
+    closing = b"END:VCALENDAR\r\n"
+    assert head.endswith(closing)
+    events = [
+        _event(
+            EventFacts(
+                uid=f"{view.maintenance.id}@{host}",
+                updated_at=to_utc(view.maintenance.updated_at),
+                created_at=to_utc(view.maintenance.published_at),
+                sequence=_sequence(view),
+                start_at=to_utc(view.maintenance.started_at or view.maintenance.start_at),
+                end_at=to_utc(_end_of(view)),
+                summary=view.maintenance.name,
+                url=context.url(f"maintenance/{view.maintenance.id}"),
+                description=_ical_description(view, names),
+            )
+        )
+        for view in snap.maintenances
+    ]
+    return head[: -len(closing)] + b"".join(events) + closing
+
+
+@dataclass(frozen=True)
+class EventFacts:
+    """Everything one VEVENT says (hashable: rendered events are cached by their facts)."""
+
+    uid: str
+    updated_at: datetime
+    created_at: datetime
+    sequence: int
+    start_at: datetime
+    end_at: datetime
+    summary: str
+    url: str
+    description: str
+
+
+def _end_of(view: MaintenanceView) -> datetime:
+    window = view.maintenance
+    if window.maintenance_status == COMPLETE and window.completed_at is not None:
+        return window.completed_at
+    return window.end_at
+
+
+@lru_cache(maxsize=4096)
+def _event(facts: EventFacts) -> bytes:
+    # icalendar spends about a millisecond per event; most events are the same from one
+    # render of the page to the next, so each is built once for the facts it states.
+    event = icalendar.Event()
+    event.add("uid", facts.uid)
+    event.add("dtstamp", facts.updated_at)
+    event.add("last-modified", facts.updated_at)
+    event.add("created", facts.created_at)
+    event.add("sequence", facts.sequence)
+    event.add("dtstart", facts.start_at)
+    event.add("dtend", facts.end_at)
+    event.add("summary", facts.summary)
+    event.add("status", "CONFIRMED")
+    event.add("transp", "TRANSPARENT")
+    event.add("url", facts.url)
+    event.add("categories", ["Maintenance"])
+    event.add("description", facts.description)
+    return bytes(event.to_ical())
 
 
 def _sequence(view: MaintenanceView) -> int:
@@ -330,7 +380,7 @@ def _ical_description(view: MaintenanceView, names: dict[str, str]) -> str:
         lines.append("Affected: " + ", ".join(affected))
     if view.updates:
         lines.append("")
-        lines.append(render_plain(view.updates[0].message))
+        lines.append(_plain(view.updates[0].message))
     if window.maintenance_status == IN_PROGRESS:
         lines.append("")
         lines.append("This maintenance is in progress.")

@@ -1,0 +1,518 @@
+"""The public page benchmark (issue 4, "Speed"): ``uv run python -m bench.bench_public``.
+
+In one run, on loopback, with bounded load:
+
+1. A fresh database with two pages of 20 components each (4 on their own, 4 groups of 4):
+   ``month`` with one month of history and ``years`` with two years and 2,000 incidents (the
+   same density, so only the length of the history differs), plus maintenance windows.
+2. ``clarion serve`` in a subprocess. **Uncached render**: before each request the page's
+   ``content_version`` is bumped (what any write does), so every request misses the render
+   cache and renders from the database; one client, sequential. p99 of the page (HTML), and
+   for information of ``summary.json`` and ``feed.atom``, for both pages.
+3. **Cached throughput**: ``wrk`` with 64 connections against the page served by Clarion
+   from its render cache, and against nginx (Debian's, one worker like Clarion's one process)
+   serving the exported copy of the same page (``clarion export``), measured in the same run.
+
+Targets: cached throughput at least half of nginx's; uncached p99 under 50 ms; the two-year
+page's p99 no more than 1.5x the one-month page's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import random
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.engine import Engine
+
+from bench import server
+from bench.client import Connection, http_request, percentile
+from clarion.components.models import Component, ComponentStatusChange
+from clarion.db.engine import make_sync_engine
+from clarion.ids import new_id
+from clarion.incidents.models import Incident, IncidentUpdate
+from clarion.maintenances.models import Maintenance, MaintenanceComponent, MaintenanceUpdate
+from clarion.settings import Settings
+from clarion.status_pages.models import StatusPage
+
+UNCACHED_P99_TARGET_MS = 50.0
+THROUGHPUT_RATIO_TARGET = 0.5
+GROWTH_LIMIT = 1.5
+IMPACTS = ("degraded_performance", "partial_outage", "full_outage")
+PAGES = {"month": timedelta(days=30), "years": timedelta(days=730)}
+YEARS_INCIDENTS = 2_000
+
+
+def declaration() -> str:
+    """20 components; both pages show all of them (4 alone, then 4 groups of 4)."""
+    lines = ["components:"]
+    lines += [f"  - {{key: c{i:02d}, name: Component {i:02d}}}" for i in range(20)]
+    lines.append("status_pages:")
+    for slug in PAGES:
+        lines += [f"  - slug: {slug}", f"    name: Benchmark {slug}", "    items:"]
+        lines += [f"      - component: c{i:02d}" for i in range(4)]
+        for g in range(4):
+            members = ", ".join(f"c{4 + 4 * g + k:02d}" for k in range(4))
+            lines += [
+                "      - group:",
+                f"          name: Region {g}",
+                f"          components: [{members}]",
+            ]
+    return "\n".join(lines) + "\n"
+
+
+@dataclass
+class Seeded:
+    page_ids: dict[str, str] = field(default_factory=dict)
+    incidents: dict[str, int] = field(default_factory=dict)
+    maintenances: dict[str, int] = field(default_factory=dict)
+
+
+def _change(
+    page_id: str, component: str, cause: dict[str, str | None], status: str, at: datetime, seq: int
+) -> dict[str, Any]:
+    return {
+        "id": new_id(),
+        "status_page_id": page_id,
+        "component_id": component,
+        "incident_id": cause.get("incident"),
+        "maintenance_id": cause.get("maintenance"),
+        "status": status,
+        "occurred_at": at,
+        "seq": seq,
+    }
+
+
+def seed(engine: Engine, now: datetime, rng: random.Random) -> Seeded:
+    """Incidents at the density of 2,000 per two years, and a maintenance window every two
+    weeks (completed) plus one upcoming, on each page; the newest incident is still open."""
+    done = Seeded()
+    with engine.connect() as conn:
+        components = list(conn.execute(select(Component.id).order_by(Component.key)).scalars())
+        for slug in PAGES:
+            done.page_ids[slug] = conn.execute(
+                select(StatusPage.id).where(StatusPage.slug == slug)
+            ).scalar_one()
+    for slug, span in PAGES.items():
+        page_id = done.page_ids[slug]
+        count = round(YEARS_INCIDENTS * span / PAGES["years"])
+        incidents, updates, changes = [], [], []
+        starts = sorted(now - span * rng.random() for _ in range(count))
+        for n, published in enumerate(starts):
+            incident_id = new_id()
+            ongoing = n == count - 1
+            affected = rng.sample(components, rng.randint(1, 3))
+            impact = rng.choice(IMPACTS)
+            cause: dict[str, str | None] = {"incident": incident_id}
+            at = published
+            statuses = ["investigating", "identified", "resolved"][: rng.randint(2, 3)]
+            if ongoing:
+                statuses = ["investigating"]
+            elif statuses[-1] != "resolved":
+                statuses.append("resolved")
+            for k, status in enumerate(statuses):
+                component_statuses = []
+                if k == 0:
+                    component_statuses = [
+                        {"component_id": c, "component_status": impact} for c in affected
+                    ]
+                    changes += [
+                        _change(page_id, c, cause, impact, at, i + 1)
+                        for i, c in enumerate(affected)
+                    ]
+                if status == "resolved":
+                    changes += [
+                        _change(page_id, c, cause, "operational", at, i + 1)
+                        for i, c in enumerate(affected)
+                    ]
+                updates.append(
+                    {
+                        "id": new_id(),
+                        "incident_id": incident_id,
+                        "message": f"**{status.title()}** ({n}.{k}): error rates on the API. "
+                        "See [the runbook](https://example.com/runbook).",
+                        "incident_status": status,
+                        "component_statuses": component_statuses,
+                        "notify_subscribers": False,
+                        "published_at": at,
+                    }
+                )
+                last = at
+                at = min(at + timedelta(minutes=rng.randint(5, 90)), now)
+            incidents.append(
+                {
+                    "id": incident_id,
+                    "status_page_id": page_id,
+                    "name": f"Elevated error rates ({n})",
+                    "incident_status": statuses[-1],
+                    "published_at": published,
+                    "resolved_at": None if ongoing else last,
+                    "retrospective": False,
+                    "update_count": len(statuses),
+                    "created_at": published,
+                    "updated_at": last,
+                }
+            )
+        windows, links, window_updates = [], [], []
+        starts = [now - timedelta(days=14 * k) for k in range(1, int(span.days / 14) + 1)]
+        for k, start in enumerate([now + timedelta(days=3), *starts]):
+            window_id = new_id()
+            complete = start < now
+            end = start + timedelta(hours=2)
+            affected = rng.sample(components, 2)
+            windows.append(
+                {
+                    "id": window_id,
+                    "status_page_id": page_id,
+                    "name": f"Database upgrade {k}",
+                    "maintenance_status": "maintenance_complete"
+                    if complete
+                    else "maintenance_scheduled",
+                    "start_at": start,
+                    "end_at": end,
+                    "automate": False,
+                    "notify_subscribers": False,
+                    "started_at": start if complete else None,
+                    "completed_at": end if complete else None,
+                    "published_at": start - timedelta(days=2),
+                    "update_count": 1,
+                    "created_at": start - timedelta(days=2),
+                    "updated_at": end if complete else start - timedelta(days=2),
+                }
+            )
+            links += [
+                {"maintenance_id": window_id, "component_id": c, "position": i}
+                for i, c in enumerate(affected)
+            ]
+            window_updates.append(
+                {
+                    "id": new_id(),
+                    "maintenance_id": window_id,
+                    "message": f"We will upgrade the database ({k}).",
+                    "maintenance_status": "maintenance_scheduled",
+                    "component_statuses": [],
+                    "notify_subscribers": False,
+                    "automated": False,
+                    "published_at": start - timedelta(days=2),
+                }
+            )
+        with engine.begin() as conn:
+            conn.execute(insert(Incident.__table__), incidents)
+            conn.execute(insert(IncidentUpdate.__table__), updates)
+            conn.execute(insert(ComponentStatusChange.__table__), changes)
+            conn.execute(insert(Maintenance.__table__), windows)
+            conn.execute(insert(MaintenanceComponent.__table__), links)
+            conn.execute(insert(MaintenanceUpdate.__table__), window_updates)
+        done.incidents[slug] = count
+        done.maintenances[slug] = len(windows)
+    if engine.dialect.name == "postgresql":
+        with engine.begin() as conn:
+            conn.exec_driver_sql("ANALYZE")
+    return done
+
+
+# ---------------------------------------------------------------------------------------------
+# Uncached renders
+
+
+@dataclass
+class Latencies:
+    name: str
+    samples: list[float] = field(default_factory=list)
+    errors: int = 0
+    size: int = 0
+
+    def ms(self, q: float) -> float:
+        return percentile(sorted(self.samples), q) * 1000
+
+
+async def uncached(
+    srv: server.Server, engine: Engine, page_id: str, path: str, name: str, count: int
+) -> Latencies:
+    """``count`` sequential requests, each after bumping the page's content version."""
+    found = Latencies(name)
+    conn = Connection(srv.host, srv.port)
+    raw = http_request("GET", path, host=f"{srv.host}:{srv.port}")
+    bump = (
+        update(StatusPage)
+        .where(StatusPage.id == page_id)
+        .values(content_version=StatusPage.content_version + 1)
+    )
+    try:
+        for _ in range(count):
+            with engine.begin() as db:
+                db.execute(bump)
+            started = time.perf_counter()
+            status, body = await conn.send(raw)
+            found.samples.append(time.perf_counter() - started)
+            found.size = len(body)
+            if status != 200:
+                found.errors += 1
+    finally:
+        await conn.close()
+    return found
+
+
+# ---------------------------------------------------------------------------------------------
+# Cached throughput: wrk against Clarion and against nginx serving the export
+
+
+@dataclass
+class WrkResult:
+    name: str
+    requests_per_second: float
+    p99_ms: float
+    non_2xx: int
+    raw: str
+
+
+_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+
+
+def wrk(name: str, url: str, connections: int, seconds: int) -> WrkResult:
+    """One bounded ``wrk`` run (one thread: the machine's cores are shared with the server)."""
+    done = subprocess.run(
+        ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", url],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=seconds + 60,
+    )
+    out = done.stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)", out)
+    non_2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    return WrkResult(
+        name,
+        rps,
+        float(p99.group(1)) * _UNITS[p99.group(2)] if p99 else float("nan"),
+        int(non_2xx.group(1)) if non_2xx else 0,
+        out,
+    )
+
+
+NGINX_CONF = """\
+worker_processes 1;
+daemon off;
+pid {tmp}/nginx.pid;
+error_log {tmp}/error.log warn;
+events {{ worker_connections 4096; }}
+http {{
+    access_log off;
+    sendfile on;
+    tcp_nopush on;
+    tcp_nodelay on;
+    keepalive_timeout 65;
+    keepalive_requests 1000000;
+    client_body_temp_path {tmp}/body;
+    proxy_temp_path {tmp}/proxy;
+    fastcgi_temp_path {tmp}/fastcgi;
+    uwsgi_temp_path {tmp}/uwsgi;
+    scgi_temp_path {tmp}/scgi;
+    types {{
+        text/html html; text/css css; text/javascript js; application/json json;
+        application/atom+xml atom; application/rss+xml rss; text/calendar ics;
+        image/svg+xml svg;
+    }}
+    default_type application/octet-stream;
+    server {{
+        listen {host}:{port};
+        root {root};
+        index index.html;
+        location / {{ try_files $uri $uri/index.html $uri.html =404; }}
+    }}
+}}
+"""
+
+
+@contextlib.contextmanager
+def nginx(root: Path, tmp: Path) -> Iterator[int]:
+    """Debian's nginx on a free loopback port serving ``root`` until the block ends."""
+    executable = shutil.which("nginx") or "/usr/sbin/nginx"
+    port = server.free_port()
+    conf = tmp / "nginx.conf"
+    conf.write_text(NGINX_CONF.format(tmp=tmp, host=server.HOST, port=port, root=root))
+    process = subprocess.Popen(
+        [executable, "-c", str(conf), "-p", str(tmp), "-e", str(tmp / "error.log")],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise RuntimeError("nginx exited: " + (tmp / "error.log").read_text()[-500:])
+            with contextlib.suppress(OSError):
+                import socket
+
+                with socket.create_connection((server.HOST, port), timeout=1):
+                    break
+            time.sleep(0.1)
+        yield port
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def export_site(raw_url: str, srv: server.Server, slug: str, out: Path) -> tuple[Path, str]:
+    """The static copy nginx serves, and the URL path of the page in it.
+
+    ``clarion export DIR`` when it exists; otherwise (reported) the cached page bytes fetched
+    from Clarion written as ``DIR/<slug>/index.html``.
+    """
+    try:
+        server.run_cli(raw_url, "export", str(out))
+    except RuntimeError as exc:
+        print(f"  clarion export unavailable ({exc}); mirroring the page instead", flush=True)
+        import urllib.request
+
+        with urllib.request.urlopen(f"{srv.base_url}/{slug}/", timeout=30) as response:
+            body = response.read()
+        (out / slug).mkdir(parents=True, exist_ok=True)
+        (out / slug / "index.html").write_bytes(body)
+    for candidate in (out / slug / "index.html", out / "index.html"):
+        if candidate.is_file():
+            return out, "/" + str(candidate.parent.relative_to(out)).strip(".") + "/"
+    raise RuntimeError(f"no index.html for {slug} under {out}")
+
+
+def _open_tree(path: Path) -> None:
+    # nginx's worker may run as another user: let it read the export.
+    for folder, dirs, files in os.walk(path):
+        os.chmod(folder, 0o755)
+        for name in files:
+            os.chmod(Path(folder) / name, 0o644)
+        for name in dirs:
+            os.chmod(Path(folder) / name, 0o755)
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.bench_public",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--backend", choices=("sqlite", "postgresql"), default="sqlite")
+    parser.add_argument("--renders", type=int, default=300, help="uncached renders per page")
+    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--seconds", type=int, default=10, help="duration of each wrk run")
+    parser.add_argument("--rounds", type=int, default=2, help="wrk rounds (alternating)")
+    opts = parser.parse_args(argv)
+    for tool in ("wrk", "nginx"):
+        if not shutil.which(tool) and not Path(f"/usr/sbin/{tool}").exists():
+            print(f"{tool} is required (Debian: apt-get install {tool})", file=sys.stderr)
+            return 2
+    now = datetime.now(UTC)
+    ok = True
+    with tempfile.TemporaryDirectory(prefix="clarion-bench-public-") as tmp_name:
+        tmp = Path(tmp_name)
+        with server.temporary_database(opts.backend) as raw_url:
+            url = Settings(database_url=raw_url).database_url
+            server.run_cli(raw_url, "db", "upgrade")
+            (tmp / "pages.yaml").write_text(declaration())
+            server.run_cli(raw_url, "apply", str(tmp / "pages.yaml"))
+            engine = make_sync_engine(url)
+            started = time.perf_counter()
+            seeded = seed(engine, now, random.Random(4))
+            print(
+                f"seeded {seeded.incidents} incidents, {seeded.maintenances} maintenance "
+                f"windows in {time.perf_counter() - started:.1f}s ({opts.backend})",
+                flush=True,
+            )
+            with server.serve(raw_url, tmp / "serve.log") as srv:
+                results: dict[str, Latencies] = {}
+                runner = asyncio.Runner()
+                for slug in PAGES:
+                    page_id = seeded.page_ids[slug]
+                    for label, path in (
+                        ("page", f"/{slug}/"),
+                        ("summary.json", f"/{slug}/api/v2/summary.json"),
+                        ("feed.atom", f"/{slug}/feed.atom"),
+                    ):
+                        name = f"{label} @{slug}"
+                        runner.run(uncached(srv, engine, page_id, path, name, 20))  # warm-up
+                        found = runner.run(uncached(srv, engine, page_id, path, name, opts.renders))
+                        results[name] = found
+                        print(
+                            f"  uncached {name:<22} p50 {found.ms(50):6.2f}  p99 "
+                            f"{found.ms(99):6.2f} ms  {found.size:,} bytes  errors "
+                            f"{found.errors}",
+                            flush=True,
+                        )
+                runner.close()
+                site = tmp / "site"
+                site.mkdir()
+                root, page_path = export_site(raw_url, srv, "years", site)
+                _open_tree(tmp)
+                clarion_url = f"{srv.base_url}/years/"
+                runs: dict[str, list[WrkResult]] = {"clarion": [], "nginx": []}
+                with nginx(root, tmp) as port:
+                    nginx_url = f"http://{server.HOST}:{port}{page_path}"
+                    for target in (clarion_url, nginx_url):  # warm-up
+                        wrk("warm-up", target, opts.connections, 2)
+                    for _ in range(opts.rounds):
+                        for name, target in (("clarion", clarion_url), ("nginx", nginx_url)):
+                            found_wrk = wrk(name, target, opts.connections, opts.seconds)
+                            runs[name].append(found_wrk)
+                            print(
+                                f"  cached {name:<8} {found_wrk.requests_per_second:10.1f} "
+                                f"req/s  p99 {found_wrk.p99_ms:7.2f} ms  non-2xx "
+                                f"{found_wrk.non_2xx}",
+                                flush=True,
+                            )
+            engine.dispose()
+    best = {k: max(v, key=lambda r: r.requests_per_second) for k, v in runs.items()}
+    ratio = best["clarion"].requests_per_second / best["nginx"].requests_per_second
+    print("\n== summary ==")
+    print(
+        f"machine: {os.cpu_count()} cores, load average "
+        f"{', '.join(f'{x:.2f}' for x in os.getloadavg())}; backend {opts.backend}"
+    )
+    print(
+        f"cached page, {opts.connections} connections (best of {opts.rounds}): Clarion "
+        f"{best['clarion'].requests_per_second:,.0f} req/s, nginx "
+        f"{best['nginx'].requests_per_second:,.0f} req/s, ratio {ratio:.2f} "
+        f"(target >= {THROUGHPUT_RATIO_TARGET}) "
+        f"{'met' if ratio >= THROUGHPUT_RATIO_TARGET else 'NOT MET'}"
+    )
+    ok = ok and ratio >= THROUGHPUT_RATIO_TARGET
+    errors = sum(r.non_2xx for v in runs.values() for r in v)
+    ok = ok and errors == 0
+    for label in ("page", "summary.json", "feed.atom"):
+        month, years = results[f"{label} @month"], results[f"{label} @years"]
+        growth = years.ms(99) / month.ms(99)
+        met = years.ms(99) < UNCACHED_P99_TARGET_MS and growth <= GROWTH_LIMIT
+        if label == "page":
+            ok = ok and met and not (month.errors or years.errors)
+        print(
+            f"uncached {label:<13} p99 one month {month.ms(99):6.2f} ms, two years "
+            f"{years.ms(99):6.2f} ms (x{growth:.2f}); target < {UNCACHED_P99_TARGET_MS:.0f} "
+            f"ms, x <= {GROWTH_LIMIT}: {'met' if met else 'NOT MET'}"
+            f"{'' if label == 'page' else ' (for information)'}"
+        )
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
