@@ -80,9 +80,10 @@ STORIES = [
 
 
 async def seed_history(
-    session: AsyncSession, page: StatusPage, now: datetime, days: int = 60
+    session: AsyncSession, page: StatusPage, now: datetime, days: int = 100
 ) -> int:
-    """Publish past incidents over the last ``days`` days (once; returns how many)."""
+    """Publish past incidents and maintenance over the last ``days`` days, and one upcoming
+    maintenance window (once; returns how many incidents)."""
     existing = await session.scalar(
         select(func.count()).select_from(Incident).where(Incident.status_page_id == page.id)
     )
@@ -106,7 +107,72 @@ async def seed_history(
             session, page.id, name, [components[k] for k in keys], status, steps, start, rng
         )
         count += 1
+    await _seed_maintenance(session, page.id, components, now, days)
     return count
+
+
+MAINTENANCE = [
+    ("Database upgrade", ["api", "dashboard"], "We are upgrading our primary database cluster."),
+    ("Network maintenance in Frankfurt", ["eu"], "Our provider is replacing edge routers."),
+    ("Sign-in provider migration", ["auth"], "Sign-in moves to a new identity provider."),
+]
+
+
+async def _seed_maintenance(
+    session: AsyncSession, page_id: str, components: dict[str, str], now: datetime, days: int
+) -> None:
+    """Completed windows every few weeks, and one scheduled a few days ahead."""
+    from clarion.maintenances import service as maintenances
+
+    day = days - 10
+    index = 0
+    while day > 5:
+        name, keys, message = MAINTENANCE[index % len(MAINTENANCE)]
+        start = (now - timedelta(days=day)).replace(hour=2, minute=0, second=0, microsecond=0)
+        end = start + timedelta(hours=2)
+        view = await maintenances.create_maintenance(
+            session,
+            page_id=page_id,
+            name=name,
+            maintenance_status="maintenance_scheduled",
+            affected_component_ids=[components[k] for k in keys],
+            start_at=start,
+            end_at=end,
+            message=message + " Short interruptions are possible.",
+            notify_subscribers=False,
+            automate=False,
+            now=start - timedelta(days=5),
+        )
+        for status, text, at in (
+            ("maintenance_in_progress", "Maintenance has started.", start),
+            ("maintenance_complete", "Maintenance is complete. Thank you for your patience.", end),
+        ):
+            await maintenances.add_update(
+                session,
+                maintenance_id=view.maintenance.id,
+                message=text,
+                notify_subscribers=False,
+                maintenance_status=status,
+                component_statuses=None,
+                now=at,
+            )
+        day -= 27
+        index += 1
+    start = (now + timedelta(days=4)).replace(hour=1, minute=0, second=0, microsecond=0)
+    name, keys, message = MAINTENANCE[index % len(MAINTENANCE)]
+    await maintenances.create_maintenance(
+        session,
+        page_id=page_id,
+        name=name,
+        maintenance_status="maintenance_scheduled",
+        affected_component_ids=[components[k] for k in keys],
+        start_at=start,
+        end_at=start + timedelta(hours=3),
+        message=message + " We expect no downtime.",
+        notify_subscribers=False,
+        automate=True,
+        now=now,
+    )
 
 
 async def _publish(
