@@ -136,7 +136,7 @@ def test_a_window_starts_at_start_at_and_completes_at_end_at(
     run_automation(clock)
     assert show(client, window.id).maintenance_status == "maintenance_scheduled"
 
-    clock.clock.offset = HOUR - timedelta(seconds=1)
+    clock.clock.offset = HOUR - timedelta(seconds=30)
     run_automation(clock)
     assert show(client, window.id).maintenance_status == "maintenance_scheduled"
 
