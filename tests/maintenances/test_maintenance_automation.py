@@ -291,7 +291,7 @@ def test_a_window_whose_whole_span_passed_while_down_is_caught_up_in_order(
     ]
 
 
-def test_a_server_restarted_in_the_middle_of_a_window_catches_up_on_its_own(
+def test_a_server_restarted_in_the_middle_of_a_window_catches_up_and_runs_windows_on_time(
     tmp_path: Path,
 ) -> None:
     """Stop the server before start_at, start another on the same database after it: its
@@ -315,6 +315,15 @@ def test_a_server_restarted_in_the_middle_of_a_window_catches_up_on_its_own(
             assert [s for s, _t, _n in automated_updates(second, window.id)] == [
                 "maintenance_in_progress"
             ]
+            # On time, with nobody calling the job: a window two seconds long, starting in one.
+            with AuthenticatedClient(base_url=second.base_url, token=make_key(second)) as c:
+                soon = now_of(second) + timedelta(seconds=1)
+                quick = create_window(
+                    c, page.id, [a], soon, soon + timedelta(seconds=2), automate=True
+                )
+                while show(c, quick.id).maintenance_status != "maintenance_complete":
+                    assert now_of(second) < soon + timedelta(seconds=6), "not completed on time"
+                    time.sleep(0.1)
 
 
 def test_racing_workers_publish_each_move_exactly_once(
