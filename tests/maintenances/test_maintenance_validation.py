@@ -41,6 +41,10 @@ def sources(response: Any) -> list[tuple[str, str, str]]:
             ("not_found", "affected_component_ids[0]", "/affected_component_ids/0"),
         ),
         (
+            {"affected_component_ids": ["x" * 65]},
+            ("too_long", "affected_component_ids[0]", "/affected_component_ids/0"),
+        ),
+        (
             {"maintenance_status": "maintenance_paused"},
             ("invalid_value", "maintenance_status", "/maintenance_status"),
         ),

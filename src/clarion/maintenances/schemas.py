@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, Field
 from pydantic.json_schema import SkipJsonSchema
@@ -45,7 +45,9 @@ class StatusPagesCreateStatusPageMaintenancePayloadV2(BaseModel):
     name: Name
     maintenance_status: MaintenanceStatus
     idempotency_key: IdempotencyKey
-    affected_component_ids: list[NonBlank] = Field(min_length=1, max_length=500)
+    affected_component_ids: list[Annotated[NonBlank, Field(max_length=64)]] = Field(
+        min_length=1, max_length=500
+    )
     start_at: Timestamp
     end_at: Timestamp
     message: Message
