@@ -96,20 +96,26 @@ async def load_uptime(
         Maintenance.started_at < start,
         or_(Maintenance.completed_at.is_(None), Maintenance.completed_at >= start),
     )
-    rows = (
-        await session.scalars(
-            select(ComponentStatusChange)
-            .where(
-                ComponentStatusChange.status_page_id == page.id,
-                or_(
-                    ComponentStatusChange.occurred_at >= start,
-                    ComponentStatusChange.incident_id.in_(open_incidents),
-                    ComponentStatusChange.maintenance_id.in_(open_maintenances),
-                ),
-            )
-            .order_by(ComponentStatusChange.occurred_at, ComponentStatusChange.seq)
+    # Two index-driven reads instead of one OR, so neither scans the page's whole ledger.
+    in_window = await session.scalars(
+        select(ComponentStatusChange).where(
+            ComponentStatusChange.status_page_id == page.id,
+            ComponentStatusChange.component_id.in_(component_ids),
+            ComponentStatusChange.occurred_at >= start,
         )
-    ).all()
+    )
+    at_start = await session.scalars(
+        select(ComponentStatusChange).where(
+            ComponentStatusChange.status_page_id == page.id,
+            ComponentStatusChange.occurred_at < start,
+            or_(
+                ComponentStatusChange.incident_id.in_(open_incidents),
+                ComponentStatusChange.maintenance_id.in_(open_maintenances),
+            ),
+        )
+    )
+    unique = {r.id: r for r in [*at_start.all(), *in_window.all()]}
+    rows = sorted(unique.values(), key=lambda r: (r.occurred_at, r.seq, r.id))
     incident_ids = {r.incident_id for r in rows if r.incident_id}
     maintenance_ids = {r.maintenance_id for r in rows if r.maintenance_id}
     names: dict[str, str] = {}
