@@ -1,0 +1,201 @@
+"""``clarion apply FILE`` through ``python -m clarion``: idempotent, renames keep ids, the
+structure API shows exactly what the file declares."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+from typing import Any
+
+import yaml
+from click.testing import CliRunner
+
+from clarion.cli.main import cli
+from tests.contract.checks import Raw
+from tests.contract.cli import run_cli
+from tests.harness import LiveServer
+
+
+def declaration(tag: str, *, v2: bool = False) -> dict[str, Any]:
+    """The issue's example (plus a sub-page, hidden items and keyed groups); ``v2`` renames
+    things, flips display flags and removes the Website component from the page."""
+    k = {name: f"{name}-{tag}" for name in ("api", "web", "eu", "us", "uk")}
+    items: list[dict[str, Any]] = [{"component": k["api"]}]
+    if not v2:
+        items.append({"component": {"key": k["web"], "display_uptime": False}})
+    items += [
+        {
+            "group": {
+                "key": "regions",
+                "name": "Areas" if v2 else "Regions",
+                "description": "Where we run",
+                "display_aggregated_uptime": not v2,
+                "components": [k["eu"], {"key": k["us"], "hidden": v2}],
+            }
+        },
+        {"group": {"name": "Renamed" if v2 else "Plain", "components": []}},
+        {
+            "sub_page": {
+                "key": "uk",
+                "name": "Britain" if v2 else "United Kingdom",
+                "items": [{"component": {"key": k["uk"], "display_uptime": v2}}],
+            }
+        },
+    ]
+    return {
+        "components": [
+            {"key": k["api"], "name": "Public API" if v2 else "API", "description": "REST"},
+            {"key": k["web"], "name": "Website"},
+            {"key": k["eu"], "name": "Europe"},
+            {"key": k["us"], "name": "United States"},
+            {"key": k["uk"], "name": "London"},
+        ],
+        "status_pages": [
+            {
+                "slug": f"acme-{tag}",
+                "name": "Acme Cloud v2" if v2 else "Acme Cloud",
+                "description": "Live status of Acme's services",
+                "display_uptime_mode": "nothing" if v2 else "chart_and_percentage",
+                "items": items,
+            }
+        ],
+    }
+
+
+def write(path: Path, data: Any) -> Path:
+    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def find_page(raw: Raw, slug: str) -> dict[str, Any]:
+    params: dict[str, Any] = {"page_size": 250}
+    while True:
+        body = raw.get("/v2/status_pages", params=params).json()
+        for page in body["status_pages"]:
+            if page["public_url"].endswith("/" + slug):
+                return dict(page)
+        assert "after" in body["pagination_meta"], slug
+        params["after"] = body["pagination_meta"]["after"]
+
+
+def test_apply_is_idempotent_and_renames_keep_ids(
+    server: LiveServer, raw: Raw, tmp_path: Path
+) -> None:
+    tag = uuid.uuid4().hex[:8]
+    url = server.settings.database_url
+    first = write(tmp_path / "v1.yaml", declaration(tag))
+
+    out = run_cli(url, "apply", str(first)).stdout
+    assert out.count("created component") == 5
+    assert f"created status page acme-{tag}" in out
+    assert run_cli(url, "apply", str(first)).stdout == "no changes\n"
+
+    page = find_page(raw, f"acme-{tag}")
+    before = raw.get(f"/v2/status_page_structures/{page['id']}").json()
+    assert before["display_uptime_mode"] == "chart_and_percentage"
+    assert before["management_meta"]["managed_by"] == "external"
+    api, web, regions, plain, uk = before["current_structure"]["items"]
+    assert web["component"] == {**web["component"], "name": "Website", "display_uptime": False}
+    assert regions["group"]["display_aggregated_uptime"] is True
+    assert [c["hidden"] for c in regions["group"]["components"]] == [False, False]
+    assert uk["sub_page"]["name"] == "United Kingdom"
+    assert uk["sub_page"]["items"][0]["component"]["display_uptime"] is False
+
+    components = {
+        c["id"]: c for c in raw.get("/v2/status_page_components").json()["status_page_components"]
+    }
+    assert components[api["component"]["component_id"]]["management_meta"]["managed_by"] == (
+        "external"
+    )
+
+    second = write(tmp_path / "v2.yaml", declaration(tag, v2=True))
+    out = run_cli(url, "apply", str(second)).stdout
+    assert f"updated component api-{tag}: name" in out
+    assert f"updated status page acme-{tag}" in out
+    assert f"updated structure of status page acme-{tag}" in out
+
+    renamed_page = find_page(raw, f"acme-{tag}")
+    assert renamed_page["id"] == page["id"] and renamed_page["name"] == "Acme Cloud v2"
+    after = raw.get(f"/v2/status_page_structures/{page['id']}").json()
+    assert after["display_uptime_mode"] == "nothing"
+    api2, regions2, plain2, uk2 = after["current_structure"]["items"]
+    assert api2["component"]["component_id"] == api["component"]["component_id"]
+    assert api2["component"]["name"] == "Public API"
+    # Keyed group and sub-page: renamed in place.
+    assert regions2["group"]["id"] == regions["group"]["id"]
+    assert regions2["group"]["name"] == "Areas"
+    assert regions2["group"]["display_aggregated_uptime"] is False
+    assert [c["hidden"] for c in regions2["group"]["components"]] == [False, True]
+    assert uk2["sub_page"]["id"] == uk["sub_page"]["id"]
+    assert uk2["sub_page"]["name"] == "Britain"
+    assert uk2["sub_page"]["items"][0]["component"]["display_uptime"] is True
+    # A group without a key is known by its name: renaming it makes a new group.
+    assert plain2["group"]["name"] == "Renamed" and plain2["group"]["id"] != plain["group"]["id"]
+    # Removed from the page, but the component itself is kept.
+    listed = {
+        item["component"]["component_id"]
+        for item in after["current_structure"]["items"]
+        if "component" in item
+    }
+    assert web["component"]["component_id"] not in listed
+    assert run_cli(url, "apply", str(second)).stdout == "no changes\n"
+
+
+def test_bad_yaml_fails_with_a_clear_message_and_no_traceback(
+    server: LiveServer, tmp_path: Path
+) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("components:\n  - {key: api, name: [unclosed\n", encoding="utf-8")
+    result = run_cli(server.settings.database_url, "apply", str(bad), check=False)
+    assert result.returncode == 1
+    assert "not valid YAML" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert result.stdout == ""
+
+
+def test_bad_declarations_name_the_entry_at_fault(server: LiveServer, tmp_path: Path) -> None:
+    cases: list[tuple[Any, str]] = [
+        ({"status_pages": [{"slug": "x", "items": [{"component": "ghost"}]}]}, "ghost"),
+        ({"status_pages": [{"slug": "Not A Slug"}]}, "status_pages[0].slug"),
+        ({"status_pages": [{"slug": "v2"}]}, "reserved"),
+        ({"components": [{"key": "a"}, {"key": "a"}]}, "declared twice"),
+        ({"components": [{"name": "no key"}]}, "components[0].key is required"),
+        ({"colours": []}, "unknown top-level keys: colours"),
+        (["a", "list"], "the file must be a mapping"),
+        (
+            {
+                "components": [{"key": "a"}],
+                "status_pages": [
+                    {"slug": "s", "items": [{"component": {"key": "a", "hidden": "yes"}}]}
+                ],
+            },
+            "hidden must be true or false",
+        ),
+        (
+            {
+                "status_pages": [
+                    {
+                        "slug": "s",
+                        "items": [
+                            {"sub_page": {"name": "a", "items": [{"sub_page": {"name": "b"}}]}}
+                        ],
+                    }
+                ]
+            },
+            "cannot be nested",
+        ),
+        (
+            {"status_pages": [{"slug": "s", "display_uptime_mode": "always"}]},
+            "display_uptime_mode must be one of",
+        ),
+    ]
+    runner = CliRunner()
+    env = {"CLARION_DATABASE_URL": server.settings.database_url}
+    for index, (data, message) in enumerate(cases):
+        path = write(tmp_path / f"case{index}.yaml", data)
+        outcome = runner.invoke(cli, ["apply", str(path)], env=env)
+        assert outcome.exit_code == 1, (data, outcome.output)
+        assert message in outcome.output, (message, outcome.output)
+        assert outcome.exception is None or isinstance(outcome.exception, SystemExit)
+    missing = runner.invoke(cli, ["apply", str(tmp_path / "nope.yaml")], env=env)
+    assert missing.exit_code == 2
