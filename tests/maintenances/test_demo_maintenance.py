@@ -28,8 +28,10 @@ def test_the_demo_has_completed_windows_and_an_upcoming_automated_one_seeded_onc
             found = http.get(
                 "/v2/status_page_maintenances", params={"status_page_id": page["id"]}
             ).json()["status_page_maintenances"]
-    statuses = sorted(m["maintenance_status"] for m in found)
-    assert statuses == ["maintenance_complete"] * 3 + ["maintenance_scheduled"]
+    statuses = [m["maintenance_status"] for m in found]
+    assert statuses.count("maintenance_scheduled") == 1
+    assert statuses.count("maintenance_complete") >= 3
+    assert set(statuses) == {"maintenance_scheduled", "maintenance_complete"}
     upcoming = next(m for m in found if m["maintenance_status"] == "maintenance_scheduled")
     assert upcoming["automate_maintenance_status"] is True
     for window in found:
