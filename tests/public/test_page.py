@@ -303,3 +303,62 @@ def test_unknown_public_paths_are_html_404s_and_api_paths_keep_the_envelope(
     assert api.json()["type"] == "not_found" and "request_id" in api.json()
     assert get(server, "/healthz").json() == {"status": "ok"}
     assert httpx.post(f"{server.base_url}/{page.slug}", timeout=10).status_code == 405
+
+
+def test_maintenance_in_progress_and_upcoming_show_with_permalinks(
+    server: LiveServer, page: PageInfo
+) -> None:
+    from datetime import timedelta
+
+    from clarion.context import AppContext
+    from clarion.maintenances import service as maintenances
+
+    first, second = list(page.components.values())[:2]
+    now = server.clock.now()
+
+    async def body(ctx: AppContext) -> tuple[str, str]:
+        async with ctx.db.write() as session:
+            running = await maintenances.create_maintenance(
+                session,
+                page_id=page.id,
+                name="Replacing disks",
+                maintenance_status="maintenance_in_progress",
+                affected_component_ids=[first],
+                start_at=now - timedelta(minutes=5),
+                end_at=now + timedelta(hours=1),
+                message="Disks are being **replaced**.",
+                notify_subscribers=False,
+                automate=False,
+                now=now,
+            )
+            later = await maintenances.create_maintenance(
+                session,
+                page_id=page.id,
+                name="Kernel upgrade",
+                maintenance_status="maintenance_scheduled",
+                affected_component_ids=[second],
+                start_at=now + timedelta(days=2),
+                end_at=now + timedelta(days=2, hours=2),
+                message="Rolling reboots.",
+                notify_subscribers=False,
+                automate=False,
+                now=now,
+            )
+        return running.maintenance.id, later.maintenance.id
+
+    running_id, later_id = server.call(body)
+    text = get(server, f"/{page.slug}").text
+    assert "Maintenance in progress" in text  # the banner and the section
+    assert text.index("Replacing disks") < text.index("Components")
+    assert text.index("Scheduled maintenance") > text.index("Components")
+    assert "Kernel upgrade" in text
+    assert "Under maintenance" in text  # the component's status in words
+    assert f'href="/{page.slug}/maintenance/{running_id}"' in text
+
+    permalink = get(server, f"/{page.slug}/maintenance/{running_id}")
+    assert permalink.status_code == 200
+    assert "<strong>replaced</strong>" in permalink.text
+    assert "In progress" in permalink.text
+    assert get(server, f"/{page.slug}/maintenance/{later_id}").status_code == 200
+    history = get(server, f"/{page.slug}/history").text
+    assert "Replacing disks" in history
