@@ -36,13 +36,16 @@ __all__ = [
     "ComponentStatusInput",
     "MaintenanceView",
     "add_update",
+    "affected_component_ids",
     "create_maintenance",
     "delete_maintenance",
+    "last_published_at",
     "list_maintenances",
     "load_maintenance",
     "load_views",
     "publish_update",
     "reschedule_maintenance",
+    "span_of",
 ]
 
 MAX_UPDATES = 100
