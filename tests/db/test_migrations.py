@@ -1,0 +1,69 @@
+"""The migrations build exactly the schema the models describe, on the configured backend."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import inspect
+
+from clarion.db.engine import make_sync_engine
+from clarion.db.migrate import alembic_config, upgrade
+from clarion.db.models import load_all_models
+from clarion.settings import Settings
+from tests.harness import fresh_database
+
+
+@pytest.fixture(scope="module")
+def migrated_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with fresh_database(str(tmp_path_factory.mktemp("migrations"))) as url:
+        database_url = Settings(database_url=url).database_url
+        upgrade(database_url)
+        yield database_url
+
+
+def _differences(url: str) -> list[Any]:
+    metadata = load_all_models().metadata
+    engine = make_sync_engine(url)
+    try:
+        with engine.connect() as connection:
+            context = MigrationContext.configure(
+                connection, opts={"compare_type": True, "render_as_batch": True}
+            )
+            return list(compare_metadata(context, metadata))
+    finally:
+        engine.dispose()
+
+
+def test_the_migrated_database_matches_the_models(migrated_url: str) -> None:
+    assert _differences(migrated_url) == []
+
+
+def test_every_model_table_exists_after_upgrade(migrated_url: str) -> None:
+    engine = make_sync_engine(migrated_url)
+    try:
+        tables = set(inspect(engine).get_table_names())
+    finally:
+        engine.dispose()
+    expected = set(load_all_models().metadata.tables)
+    assert expected <= tables
+    assert "alembic_version" in tables
+
+
+def test_upgrading_again_is_harmless_and_stays_at_head(migrated_url: str) -> None:
+    upgrade(migrated_url)
+    upgrade(migrated_url)
+    engine = make_sync_engine(migrated_url)
+    try:
+        with engine.connect() as connection:
+            current = MigrationContext.configure(connection).get_current_heads()
+    finally:
+        engine.dispose()
+    heads = ScriptDirectory.from_config(alembic_config(migrated_url)).get_heads()
+    assert set(current) == set(heads)
+    assert len(heads) == 1, "one history for SQLite and PostgreSQL"
+    assert _differences(migrated_url) == []
