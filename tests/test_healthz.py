@@ -1,0 +1,50 @@
+"""``GET /healthz``: 200 only while the database answers."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from clarion.context import AppContext
+from tests.contract.checks import check_response
+from tests.harness import LiveServer, fresh_database, live_server
+
+
+def test_healthz_is_200_without_a_key_when_the_database_answers(server: LiveServer) -> None:
+    response = httpx.get(server.base_url + "/healthz")
+    check_response(response)
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+
+
+@pytest.fixture
+def doomed_server(tmp_path: Path) -> Iterator[LiveServer]:
+    with fresh_database(str(tmp_path)) as url, live_server(url) as srv:
+        yield srv
+
+
+def test_healthz_is_a_503_envelope_when_the_database_is_gone(doomed_server: LiveServer) -> None:
+    assert httpx.get(doomed_server.base_url + "/healthz").status_code == 200
+
+    async def break_database(ctx: AppContext) -> None:
+        # Point both engines at a database that cannot be reached.
+        from clarion.db.engine import Database
+
+        await ctx.db.dispose()
+        if ctx.db.is_sqlite:
+            broken = Database("sqlite+aiosqlite:////nonexistent-dir/clarion/none.db")
+        else:
+            broken = Database("postgresql+psycopg://nobody@127.0.0.1:1/none")
+        ctx.db.read_engine = broken.read_engine
+        ctx.db.write_engine = broken.write_engine
+
+    doomed_server.call(break_database)
+    response = httpx.get(doomed_server.base_url + "/healthz", timeout=30)
+    check_response(response)
+    assert response.status_code == 503
+    body = response.json()
+    assert body["status"] == 503
+    assert body["errors"][0]["code"] == "database_unavailable"
