@@ -29,7 +29,7 @@ from clarion.components.availability import (
     overlap_seconds,
 )
 from clarion.components.ledger import IMPACT_STATUSES, SEVERITY, worst
-from clarion.components.models import ComponentStatusChange
+from clarion.components.models import Component, ComponentStatusChange
 from clarion.incidents.models import Incident
 from clarion.maintenances.models import Maintenance
 from clarion.public.snapshot import PageSnapshot
@@ -37,6 +37,13 @@ from clarion.status_pages.service import StructureNode
 from clarion.timeutil import to_utc
 
 DAYS = 90
+STATUS_WORDS = {
+    "degraded_performance": "degraded performance",
+    "partial_outage": "partial outage",
+    "full_outage": "full outage",
+    "under_maintenance": "under maintenance",
+    "operational": "operational",
+}
 
 
 @dataclass(frozen=True)
@@ -56,6 +63,20 @@ class DayBar:
     #: ``nodata`` when not covered.
     status: str
     incidents: tuple[DayIncident, ...] = ()
+
+    @property
+    def label(self) -> str:
+        """What the bar says to a screen reader (and on hover): day, figure, incidents."""
+        text = f"{self.day.day} {self.day:%b %Y}: "
+        if self.percent is None:
+            return text + "no data"
+        text += f"{self.percent}% uptime"
+        if not self.incidents:
+            return text + "; no incidents"
+        causes = "; ".join(
+            f"{i.name} ({STATUS_WORDS.get(i.status, i.status)})" for i in self.incidents
+        )
+        return f"{text}; {causes}"
 
 
 @dataclass(frozen=True)
@@ -175,18 +196,19 @@ def _groups(nodes: Iterable[StructureNode]) -> list[StructureNode]:
 async def _first_seen(
     session: AsyncSession, page_id: str, component_ids: Sequence[str]
 ) -> dict[str, datetime]:
-    """The earliest ledger row of each component on the page (an index seek per component)."""
-    found: dict[str, datetime] = {}
-    for cid in component_ids:
-        first = await session.scalar(
-            select(func.min(ComponentStatusChange.occurred_at)).where(
-                ComponentStatusChange.status_page_id == page_id,
-                ComponentStatusChange.component_id == cid,
-            )
+    """The earliest ledger row of each component on the page: one query, an index seek per
+    component (a correlated ``min`` over the ``(page, component, occurred_at)`` index)."""
+    first = (
+        select(func.min(ComponentStatusChange.occurred_at))
+        .where(
+            ComponentStatusChange.status_page_id == page_id,
+            ComponentStatusChange.component_id == Component.id,
         )
-        if first is not None:
-            found[cid] = first
-    return found
+        .correlate(Component)
+        .scalar_subquery()
+    )
+    rows = await session.execute(select(Component.id, first).where(Component.id.in_(component_ids)))
+    return {cid: at for cid, at in rows if at is not None}
 
 
 @dataclass
