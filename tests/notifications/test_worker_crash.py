@@ -24,7 +24,7 @@ from tests.subscribers.smtp_sink import SmtpSink, smtp_sink
 
 @pytest.fixture
 def sink() -> Iterator[SmtpSink]:
-    with smtp_sink(delay=0.15) as s:
+    with smtp_sink(delay=1.0) as s:
         yield s
 
 
@@ -87,29 +87,30 @@ def test_a_worker_killed_mid_fan_out_loses_nothing_and_the_next_one_sends_each_m
     server: LiveServer, sink: SmtpSink, tmp_path: Path
 ) -> None:
     page = make_page(server)
-    readers = add_subscribers(server, page.id, 60)
+    readers = add_subscribers(server, page.id, 24)
     with sdk_for(server) as sdk:
         incident = create_incident(sdk, page.id, "Crash test")
-    assert len(outbox_rows(server, subject_id=incident.id)) == 60
+    assert len(outbox_rows(server, subject_id=incident.id)) == 24
 
     with worker(server, sink, tmp_path / "first.log") as first:
-        sink.wait_for(lambda: sink.count() >= 12, timeout=60)
-        # Kill in the middle of the next DATA exchanges (the slow part of a delivery). Only a
-        # kill in the millisecond between the server's 250 and the worker recording it could
-        # repeat a message (same Message-ID); that is the documented crash window.
+        sink.wait_for(lambda: sink.count() >= 8, timeout=60)
+        # Kill in the middle of the next DATA exchanges (the slow part of a delivery: each
+        # takes a second here). Only a kill between the server's 250 and the worker recording
+        # it (milliseconds) could repeat a message, with the same Message-ID: the documented
+        # crash window, which this test does not aim at.
         time.sleep(sink.delay / 2)
         first.send_signal(signal.SIGKILL)
         first.wait(10)
     delivered_before = sink.count()
-    assert 0 < delivered_before < 60
+    assert 0 < delivered_before < 24
     leased = [r for r in outbox_rows(server, subject_id=incident.id) if r.status == "sending"]
     assert leased, "the worker should have died holding leased rows"
 
     with worker(server, sink, tmp_path / "second.log"):
-        wait_until_all_sent(server, incident.id, 60)
+        wait_until_all_sent(server, incident.id, 24)
     for reader in readers:
         assert len(sink.to(reader)) == 1, reader
-    assert sink.count() == 60
+    assert sink.count() == 24
 
 
 def test_two_workers_running_at_once_never_send_a_message_twice(

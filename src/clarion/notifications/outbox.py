@@ -294,18 +294,25 @@ async def deliver_due(ctx: AppContext) -> int:
     recorder = asyncio.create_task(_record_outcomes(ctx, outcomes))
     limit = asyncio.Semaphore(max(1, ctx.settings.outbox_concurrency))
 
-    async def one(row: OutboxMessage) -> None:
-        async with limit:
-            subscription = subscriptions.get(row.subscription_id)
-            error: Exception | None = None
-            try:
-                await _deliver(ctx, row, subscription)
-            except Exception as exc:
-                error = exc
-            outcomes.put_nowait(Outcome(row, subscription, error))
+    # One subscriber's messages go out one after another, oldest first (an "investigating"
+    # never overtakes the "resolved" that followed it); different subscribers in parallel.
+    by_subscription: dict[str, list[OutboxMessage]] = {}
+    for row in sorted(rows, key=lambda r: (r.created_at, r.id)):
+        by_subscription.setdefault(row.subscription_id, []).append(row)
+
+    async def in_order(queue: list[OutboxMessage]) -> None:
+        for row in queue:
+            async with limit:
+                subscription = subscriptions.get(row.subscription_id)
+                error: Exception | None = None
+                try:
+                    await _deliver(ctx, row, subscription)
+                except Exception as exc:
+                    error = exc
+                outcomes.put_nowait(Outcome(row, subscription, error))
 
     try:
-        await asyncio.gather(*(one(r) for r in rows))
+        await asyncio.gather(*(in_order(q) for q in by_subscription.values()))
     finally:
         outcomes.put_nowait(None)
         await recorder
@@ -333,21 +340,31 @@ async def _deliver(ctx: AppContext, row: OutboxMessage, subscription: Subscripti
     await deliver(ctx, row, subscription)
 
 
+RECORD_WINDOW_SECONDS = 0.02
+RECORD_BATCH = 500
+
+
 async def _record_outcomes(ctx: AppContext, outcomes: asyncio.Queue[Outcome | None]) -> None:
-    """Write outcomes as they arrive, batching whatever queued up during the last write, so a
-    sent message is marked within moments (a crash then re-sends as little as possible)."""
+    """Write outcomes as they arrive: whatever arrives within ``RECORD_WINDOW_SECONDS`` of the
+    first one goes into one transaction, so a sent message is marked within moments (a crash
+    then re-sends as little as possible) without a write per message."""
+    loop = asyncio.get_running_loop()
     finished = False
     while not finished:
         batch: list[Outcome] = []
         item = await outcomes.get()
+        deadline = loop.time() + RECORD_WINDOW_SECONDS
         while True:
             if item is None:
                 finished = True
                 break
             batch.append(item)
+            remaining = deadline - loop.time()
+            if len(batch) >= RECORD_BATCH or remaining <= 0:
+                break
             try:
-                item = outcomes.get_nowait()
-            except asyncio.QueueEmpty:
+                item = await asyncio.wait_for(outcomes.get(), remaining)
+            except TimeoutError:
                 break
         if batch:
             try:
