@@ -56,6 +56,7 @@ class Settings(BaseSettings):
     public_max_age_seconds: int = 10
     public_stale_seconds: int = 60
     public_cache_entries: int = 2048
+    public_version_ttl_seconds: float = 1.0
 
     log_level: str = "info"
 

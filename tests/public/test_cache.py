@@ -234,3 +234,72 @@ def test_etags_depend_on_page_version_path_and_extra() -> None:
     assert etag_matches(f"W/{base.etag}", base.etag)
     assert etag_matches("*", base.etag)
     assert not etag_matches(None, base.etag)
+
+
+# -- the page version memo ---------------------------------------------------------------
+
+
+async def test_the_version_memo_answers_from_memory_until_a_local_write() -> None:
+    from clarion.public.versions import PageRef, VersionMemo
+
+    memo = VersionMemo(ttl=60)
+    loads = 0
+    version = 1
+
+    async def load() -> list[PageRef]:
+        nonlocal loads
+        loads += 1
+        return [PageRef("p", "acme", version, None)]
+
+    assert (await memo.lookup(("acme", ""), load))[0].version == 1
+    assert (await memo.lookup(("acme", ""), load))[0].version == 1
+    assert loads == 1
+    version = 2
+    memo.invalidate()
+    assert (await memo.lookup(("acme", ""), load))[0].version == 2
+    assert loads == 2
+
+
+async def test_a_lookup_racing_a_write_is_not_remembered() -> None:
+    from clarion.public.versions import PageRef, VersionMemo
+
+    memo = VersionMemo(ttl=60)
+
+    async def stale_then_write() -> list[PageRef]:
+        memo.invalidate()  # a write commits while this lookup's query is in flight
+        return [PageRef("p", "acme", 1, None)]
+
+    await memo.lookup(("acme", ""), stale_then_write)
+
+    async def fresh() -> list[PageRef]:
+        return [PageRef("p", "acme", 2, None)]
+
+    assert (await memo.lookup(("acme", ""), fresh))[0].version == 2
+
+
+async def test_the_memo_sees_committed_page_writes_on_its_engine_and_ignores_reads(
+    tmp_path: object,
+) -> None:
+    from sqlalchemy import text
+
+    from clarion.db.engine import Database
+    from clarion.public.versions import VersionMemo
+
+    db = Database(f"sqlite+aiosqlite:///{tmp_path}/memo.db")
+    try:
+        async with db.write() as session:
+            await session.execute(text("CREATE TABLE status_pages (id TEXT, v INTEGER)"))
+            await session.execute(text("CREATE TABLE other (id TEXT)"))
+        memo = VersionMemo(ttl=60)
+        memo.watch(db.write_engine)
+        async with db.write() as session:
+            await session.execute(text("INSERT INTO other VALUES ('x')"))
+            await session.execute(text("SELECT * FROM status_pages"))
+        assert memo.generation == 0
+        async with db.write() as session:
+            await session.execute(text("INSERT INTO status_pages VALUES ('p', 1)"))
+            await session.execute(text("UPDATE status_pages SET v = v + 1"))
+            assert memo.generation == 0  # not before the transaction is over
+        assert memo.generation == 1
+    finally:
+        await db.dispose()

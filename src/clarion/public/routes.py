@@ -43,6 +43,7 @@ from clarion.public.cache import (
     gzip_etag,
 )
 from clarion.public.snapshot import PageSnapshot, load_snapshot
+from clarion.public.versions import PageRef, VersionMemo
 from clarion.settings import Settings
 from clarion.status_pages.models import StatusPage
 from clarion.status_pages.schemas import public_url
@@ -81,14 +82,6 @@ def build_registry() -> ResourceRegistry:
             continue
         module.register_resources(registry)
     return registry
-
-
-@dataclass(frozen=True)
-class PageRef:
-    id: str
-    slug: str
-    version: int
-    custom_domain: str | None
 
 
 @dataclass(frozen=True)
@@ -165,6 +158,8 @@ class PublicSite:
         self.registry = build_registry()
         self.base_host = (urlsplit(ctx.settings.base_url).hostname or "").lower()
         self.cache_control = cache_control(ctx.settings)
+        self.versions = VersionMemo(ctx.settings.public_version_ttl_seconds)
+        self.versions.watch(ctx.db.write_engine)
 
     # -- resolving -------------------------------------------------------------------------
 
@@ -181,9 +176,10 @@ class PublicSite:
             conditions.append(StatusPage.custom_domain == host)
         if not conditions:
             return Target(None, "", "")
-        async with self.ctx.db.read() as session:
-            rows = (
-                await session.execute(
+
+        async def load() -> list[PageRef]:
+            async with self.ctx.db.read() as session:
+                rows = await session.execute(
                     select(
                         StatusPage.id,
                         StatusPage.slug,
@@ -191,8 +187,9 @@ class PublicSite:
                         StatusPage.custom_domain,
                     ).where(or_(*conditions))
                 )
-            ).all()
-        refs = [PageRef(r[0], r[1], r[2], r[3]) for r in rows]
+                return [PageRef(r[0], r[1], r[2], r[3]) for r in rows]
+
+        refs = await self.versions.lookup((first, host if by_domain else ""), load)
         for ref in refs:
             if by_domain and ref.custom_domain == host:
                 return Target(ref, "/".join(segments), "")

@@ -1,0 +1,87 @@
+"""Which page a public request names, and its current ``content_version``, memoised briefly.
+
+Every public request needs the page's id and version (the render cache key). Reading them is
+one indexed query, but during a spike that query is most of the work of serving cached bytes,
+so the answer is kept for ``ttl`` seconds (``CLARION_PUBLIC_VERSION_TTL_SECONDS``):
+
+- Writes made by this process are seen at once: any statement that writes ``status_pages``
+  (every content-version bump does) marks its connection, and when that connection goes back
+  to the pool (after its commit) the memo's generation moves on, so every memoised answer from
+  before is ignored. A lookup records the generation it started in, so a read racing a commit
+  can never store a stale answer as fresh.
+- Writes made by other processes (other replicas, ``clarion worker``, ``clarion apply``) are
+  seen within ``ttl`` seconds. ``ttl = 0`` turns the memo off (one query per request).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+_WRITES = ("update status_pages", "insert into status_pages", "delete from status_pages")
+_FLAG = "clarion_status_pages_written"
+
+
+@dataclass(frozen=True)
+class PageRef:
+    id: str
+    slug: str
+    version: int
+    custom_domain: str | None
+
+
+@dataclass(frozen=True)
+class _Entry:
+    refs: tuple[PageRef, ...]
+    generation: int
+    expires: float
+
+
+class VersionMemo:
+    """Page lookups by ``(slug, host)``, valid for ``ttl`` seconds or until a local write."""
+
+    def __init__(self, ttl: float, max_entries: int = 4096) -> None:
+        self.ttl = ttl
+        self.max_entries = max_entries
+        self.generation = 0
+        self._entries: dict[tuple[str, str], _Entry] = {}
+
+    def watch(self, engine: AsyncEngine) -> None:
+        """Move the generation on after every transaction on ``engine`` that wrote pages."""
+
+        def after_execute(conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+            if statement.lstrip()[:24].lower().startswith(_WRITES):
+                conn.info[_FLAG] = True
+
+        def checkin(_dbapi_connection: Any, record: Any) -> None:
+            if record is not None and record.info.pop(_FLAG, False):
+                self.invalidate()
+
+        event.listen(engine.sync_engine, "after_cursor_execute", after_execute)
+        event.listen(engine.sync_engine, "checkin", checkin)
+
+    def invalidate(self) -> None:
+        self.generation += 1
+        self._entries.clear()
+
+    async def lookup(
+        self, key: tuple[str, str], load: Callable[[], Awaitable[list[PageRef]]]
+    ) -> tuple[PageRef, ...]:
+        if self.ttl <= 0:
+            return tuple(await load())
+        now = time.monotonic()
+        entry = self._entries.get(key)
+        if entry is not None and entry.generation == self.generation and entry.expires > now:
+            return entry.refs
+        generation = self.generation
+        refs = tuple(await load())
+        if generation == self.generation:
+            if len(self._entries) >= self.max_entries:
+                self._entries.clear()
+            self._entries[key] = _Entry(refs, generation, now + self.ttl)
+        return refs
