@@ -19,6 +19,8 @@ from incident_io.api.status_pages_v2 import (
 )
 from incident_io.types import UNSET
 
+from clarion.components.models import ComponentDowntime
+from clarion.context import AppContext
 from tests.factories import PageInfo, make_key, make_page
 from tests.harness import LiveServer, fresh_database, live_server
 
@@ -221,3 +223,48 @@ def test_unknown_pages_and_components_off_the_page_are_404s(clock_server: LiveSe
         ).status_code
         == 200
     )
+
+
+def test_the_roll_up_answers_like_the_ledger_and_is_rebuilt_after_a_write(
+    clock_server: LiveServer,
+) -> None:
+    page = make_page(clock_server, components=1)
+    component = next(iter(page.components.values()))
+    t0 = clock_server.clock.now().replace(microsecond=0) - timedelta(days=30)
+    hour = timedelta(hours=1)
+    for offset in range(0, 48, 6):
+        _retro(
+            clock_server,
+            page,
+            [
+                (t0 + offset * hour, "investigating", "full_outage"),
+                (t0 + (offset + 1) * hour, "monitoring", "degraded_performance"),
+                (t0 + (offset + 2) * hour, "resolved", ""),
+            ],
+        )
+    windows = [
+        (t0 - timedelta(days=1), t0 + timedelta(days=3)),
+        (t0 + timedelta(minutes=30), t0 + 7 * hour),
+        (t0 + 13 * hour, t0 + 13 * hour + timedelta(minutes=20)),
+    ]
+    first = [_availability(clock_server, page, a, b) for a, b in windows]
+
+    async def stored(ctx: AppContext) -> int | None:
+        async with ctx.db.read() as session:
+            row = await session.get(ComponentDowntime, (page.id, component))
+            return None if row is None else row.ledger_rows
+
+    assert clock_server.call(stored) == 24  # read from the ledger, then cached
+    again = [_availability(clock_server, page, a, b) for a, b in windows]
+    assert again == first
+    assert [b["availability_percent"] for b in first] == ["88.88", "76.92", "100.00"]
+
+    # A new outage invalidates the roll-up: the answer reflects it at once.
+    _retro(
+        clock_server,
+        page,
+        [(t0 + 3 * hour, "investigating", "partial_outage"), (t0 + 4 * hour, "resolved", "")],
+    )
+    after = _availability(clock_server, page, *windows[1])
+    assert after["availability_percent"] == "61.53"
+    assert clock_server.call(stored) == 26

@@ -63,6 +63,8 @@ async def show_status_page_component_availability(
             end_at=end,
             now=ctx.clock.now(),
         )
+    if result.refresh is not None:
+        await service.remember_downtime(ctx.db, result.refresh, ctx.clock.now())
     return json_response(
         {
             "availability": availability_v2(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, String, Text
+from sqlalchemy import ForeignKey, Index, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from clarion.db.base import Base
@@ -57,3 +57,24 @@ class ComponentStatusChange(Base):
     occurred_at: Mapped[datetime]
     # Order of changes within the same instant.
     seq: Mapped[int] = mapped_column(default=0)
+
+
+class ComponentDowntime(Base):
+    """A cache of one component's merged down intervals on one page (``components/downtime.py``).
+
+    Derived from the ledger and rebuilt from it whenever it is stale: it is valid while the
+    page's ``content_version`` and the component's ledger row count still equal the values
+    recorded here. ``intervals`` packs three int64 arrays (starts, ends, running totals) in
+    microseconds since the epoch; an ongoing interval ends at the largest int64.
+    """
+
+    __tablename__ = "component_downtime"
+
+    status_page_id: Mapped[str] = mapped_column(
+        ForeignKey("status_pages.id", ondelete="CASCADE"), primary_key=True
+    )
+    component_id: Mapped[str] = mapped_column(ForeignKey("components.id"), primary_key=True)
+    content_version: Mapped[int]
+    ledger_rows: Mapped[int]
+    intervals: Mapped[bytes] = mapped_column(LargeBinary)
+    computed_at: Mapped[datetime]

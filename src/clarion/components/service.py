@@ -16,10 +16,13 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from clarion.components.availability import LedgerPoint, availability
-from clarion.components.models import Component, ComponentStatusChange
+from clarion.components.availability import LedgerPoint, floor_percent
+from clarion.components.downtime import Downtime
+from clarion.components.models import Component, ComponentDowntime, ComponentStatusChange
+from clarion.db.engine import Database
 from clarion.errors import Conflict, NotFound
 from clarion.ids import new_id
 from clarion.status_pages.models import StatusPage, StructureItem
@@ -148,9 +151,40 @@ async def archive_component(session: AsyncSession, component_id: str, now: datet
 
 
 @dataclass(frozen=True)
+class DowntimeRefresh:
+    """A freshly computed roll-up that the caller should store (see ``remember_downtime``)."""
+
+    page_id: str
+    component_id: str
+    content_version: int
+    ledger_rows: int
+    blob: bytes
+
+
+@dataclass(frozen=True)
 class ComponentAvailability:
     data_available_since: datetime
     percent: str | None
+    refresh: DowntimeRefresh | None = None
+
+
+async def _ledger_downtime(
+    session: AsyncSession, page_id: str, component_id: str
+) -> tuple[Downtime, int]:
+    """The component's down intervals walked from every ledger row (and the row count)."""
+    ledger = ComponentStatusChange
+    rows = await session.execute(
+        select(
+            ledger.incident_id, ledger.maintenance_id, ledger.occurred_at, ledger.seq, ledger.status
+        )
+        .where(ledger.status_page_id == page_id, ledger.component_id == component_id)
+        .order_by(ledger.occurred_at, ledger.seq)
+    )
+    points = [
+        LedgerPoint(incident_id or maintenance_id or "", occurred_at, seq, status)
+        for incident_id, maintenance_id, occurred_at, seq, status in rows
+    ]
+    return Downtime.from_points(points), len(points)
 
 
 async def component_availability(
@@ -164,62 +198,84 @@ async def component_availability(
 ) -> ComponentAvailability:
     """Availability of a component placed on a page over ``[start_at, end_at)``.
 
-    1. NotFound for an unknown page, or a component that is not (or no longer) on it.
-    2. ``data_available_since`` = the later of the component's and the page's creation, or
+    1. One round trip reads the page, the component's placement, the ledger's row count and
+       first row for the component on this page, and the roll-up.
+    2. NotFound for an unknown page, or a component that is not (or no longer) on it.
+    3. ``data_available_since`` = the later of the component's and the page's creation, or
        the component's first ledger row on this page if that is earlier (backfilled history).
-    3. Read only the ledger rows before ``min(end_at, now)``, four columns, through the
-       (status_page_id, component_id, occurred_at) index, and apply the pure rules.
+    4. The covered part of the window is ``[max(start_at, since), min(end_at, now))``; no
+       percentage when it is empty.
+    5. Down time comes from the roll-up (``components/downtime.py``) when it was computed from
+       the current page version and ledger row count; otherwise from the ledger, and the result
+       carries the rebuilt roll-up for the caller to store.
     """
-    page_created = await session.scalar(
-        select(StatusPage.created_at).where(StatusPage.id == page_id)
-    )
-    if page_created is None:
-        raise NotFound("No status page with this id")
+    ledger = ComponentStatusChange
+    rollup = ComponentDowntime
+    on_ledger = (ledger.status_page_id == page_id, ledger.component_id == component_id)
+    on_rollup = (rollup.status_page_id == page_id, rollup.component_id == component_id)
     found = (
         await session.execute(
-            select(Component.created_at)
-            .join(StructureItem, StructureItem.component_id == Component.id)
-            .where(
-                StructureItem.status_page_id == page_id,
-                StructureItem.kind == "component",
-                Component.id == component_id,
-                Component.archived_at.is_(None),
-            )
-            .limit(1)
+            select(
+                StatusPage.created_at,
+                StatusPage.content_version,
+                select(Component.created_at)
+                .join(StructureItem, StructureItem.component_id == Component.id)
+                .where(
+                    StructureItem.status_page_id == page_id,
+                    StructureItem.kind == "component",
+                    Component.id == component_id,
+                    Component.archived_at.is_(None),
+                )
+                .limit(1)
+                .scalar_subquery(),
+                select(func.count()).where(*on_ledger).scalar_subquery(),
+                select(func.min(ledger.occurred_at)).where(*on_ledger).scalar_subquery(),
+                select(rollup.content_version).where(*on_rollup).scalar_subquery(),
+                select(rollup.ledger_rows).where(*on_rollup).scalar_subquery(),
+                select(rollup.intervals).where(*on_rollup).scalar_subquery(),
+            ).where(StatusPage.id == page_id)
         )
     ).first()
     if found is None:
+        raise NotFound("No status page with this id")
+    page_created, version, component_created, rows, first_change, r_version, r_rows, blob = found
+    if component_created is None:
         raise NotFound("This component is not on the status page")
-    ledger = ComponentStatusChange
-    first_change = await session.scalar(
-        select(func.min(ledger.occurred_at)).where(
-            ledger.status_page_id == page_id, ledger.component_id == component_id
-        )
-    )
-    since = max(found.created_at, page_created)
+    since = max(component_created, page_created)
     if first_change is not None and first_change < since:
         since = first_change
-    until = min(end_at, now)
-    if until <= max(start_at, since):
+    lo, hi = max(start_at, since), min(end_at, now)
+    if hi <= lo:
         return ComponentAvailability(since, None)
-    rows = await session.execute(
-        select(
-            ledger.incident_id,
-            ledger.maintenance_id,
-            ledger.occurred_at,
-            ledger.seq,
-            ledger.status,
-        )
-        .where(
-            ledger.status_page_id == page_id,
-            ledger.component_id == component_id,
-            ledger.occurred_at < until,
-        )
-        .order_by(ledger.occurred_at, ledger.seq)
-    )
-    points = [
-        LedgerPoint(incident_id or maintenance_id or "", occurred_at, seq, status)
-        for incident_id, maintenance_id, occurred_at, seq, status in rows
-    ]
-    result = availability(points, start_at, end_at, since, now)
-    return ComponentAvailability(since, result.percent)
+    covered = (hi - lo).total_seconds()
+    if not rows:
+        return ComponentAvailability(since, floor_percent(covered, 0.0))
+    refresh = None
+    if blob is not None and (r_version, r_rows) == (version, rows):
+        downtime = Downtime.unpack(blob)
+    else:
+        downtime, counted = await _ledger_downtime(session, page_id, component_id)
+        refresh = DowntimeRefresh(page_id, component_id, version, counted, downtime.pack())
+    percent = floor_percent(covered, downtime.down_seconds(lo, hi))
+    return ComponentAvailability(since, percent, refresh)
+
+
+async def remember_downtime(db: Database, refresh: DowntimeRefresh, now: datetime) -> None:
+    """Store a rebuilt roll-up in its own transaction (a cache fill after a read; losing a race
+    to a concurrent fill is harmless)."""
+    try:
+        async with db.write() as session:
+            row = await session.get(
+                ComponentDowntime, (refresh.page_id, refresh.component_id), with_for_update=True
+            )
+            if row is None:
+                row = ComponentDowntime(
+                    status_page_id=refresh.page_id, component_id=refresh.component_id
+                )
+                session.add(row)
+            row.content_version = refresh.content_version
+            row.ledger_rows = refresh.ledger_rows
+            row.intervals = refresh.blob
+            row.computed_at = now
+    except IntegrityError:
+        pass

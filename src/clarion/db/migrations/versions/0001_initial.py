@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-26 04:33:37.579497
+Create Date: 2026-11-26 04:48:13.539592
 """
 
 from collections.abc import Sequence
@@ -80,6 +80,29 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_status_pages")),
         sa.UniqueConstraint("custom_domain", name=op.f("uq_status_pages_custom_domain")),
         sa.UniqueConstraint("slug", name=op.f("uq_status_pages_slug")),
+    )
+    op.create_table(
+        "component_downtime",
+        sa.Column("status_page_id", sa.String(length=26), nullable=False),
+        sa.Column("component_id", sa.String(length=26), nullable=False),
+        sa.Column("content_version", sa.Integer(), nullable=False),
+        sa.Column("ledger_rows", sa.Integer(), nullable=False),
+        sa.Column("intervals", sa.LargeBinary(), nullable=False),
+        sa.Column("computed_at", clarion.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["component_id"],
+            ["components.id"],
+            name=op.f("fk_component_downtime_component_id_components"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["status_page_id"],
+            ["status_pages.id"],
+            name=op.f("fk_component_downtime_status_page_id_status_pages"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint(
+            "status_page_id", "component_id", name=op.f("pk_component_downtime")
+        ),
     )
     op.create_table(
         "incidents",
@@ -427,6 +450,7 @@ def downgrade() -> None:
         batch_op.drop_index("ix_incidents_page_published")
 
     op.drop_table("incidents")
+    op.drop_table("component_downtime")
     op.drop_table("status_pages")
     op.drop_table("instance_secrets")
     op.drop_table("idempotency_records")
