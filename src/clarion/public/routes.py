@@ -164,20 +164,20 @@ class PublicSite:
     # -- resolving -------------------------------------------------------------------------
 
     async def resolve(self, request: Request) -> Target:
-        path = request.url.path
+        path: str = request.scope["path"]
         segments = [s for s in path.strip("/").split("/")] if path.strip("/") else []
         host = (request.headers.get("host") or "").rsplit(":", 1)[0].lower().strip("[]")
         first = segments[0] if segments else ""
         by_domain = bool(host) and host != self.base_host
-        conditions = []
-        if first:
-            conditions.append(StatusPage.slug == first)
-        if by_domain:
-            conditions.append(StatusPage.custom_domain == host)
-        if not conditions:
+        if not first and not by_domain:
             return Target(None, "", "")
 
         async def load() -> list[PageRef]:
+            conditions = []
+            if first:
+                conditions.append(StatusPage.slug == first)
+            if by_domain:
+                conditions.append(StatusPage.custom_domain == host)
             async with self.ctx.db.read() as session:
                 rows = await session.execute(
                     select(
@@ -198,6 +198,32 @@ class PublicSite:
                 base_path = urlsplit(self.settings.base_url).path.rstrip("/")
                 return Target(ref, "/".join(segments[1:]), f"{base_path}/{ref.slug}")
         return Target(None, "/".join(segments), "")
+
+    def claims(self, scope: Scope) -> bool:
+        """Whether the path has the shape of a public page path (no database access): under a
+        slug, or under ``/`` on a host other than the base URL's."""
+        segments = scope["path"].strip("/").split("/")
+        if segments[0] in API_PREFIXES or segments[0].startswith("openapi"):
+            return False
+        if self._public_shape(segments[1:]):
+            return True
+        host = b""
+        for name, value in scope.get("headers", ()):
+            if name == b"host":
+                host = value
+                break
+        hostname = host.decode("latin-1").rsplit(":", 1)[0].lower().strip("[]")
+        return bool(hostname) and hostname != self.base_host and self._public_shape(segments)
+
+    def _public_shape(self, parts: list[str]) -> bool:
+        if not parts or parts == [""]:
+            return True
+        head, count = parts[0], len(parts)
+        if head in ("incidents", "maintenance", "static") and count == 2:
+            return True
+        if head == "history" and count <= 2:
+            return True
+        return self.registry.get("/".join(parts)) is not None
 
     # -- serving ---------------------------------------------------------------------------
 
@@ -318,6 +344,24 @@ def site_of(ctx: AppContext) -> PublicSite:
     return site
 
 
+class PublicFirst:
+    """In front of the router: requests whose path has the shape of a public page (the page,
+    its incidents, maintenance, history, assets and registered resources) go straight to the
+    public site, without matching every API route first; everything else goes to the router
+    (whose fallback is still the public site, for its 404s)."""
+
+    def __init__(self, router_stack: ASGIApp, ctx: AppContext) -> None:
+        self.router_stack = router_stack
+        self.ctx = ctx
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and site_of(self.ctx).claims(scope):
+            response = await site_of(self.ctx).handle(Request(scope, receive))
+            await response(scope, receive, send)
+            return
+        await self.router_stack(scope, receive, send)
+
+
 class PublicFallback:
     """The router's fallback: the public site, except for API paths (their 404 stays the API's
     error envelope)."""
@@ -339,5 +383,7 @@ class PublicFallback:
 
 
 def install(app: FastAPI) -> None:
-    """Serve the public site for every request no other route matches."""
+    """Serve the public site: public-shaped paths first, and every request no other route
+    matches."""
     app.router.default = PublicFallback(app.router.default, app.state.ctx)
+    app.router.middleware_stack = PublicFirst(app.router.middleware_stack, app.state.ctx)
