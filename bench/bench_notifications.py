@@ -40,7 +40,7 @@ from aiosmtpd.controller import Controller
 from sqlalchemy import insert
 
 from bench import seed, server
-from bench.client import Connection, http_request, percentile
+from bench.client import Connection, http_request, percentile, process_cpu_seconds
 from clarion.db.engine import make_sync_engine
 from clarion.ids import new_id
 from clarion.settings import Settings
@@ -84,27 +84,47 @@ def smtp_server() -> Iterator[tuple[CountingSink, int]]:
 
 
 @contextlib.contextmanager
-def serve(database_url: str, log_path: Path, **extra: str) -> Iterator[server.Server]:
-    """``clarion serve`` (with its worker) on a free loopback port."""
+def serve(
+    database_url: str, log_path: Path, separate_worker: bool, **extra: str
+) -> Iterator[tuple[server.Server, list[subprocess.Popen[bytes]]]]:
+    """``clarion serve`` on a free loopback port, with its built-in worker or (when
+    ``separate_worker``) with the worker off and one ``clarion worker`` process beside it."""
     port = server.free_port()
+    if separate_worker:
+        extra = {**extra, "CLARION_RUN_WORKER_IN_SERVE": "false"}
+    env = server.environment(database_url, **extra)
+    processes: list[subprocess.Popen[bytes]] = []
     with open(log_path, "ab") as log:
-        process = subprocess.Popen(
-            [server.clarion_executable(), "serve", "--host", server.HOST, "--port", str(port)],
-            env=server.environment(database_url, **extra),
-            stdout=log,
-            stderr=subprocess.STDOUT,
+        processes.append(
+            subprocess.Popen(
+                [server.clarion_executable(), "serve", "--host", server.HOST, "--port", str(port)],
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
         )
-    srv = server.Server(process, server.HOST, port)
+        if separate_worker:
+            processes.append(
+                subprocess.Popen(
+                    [server.clarion_executable(), "worker"],
+                    env=env,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                )
+            )
+    srv = server.Server(processes[0], server.HOST, port)
     try:
         server._wait_ready(srv)
-        yield srv
+        yield srv, processes
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
 
 
 def add_subscribers(database_url: str, page_id: str, count: int) -> None:
@@ -174,8 +194,20 @@ def post_json(url: str, token: str, body: dict[str, Any]) -> tuple[int, float]:
         return response.status, time.perf_counter() - started
 
 
-def run(backend: str, subscribers: int, clients: int, log_dir: Path) -> bool:
-    print(f"== notifications, {backend}: {subscribers:,} subscribers, {clients} list clients ==")
+def run(
+    backend: str,
+    subscribers: int,
+    clients: int,
+    log_dir: Path,
+    pool_size: int,
+    concurrency: int,
+    separate_worker: bool,
+) -> bool:
+    print(
+        f"== notifications, {backend}: {subscribers:,} subscribers, {clients} list clients, "
+        f"{pool_size} SMTP connections, {concurrency} concurrent deliveries, worker "
+        f"{'in its own process' if separate_worker else 'inside clarion serve'} =="
+    )
     with server.temporary_database(backend) as raw_url, smtp_server() as (sink, smtp_port):
         url = Settings(database_url=raw_url).database_url
         server.run_cli(raw_url, "db", "upgrade")
@@ -194,8 +226,11 @@ def run(backend: str, subscribers: int, clients: int, log_dir: Path) -> bool:
             "CLARION_SMTP_URL": f"smtp://{server.HOST}:{smtp_port}",
             "CLARION_SMTP_FROM": "Bench <status@bench.example>",
             "CLARION_SECRET_KEY": "bench-secret-key",
+            "CLARION_SMTP_POOL_SIZE": str(pool_size),
+            "CLARION_OUTBOX_CONCURRENCY": str(concurrency),
         }
-        with serve(raw_url, log_dir / f"bench-notifications-{backend}.log", **extra) as srv:
+        log_path = log_dir / f"bench-notifications-{backend}.log"
+        with serve(raw_url, log_path, separate_worker, **extra) as (srv, processes):
             host = f"{srv.host}:{srv.port}"
             path = f"/v2/status_page_incidents?status_page_id={page.id}&page_size=25"
             listing = http_request("GET", path, host=host, token=tokens[0])
@@ -219,6 +254,7 @@ def run(backend: str, subscribers: int, clients: int, log_dir: Path) -> bool:
                 "idempotency_key": str(uuid.uuid4()),
                 "component_statuses": [],
             }
+            cpu_before = sum(process_cpu_seconds(p.pid) for p in processes)
             fan_out_started = time.perf_counter()
             status, create_seconds = post_json(
                 f"{srv.base_url}/v2/status_page_incidents", tokens[-1], body
@@ -231,11 +267,15 @@ def run(backend: str, subscribers: int, clients: int, log_dir: Path) -> bool:
             done.set()
             watcher.join()
             delivered_in = (sink.last_at or time.perf_counter()) - fan_out_started
+            cpu = sum(process_cpu_seconds(p.pid) for p in processes) - cpu_before
 
     print(f"  create with fan-out: {create_seconds * 1000:.0f} ms (one request, every row)")
     print(
         f"  accepted {sink.count:,}/{subscribers:,} messages in {delivered_in:.1f}s "
         f"({sink.count / delivered_in:.0f}/s), duplicates {sink.duplicates}"
+    )
+    print(
+        f"  Clarion CPU during the fan-out: {cpu:.1f}s ({cpu * 1000 / subscribers:.2f} ms/message)"
     )
     print(f"  {'list incidents':<28}{'count':>8}{'p50':>9}{'p95':>9}{'p99':>9}  (ms)")
     print("  " + summary("baseline", baseline))
@@ -261,12 +301,34 @@ def main() -> None:
     parser.add_argument("--backend", choices=("sqlite", "postgresql", "both"), default="sqlite")
     parser.add_argument("--subscribers", type=int, default=10_000)
     parser.add_argument("--clients", type=int, default=4)
+    parser.add_argument(
+        "--pool-size", type=int, default=Settings.model_fields["smtp_pool_size"].default
+    )
+    parser.add_argument(
+        "--concurrency", type=int, default=Settings.model_fields["outbox_concurrency"].default
+    )
+    parser.add_argument(
+        "--separate-worker",
+        action="store_true",
+        help="serve with --no-worker plus one `clarion worker` process",
+    )
     args = parser.parse_args()
     backends = ("sqlite", "postgresql") if args.backend == "both" else (args.backend,)
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     print(f"machine: {os.cpu_count()} cores, load average {load}")
     with tempfile.TemporaryDirectory(prefix="clarion-bench-") as tmp:
-        results = [run(b, args.subscribers, args.clients, Path(tmp)) for b in backends]
+        results = [
+            run(
+                b,
+                args.subscribers,
+                args.clients,
+                Path(tmp),
+                args.pool_size,
+                args.concurrency,
+                args.separate_worker,
+            )
+            for b in backends
+        ]
     sys.exit(0 if all(results) else 1)
 
 
