@@ -170,3 +170,41 @@ def test_an_unexpected_crash_is_a_500_envelope_that_leaks_nothing(
     assert "debug" not in body
     # The app still answers afterwards.
     assert httpx.get(crashing_server + "/v2/nothing").status_code == 404
+
+
+def test_nul_characters_are_refused_the_same_way_on_every_backend(raw: Raw, page: PageInfo) -> None:
+    query = raw.get("/v2/status_page_incidents", params={"status_page_id": "a\x00b"})
+    assert query.status_code == 422
+    assert query.json()["errors"][0]["source"] == {
+        "field": "status_page_id",
+        "pointer": "/status_page_id",
+    }
+    path = raw.get("/v2/status_page_incidents/a%00b")
+    assert path.status_code == 404
+    body = raw.post(
+        "/v2/status_page_incidents",
+        json={
+            "status_page_id": page.id,
+            "name": "a\x00b",
+            "incident_status": "investigating",
+            "message": "m",
+            "notify_subscribers": False,
+            "idempotency_key": uuid.uuid4().hex,
+        },
+    )
+    assert body.status_code == 400
+    assert body.json()["type"] == "invalid_request_error"
+    # An escaped backslash followed by "u0000" is ordinary text.
+    text = raw.post(
+        "/v2/status_page_incidents",
+        json={
+            "status_page_id": page.id,
+            "name": "a\\u0000b",
+            "incident_status": "investigating",
+            "message": "m",
+            "notify_subscribers": False,
+            "idempotency_key": uuid.uuid4().hex,
+        },
+    )
+    assert text.status_code == 201, text.text
+    assert text.json()["status_page_incident"]["name"] == "a\\u0000b"

@@ -3,14 +3,53 @@
 from __future__ import annotations
 
 import logging
+import re
+from urllib.parse import parse_qsl
 
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from clarion.errors import PayloadTooLarge
+from clarion.errors import (
+    ClarionError,
+    InvalidRequest,
+    NotFound,
+    PayloadTooLarge,
+    ValidationFailed,
+)
 from clarion.http.envelope import error_response, request_id_of
 
 log = logging.getLogger("clarion.http")
+
+
+#: A JSON ``\\u0000`` escape whose backslash is not itself escaped.
+_JSON_NUL = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
+_NUL_MESSAGE = "must not contain NUL (U+0000) characters"
+
+
+def nul_problem(scope: Scope, body: bytes | None) -> ClarionError | None:
+    """The error for a NUL character in the path, the query or a JSON body, if any.
+
+    PostgreSQL cannot store NUL in text, so such input would fail deep in a query; refusing
+    it here gives the same answer on every backend.
+    """
+    if "\x00" in scope.get("path", ""):
+        return NotFound("No route matches this path")
+    query = scope.get("query_string", b"").decode("latin-1")
+    if "%00" in query or "\x00" in query:
+        for name, value in parse_qsl(query, keep_blank_values=True, errors="replace"):
+            if "\x00" in name or "\x00" in value:
+                return ValidationFailed.at("invalid_value", f"{name} {_NUL_MESSAGE}", name)
+    if body and _JSON_NUL.search(body):
+        return InvalidRequest(f"Text in the request body {_NUL_MESSAGE}", code="invalid_value")
+    return None
+
+
+def _may_be_json(scope: Scope) -> bool:
+    """JSON, or no content type at all (the API parses such bodies as JSON too)."""
+    for name, value in scope.get("headers", ()):
+        if name == b"content-type":
+            return b"json" in value.lower()
+    return True
 
 
 class _TooLarge(HTTPException):
@@ -45,7 +84,42 @@ class ApiMiddleware:
                     await error_response(scope, PayloadTooLarge(limit))(scope, receive, send)
                     return
 
+        problem = nul_problem(scope, None)
+        if problem is not None:
+            await error_response(scope, problem)(scope, receive, send)
+            return
+
         received = 0
+
+        if _may_be_json(scope) and scope.get("method") in ("POST", "PUT", "PATCH"):
+            # JSON bodies are small (``max_body_bytes``): read them whole to refuse NULs.
+            chunks: list[bytes] = []
+            while True:
+                message = await receive()
+                if message["type"] != "http.request":
+                    break
+                chunks.append(message.get("body", b""))
+                received += len(chunks[-1])
+                if received > limit:
+                    await error_response(scope, PayloadTooLarge(limit))(scope, receive, send)
+                    return
+                if not message.get("more_body", False):
+                    break
+            body = b"".join(chunks)
+            problem = nul_problem(scope, body)
+            if problem is not None:
+                await error_response(scope, problem)(scope, receive, send)
+                return
+            replayed = False
+
+            async def replay_receive() -> Message:
+                nonlocal replayed
+                if not replayed:
+                    replayed = True
+                    return {"type": "http.request", "body": body, "more_body": False}
+                return await receive()
+
+            receive = replay_receive
 
         async def limited_receive() -> Message:
             nonlocal received
