@@ -362,3 +362,26 @@ def test_maintenance_in_progress_and_upcoming_show_with_permalinks(
     assert get(server, f"/{page.slug}/maintenance/{later_id}").status_code == 200
     history = get(server, f"/{page.slug}/history").text
     assert "Replacing disks" in history
+
+
+async def test_routes_added_under_page_paths_are_not_shadowed(tmp_path: object) -> None:
+    from starlette.responses import PlainTextResponse
+
+    from clarion.app import create_app
+    from clarion.settings import Settings
+
+    app = create_app(
+        Settings(database_url=f"sqlite:///{tmp_path}/x.db", base_url="http://test"),
+        run_worker=False,
+    )
+
+    async def subscribe(slug: str) -> PlainTextResponse:
+        return PlainTextResponse(f"subscribe to {slug}")
+
+    app.add_api_route("/{slug}/not-a-page-path", subscribe, include_in_schema=False)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        response = await client.get("/acme/not-a-page-path")
+        assert response.text == "subscribe to acme"
+        other_host = await client.get("/acme/not-a-page-path", headers={"Host": "status.example"})
+        assert other_host.text == "subscribe to acme"
