@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -385,3 +386,16 @@ async def test_routes_added_under_page_paths_are_not_shadowed(tmp_path: object) 
         assert response.text == "subscribe to acme"
         other_host = await client.get("/acme/not-a-page-path", headers={"Host": "status.example"})
         assert other_host.text == "subscribe to acme"
+
+
+def test_the_base_url_root_leads_to_the_only_page(tmp_path: Path) -> None:
+    from tests.harness import fresh_database, live_server
+
+    with fresh_database(str(tmp_path)) as url, live_server(url) as lone:
+        assert get(lone, "/").status_code == 404  # no page yet
+        slug, _ = make_display_page(lone)
+        response = get(lone, "/")
+        assert response.status_code == 302
+        assert response.headers["location"] == f"/{slug}"
+        make_display_page(lone)
+        assert get(lone, "/").status_code == 404  # several: no guessing

@@ -243,6 +243,8 @@ class PublicSite:
         ):
             return self._asset(request, parts[1])
         if target.page is None:
+            if request.scope["path"] == "/" and method != "OPTIONS":
+                return await self._root()
             return self._not_found(None, None)
         now = self.ctx.clock.now()
         if rest == "history" and "month" in request.query_params:
@@ -322,7 +324,19 @@ class PublicSite:
         headers = {"ETag": etag, "Cache-Control": "public, max-age=3600"}
         if etag_matches(request.headers.get("if-none-match"), etag):
             return Response(status_code=304, headers=headers)
-        return Response(b"" if request.method == "HEAD" else body, 200, headers, content_type)
+        if request.method == "HEAD":
+            headers["Content-Length"] = str(len(body))
+            return Response(b"", 200, headers, content_type)
+        return Response(body, 200, headers, content_type)
+
+    async def _root(self) -> Response:
+        """``/`` of the base URL: the page when there is exactly one, else a 404."""
+        async with self.ctx.db.read() as session:
+            slugs = list((await session.scalars(select(StatusPage.slug).limit(2))).all())
+        if len(slugs) != 1:
+            return self._not_found(None, None)
+        base_path = urlsplit(self.settings.base_url).path.rstrip("/")
+        return RedirectResponse(f"{base_path}/{slugs[0]}", status_code=302)
 
     def _not_found(self, target: Target | None, now: datetime | None) -> Response:
         ctx = None
