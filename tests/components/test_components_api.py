@@ -230,3 +230,28 @@ def test_a_maintenance_window_that_is_not_complete_blocks_archiving(
 
     server.call(complete)
     assert destroy.sync_detailed(component_id, client=sdk).status_code == 204
+
+
+def test_an_unresolved_incident_that_only_listed_the_component_as_operational_still_blocks(
+    server: LiveServer, sdk: AuthenticatedClient, token: str, page: PageInfo
+) -> None:
+    component_id = _new(sdk, "Listed")
+    item = place(server, page.id, component_id)
+    created = httpx.post(
+        f"{server.base_url}/v2/status_page_incidents",
+        headers={"Authorization": f"Bearer {token}"},
+        json={
+            "status_page_id": page.id,
+            "name": "Checking",
+            "incident_status": "investigating",
+            "message": "Probably fine",
+            "notify_subscribers": False,
+            "idempotency_key": uuid.uuid4().hex,
+            "component_statuses": [
+                {"component_id": component_id, "component_status": "operational"}
+            ],
+        },
+    )
+    assert created.status_code == 201
+    unplace(server, item)
+    assert destroy.sync_detailed(component_id, client=sdk).status_code == 409

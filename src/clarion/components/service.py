@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import Text, cast, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -104,7 +104,7 @@ async def update_component(
 
 async def archive_component(session: AsyncSession, component_id: str, now: datetime) -> None:
     """Archive the component, or raise Conflict when something still refers to it."""
-    from clarion.incidents.models import Incident
+    from clarion.incidents.models import Incident, IncidentUpdate
     from clarion.maintenances.models import Maintenance, MaintenanceComponent
 
     component = await get_component(session, component_id)
@@ -114,12 +114,16 @@ async def archive_component(session: AsyncSession, component_id: str, now: datet
             "structure first",
             code="component_in_use",
         )
+    # Any status listed by an update counts, as in the incident list's component filter
+    # (every impact comes from such a listing).
     open_incident = await session.scalar(
         select(Incident.id)
-        .join(ComponentStatusChange, ComponentStatusChange.incident_id == Incident.id)
+        .join(IncidentUpdate, IncidentUpdate.incident_id == Incident.id)
         .where(
-            ComponentStatusChange.component_id == component.id,
             Incident.incident_status != "resolved",
+            cast(IncidentUpdate.component_statuses, Text).contains(
+                f'"{component.id}"', autoescape=True
+            ),
         )
         .limit(1)
     )
