@@ -174,7 +174,7 @@ def test_a_days_bar_explains_itself_on_keyboard_focus(
         page.context.close()
 
 
-def test_groups_expand_and_the_incident_page_opens_from_the_page(
+def test_an_affected_group_starts_open_and_the_incident_page_opens_from_the_page(
     browser: Browser, server: LiveServer, busy_page: str
 ) -> None:
     page, messages = open_page(
@@ -182,6 +182,9 @@ def test_groups_expand_and_the_incident_page_opens_from_the_page(
     )
     try:
         member = page.get_by_text("Frankfurt", exact=True)
+        # The group is open because one of its members is affected; it folds and unfolds.
+        assert member.is_visible()
+        page.locator("summary").first.click()
         assert not member.is_visible()
         page.locator("summary").first.click()
         assert member.is_visible()
