@@ -35,6 +35,7 @@ from clarion.context import AppContext
 from clarion.ids import new_id
 from clarion.maintenances.models import Maintenance, MaintenanceComponent
 from tests.components.helpers import place, unplace
+from tests.contract.checks import check_response
 from tests.factories import PageInfo, make_key
 from tests.harness import LiveServer
 
@@ -112,6 +113,7 @@ def test_writes_need_the_manage_settings_role_but_reads_do_not(
     ]
     for response in refused:
         assert response.status_code == 403, response.text
+        check_response(response)
         assert response.json()["type"] == "resource_forbidden"
     assert (
         httpx.get(f"{base}/{component_id}", headers=headers).json()["status_page_component"]["name"]
@@ -134,6 +136,7 @@ def test_invalid_names_and_descriptions_are_422s_pointing_at_the_field(
     for body, code, field in cases:
         response = httpx.post(url, headers=headers, json=body)
         assert response.status_code == 422, (body, response.text)
+        check_response(response)
         (error,) = response.json()["errors"]
         assert (error["code"], error["source"]["field"]) == (code, field)
         assert error["source"]["pointer"] == f"/{field}"

@@ -14,6 +14,7 @@ from incident_io.api.status_pages_v2 import (
 )
 from incident_io.types import UNSET
 
+from tests.contract.checks import check_response
 from tests.factories import PageInfo, make_page
 from tests.harness import LiveServer
 
@@ -181,6 +182,7 @@ def test_bad_filters_are_422s_pointing_at_the_parameter(
     for params, code, field in cases:
         response = httpx.get(url, headers=headers, params={"status_page_id": page.id, **params})
         assert response.status_code == 422, (params, response.text)
+        check_response(response)
         (error,) = response.json()["errors"]
         assert (error["code"], error["source"]["field"]) == (code, field), params
     # Empty values are "not set", as incident.io allows empty query values.

@@ -29,6 +29,7 @@ from clarion.context import AppContext
 from clarion.ids import new_id
 from clarion.notifications.models import OutboxMessage
 from clarion.subscribers.models import Subscription
+from tests.contract.checks import check_response
 from tests.factories import PageInfo, make_key, make_page
 from tests.harness import LiveServer, fresh_database, live_server
 
@@ -46,12 +47,14 @@ def _raw_update(status: str, at: datetime) -> dict[str, Any]:
 
 
 def _post(server: LiveServer, token: str, body: dict[str, Any]) -> httpx.Response:
-    return httpx.post(
+    response = httpx.post(
         f"{server.base_url}/v2/status_page_retrospective_incidents",
         headers={"Authorization": f"Bearer {token}"},
         json=body,
         timeout=30,
     )
+    check_response(response)
+    return response
 
 
 def test_a_backfilled_timeline_keeps_its_timestamps_and_counts_against_availability(

@@ -21,6 +21,7 @@ from incident_io.types import UNSET
 
 from clarion.components.models import ComponentDowntime
 from clarion.context import AppContext
+from tests.contract.checks import SDK_HTTPX_ARGS, check_response
 from tests.factories import PageInfo, make_key, make_page
 from tests.harness import LiveServer, fresh_database, live_server
 
@@ -38,6 +39,7 @@ def client(clock_server: LiveServer) -> Iterator[AuthenticatedClient]:
         base_url=clock_server.base_url,
         token=make_key(clock_server),
         raise_on_unexpected_status=True,
+        httpx_args=SDK_HTTPX_ARGS,
     ) as sdk:
         yield sdk
 
@@ -82,6 +84,7 @@ def _availability(server: LiveServer, page: PageInfo, start: datetime, end: date
         params={"start_at": start.isoformat(), "end_at": end.isoformat()},
     )
     assert response.status_code == 200, response.text
+    check_response(response)
     return response.json()["availability"]
 
 
@@ -187,6 +190,7 @@ def test_bad_windows_are_422s_pointing_at_the_parameter(clock_server: LiveServer
     for params, code, field in cases:
         response = httpx.get(url, headers=headers, params=params)
         assert response.status_code == 422, (params, response.text)
+        check_response(response)
         (error,) = response.json()["errors"]
         assert (error["code"], error["source"]["field"]) == (code, field), params
     # Exactly 366 days is allowed; naive timestamps (as the SDK sends them) are UTC.
