@@ -38,10 +38,16 @@ def test_concurrent_claimers_never_take_the_same_row_and_expired_leases_are_recl
         settings = ctx.settings.model_copy(update={"outbox_lease_seconds": 30})
         claimers = [AppContext.build(settings, ctx.clock) for _ in range(4)]
         taken: list[list[str]] = [[] for _ in claimers]
+        # Connect every claimer first, so none has finished before the others begin.
+        assert all(await asyncio.gather(*(c.db.ping() for c in claimers)))
+        for c in claimers:
+            async with c.db.write():
+                pass
 
         async def keep_claiming(index: int) -> None:
             while True:
                 got = await claim(claimers[index], f"claimer-{index}", 7)
+                assert len(got) <= 7  # never more than asked for
                 if not got:
                     return
                 taken[index].extend(got)

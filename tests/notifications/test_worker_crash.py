@@ -70,6 +70,16 @@ def worker(
                 process.wait()
 
 
+def wait_until_running(logs: list[Path], timeout: float = 90) -> None:
+    """Until every worker has started its jobs (so both compete from the first row)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if all(log.exists() and "worker running jobs" in log.read_text() for log in logs):
+            return
+        time.sleep(0.1)
+    raise AssertionError("the workers did not start")
+
+
 def wait_until_all_sent(
     server: LiveServer, subject_id: str, count: int, timeout: float = 90
 ) -> None:
@@ -116,15 +126,17 @@ def test_a_worker_killed_mid_fan_out_loses_nothing_and_the_next_one_sends_each_m
 def test_two_workers_running_at_once_never_send_a_message_twice(
     server: LiveServer, sink: SmtpSink, tmp_path: Path
 ) -> None:
-    sink.delay = 0.03
+    sink.delay = 0.1
     page = make_page(server)
     readers = add_subscribers(server, page.id, 80)
-    with sdk_for(server) as sdk:
-        incident = create_incident(sdk, page.id, "Two workers")
+    logs = [tmp_path / "a.log", tmp_path / "b.log"]
     with (
-        worker(server, sink, tmp_path / "a.log", outbox_lease_seconds=60),
-        worker(server, sink, tmp_path / "b.log", outbox_lease_seconds=60),
+        worker(server, sink, logs[0], outbox_lease_seconds=60, log_level="info"),
+        worker(server, sink, logs[1], outbox_lease_seconds=60, log_level="info"),
     ):
+        wait_until_running(logs)
+        with sdk_for(server) as sdk:
+            incident = create_incident(sdk, page.id, "Two workers")
         wait_until_all_sent(server, incident.id, 80)
     for reader in readers:
         assert len(sink.to(reader)) == 1, reader

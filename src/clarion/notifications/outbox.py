@@ -228,9 +228,10 @@ def _claimable(now: datetime) -> Any:
 async def claim(ctx: AppContext, owner: str, limit: int) -> list[str]:
     """Lease up to ``limit`` due rows to ``owner`` and return their ids.
 
-    One ``UPDATE … WHERE id IN (SELECT …) RETURNING id``. On PostgreSQL the inner select
-    takes ``FOR UPDATE SKIP LOCKED`` so concurrent workers split the rows instead of waiting
-    on each other; on SQLite writes are serialised, so the statement is atomic by itself.
+    One ``UPDATE … WHERE id IN (SELECT …) RETURNING id``. On PostgreSQL the select is a
+    materialised CTE with ``FOR UPDATE SKIP LOCKED`` so concurrent workers split the rows
+    instead of waiting on each other; on SQLite writes are serialised, so the statement is
+    atomic by itself.
     The outer condition is repeated so a row finished by another worker between the two
     reads is never taken.
     """
@@ -242,10 +243,16 @@ async def claim(ctx: AppContext, owner: str, limit: int) -> list[str]:
         .limit(limit)
     )
     if ctx.db.dialect == "postgresql":
-        due = due.with_for_update(skip_locked=True)
+        # A materialised CTE, not ``IN (subquery)``: PostgreSQL may run a LIMIT subquery more
+        # than once inside an UPDATE (each run skipping what the last one locked), which
+        # claimed far more than ``limit`` rows.
+        cte = due.with_for_update(skip_locked=True).cte("due").prefix_with("MATERIALIZED")
+        chosen: Any = select(cte.c.id).scalar_subquery()
+    else:
+        chosen = due.scalar_subquery()
     statement = (
         update(OutboxMessage)
-        .where(OutboxMessage.id.in_(due.scalar_subquery()), _claimable(now))
+        .where(OutboxMessage.id.in_(chosen), _claimable(now))
         .values(
             status=SENDING,
             lease_owner=owner,
