@@ -182,9 +182,10 @@ def test_an_unknown_after_cursor_is_a_422_invalid_cursor(
 
 
 def test_status_page_id_is_required_and_must_exist(raw: Raw) -> None:
-    missing = raw.get("/v2/status_page_incidents")
-    assert missing.status_code == 422
-    assert error_codes(missing) == [("is_required", "status_page_id", "/status_page_id")]
+    for params in ({}, {"status_page_id": ""}):
+        missing = raw.get("/v2/status_page_incidents", params=params)
+        assert missing.status_code == 422
+        assert error_codes(missing) == [("is_required", "status_page_id", "/status_page_id")]
     unknown = raw.get(
         "/v2/status_page_incidents", params={"status_page_id": "01NOSUCHPAGE0000000000000"}
     )

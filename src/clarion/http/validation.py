@@ -87,6 +87,8 @@ def details_from_pydantic(errors: Sequence[Any]) -> ClarionError:
         field, pointer = _field_and_pointer(loc)
         if kind != "missing" and "input" in err and err["input"] is None:
             code = "is_required"  # a null where a value is needed counts as left out
+        elif kind == "string_too_short" and not str(err.get("input", "x")).strip():
+            code = "is_required"  # so is a blank string (``?status_page_id=``)
         elif kind in _OUR_CODES:
             code = kind
         else:
