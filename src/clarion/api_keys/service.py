@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from clarion.api_keys.models import ApiKey
 from clarion.errors import NotFound
@@ -89,7 +89,7 @@ async def revoke_key(session: AsyncSession, key_id_or_name: str, now: datetime) 
     return key
 
 
-async def authenticate(session: AsyncSession, token: str) -> Principal | None:
+async def authenticate(session: AsyncSession | AsyncConnection, token: str) -> Principal | None:
     """The live key whose token this is, or None. Compares hashes in constant time."""
     digest = hash_token(token)
     row = (

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import NamedTuple
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -37,7 +38,19 @@ class Impact:
     end_at: datetime | None
 
 
-def latest_by_component(changes: Sequence[ComponentStatusChange]) -> dict[str, str]:
+class ChangePoint(NamedTuple):
+    """The part of a ledger row that impacts are derived from (a cheap read-only tuple)."""
+
+    component_id: str
+    status: str
+    occurred_at: datetime
+
+
+#: A ledger row, or just the part of it that statuses and impacts are derived from.
+Change = ComponentStatusChange | ChangePoint
+
+
+def latest_by_component(changes: Sequence[Change]) -> dict[str, str]:
     """Each component's latest status among ``changes`` (ordered oldest first)."""
     latest: dict[str, str] = {}
     for change in changes:
@@ -80,7 +93,26 @@ async def changes_for_maintenances(
     return found
 
 
-def impacts_from_changes(changes: Sequence[ComponentStatusChange]) -> list[Impact]:
+async def change_points_for_incidents(
+    session: AsyncSession, incident_ids: Sequence[str]
+) -> dict[str, list[ChangePoint]]:
+    """Like ``changes_for_incidents``, as plain tuples: a hot read path (the incident list)
+    that only derives impacts, so it skips building ORM objects."""
+    found: dict[str, list[ChangePoint]] = {i: [] for i in incident_ids}
+    if not incident_ids:
+        return found
+    change = ComponentStatusChange
+    rows = await session.execute(
+        select(change.incident_id, change.component_id, change.status, change.occurred_at)
+        .where(change.incident_id.in_(incident_ids))
+        .order_by(change.occurred_at, change.seq)
+    )
+    for incident_id, component_id, status, occurred_at in rows:
+        found[incident_id or ""].append(ChangePoint(component_id, status, occurred_at))
+    return found
+
+
+def impacts_from_changes(changes: Sequence[Change]) -> list[Impact]:
     """Walk one cause's changes in time order.
 
     1. A change to a different impact status closes the component's open impact at that moment

@@ -15,9 +15,11 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import orjson
 from sqlalchemy import event, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
@@ -26,15 +28,22 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.pool import NullPool
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+#: Execution option: this connection runs single self-contained statements, no BEGIN.
+NO_BEGIN = "clarion_no_begin"
 
 
-def _sqlite_engine(url: str, begin: str, pool_size: int) -> AsyncEngine:
+def _sqlite_engine(url: str, begin: str, pool_size: int, *, reset: bool = True) -> AsyncEngine:
     engine = create_async_engine(
         url,
         pool_size=pool_size,
         max_overflow=0,
         pool_timeout=60,
         connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
+        json_deserializer=orjson.loads,
+        # Every use of the read engine ends its transaction itself (a session's ``begin()``
+        # block, or a connection's close), so the pool's extra ROLLBACK on return would be a
+        # wasted round trip to aiosqlite's thread on every request.
+        pool_reset_on_return="rollback" if reset else None,
     )
 
     @event.listens_for(engine.sync_engine, "connect")
@@ -51,6 +60,8 @@ def _sqlite_engine(url: str, begin: str, pool_size: int) -> AsyncEngine:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Any) -> None:
+        if conn.get_execution_options().get(NO_BEGIN):
+            return
         conn.exec_driver_sql(begin)
 
     return engine
@@ -65,10 +76,14 @@ class Database:
         self._write_lock: asyncio.Lock | None = None
         if self.is_sqlite:
             self.write_engine = _sqlite_engine(url, "BEGIN IMMEDIATE", 1)
-            self.read_engine = _sqlite_engine(url, "BEGIN", 4)
+            self.read_engine = _sqlite_engine(url, "BEGIN", 4, reset=False)
         else:
             self.write_engine = create_async_engine(
-                url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
+                url,
+                pool_size=pool_size,
+                max_overflow=pool_size,
+                pool_pre_ping=True,
+                json_deserializer=orjson.loads,
             )
             self.read_engine = self.write_engine
         self._write_sessions = async_sessionmaker(self.write_engine, expire_on_commit=False)
@@ -96,11 +111,23 @@ class Database:
             async with self._write_sessions() as session, session.begin():
                 yield session
 
+    @asynccontextmanager
+    async def read_single(self) -> AsyncIterator[AsyncConnection]:
+        """A connection outside any transaction, for one self-contained SELECT (a statement is
+        atomic on its own). It saves the BEGIN and COMMIT round trips of ``read()``, which
+        matters for lookups made on every request (API key authentication)."""
+        async with self.read_engine.connect() as conn:
+            if self.is_sqlite:
+                await conn.execution_options(**{NO_BEGIN: True})
+            else:
+                await conn.execution_options(isolation_level="AUTOCOMMIT")
+            yield conn
+
     async def ping(self) -> bool:
         """True when the database answers a trivial query."""
         try:
             async with asyncio.timeout(2):
-                async with self.read_engine.connect() as conn:
+                async with self.read_single() as conn:
                     await conn.execute(text("SELECT 1"))
             return True
         except Exception:

@@ -72,8 +72,10 @@ def require(
     async def dependency(request: Request) -> Principal:
         ctx = context_of(request)
         token = _token_from(request)
-        async with ctx.db.read() as session:
-            principal = await authenticate(session, token)
+        # Looked up on every request, so that a revoked key gets 401 at once, even when another
+        # process revoked it; one indexed SELECT outside a transaction keeps that cheap.
+        async with ctx.db.read_single() as conn:
+            principal = await authenticate(conn, token)
         if principal is None:
             raise Unauthenticated(
                 "access_token_invalid", "The API key is invalid, revoked or expired"

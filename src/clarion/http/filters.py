@@ -63,7 +63,8 @@ def parse_query_timestamp(value: str | None, field: str) -> datetime | None:
         ) from None
 
 
-def list_filters(
+# async: FastAPI runs plain ``def`` dependencies in a worker thread, a hop on every request.
+async def list_filters(
     component_id: Annotated[
         str | None,
         Query(max_length=64, description="Only items that affected this component"),

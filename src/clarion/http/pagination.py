@@ -23,7 +23,8 @@ class PageRequest:
     after: str | None
 
 
-def page_request(
+# async: FastAPI runs plain ``def`` dependencies in a worker thread, a hop on every request.
+async def page_request(
     page_size: Annotated[
         int,
         Query(ge=1, le=250, description="Number of records to return (1..250)"),

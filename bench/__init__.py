@@ -1,0 +1,1 @@
+"""Benchmarks: scripts that measure Clarion over loopback (not tests)."""

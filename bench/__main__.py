@@ -1,0 +1,167 @@
+"""``python -m bench``: the core API benchmark; prints a summary (see docs/performance.md)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import orjson
+import uvloop
+
+from bench import core
+from bench.client import Result
+
+
+def machine() -> str:
+    model = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    return (
+        f"{os.cpu_count()} cores ({model}), Python {platform.python_version()}, load average {load}"
+    )
+
+
+def _ratio(a: float, b: float) -> str:
+    return f"{a / b:5.2f}x" if b else "  n/a"
+
+
+def report(runs: list[core.BackendRun], opts: core.Options) -> bool:
+    """Print the summary; True when every target is met."""
+    small, middle, large = opts.sizes
+    ok = True
+    print("\n== summary ==")
+    print(f"machine: {machine()}")
+    print(f"load: {opts.clients} closed-loop clients, {opts.requests} requests per scenario")
+    header = f"{'backend':<11}{'scenario':<26}{'p50':>8}{'p95':>8}{'p99':>8}{'req/s':>9}"
+    print(header + f"{'CPU ms/req':>12}{'p50 / healthz':>15}")
+    for run in runs:
+        for name, r in run.results.items():
+            if name.startswith("warmup"):
+                continue
+            size = name.rsplit("@", 1)[-1]
+            base = run.results.get(f"healthz @{size}")
+            ratio = _ratio(r.ms(50), base.ms(50)) if base and base is not r else "     -"
+            print(
+                f"{run.backend:<11}{name:<26}{r.ms(50):8.2f}{r.ms(95):8.2f}{r.ms(99):8.2f}"
+                f"{r.throughput:9.1f}{r.server_cpu_ms_per_request:12.2f}{ratio:>15}"
+            )
+    print("\ntargets (p99, ms):")
+    for run in runs:
+        listing = run.results[f"list @{middle}"]
+        create = run.results[f"create @{middle}"]
+        for label, r, target in (
+            (f"list @{middle:,}", listing, core.LIST_P99_TARGET_MS),
+            (f"create @{middle:,}", create, core.CREATE_P99_TARGET_MS),
+        ):
+            met = r.ms(99) < target and not r.errors
+            ok = ok and met
+            print(
+                f"  {run.backend:<11}{label:<16} p99 {r.ms(99):7.2f} < {target:4.0f}  "
+                f"{'met' if met else 'NOT MET'}"
+            )
+        a, b = run.results[f"list @{small}"], run.results[f"list @{large}"]
+        print(
+            f"  {run.backend:<11}list @{large:,} vs @{small:,}: p50 {_ratio(b.ms(50), a.ms(50))}"
+            f", p99 {_ratio(b.ms(99), a.ms(99))}, CPU/req "
+            f"{_ratio(b.server_cpu_ms_per_request, a.server_cpu_ms_per_request)}"
+        )
+    errors = sum(sum(r.errors.values()) for run in runs for r in run.results.values())
+    if errors:
+        ok = False
+        print(f"\n{errors} requests failed (see the lines above)")
+    return ok
+
+
+def as_json(runs: list[core.BackendRun], opts: core.Options) -> dict[str, Any]:
+    def one(r: Result) -> dict[str, Any]:
+        return {
+            "n": r.count,
+            "errors": r.errors,
+            "p50_ms": r.ms(50),
+            "p95_ms": r.ms(95),
+            "p99_ms": r.ms(99),
+            "max_ms": r.ms(100),
+            "req_per_s": r.throughput,
+            "server_cpu_ms_per_req": r.server_cpu_ms_per_request,
+            "server_cpu_share": r.server_cpu / r.wall if r.wall else 0,
+            "client_cpu_share": r.client_cpu / r.wall if r.wall else 0,
+        }
+
+    return {
+        "machine": machine(),
+        "clients": opts.clients,
+        "requests": opts.requests,
+        "runs": {
+            run.backend: {
+                "seed_seconds": run.seed_seconds,
+                "results": {k: one(v) for k, v in run.results.items()},
+            }
+            for run in runs
+        },
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument(
+        "--backend",
+        action="append",
+        choices=["sqlite", "postgresql"],
+        help="database backend (repeatable; default: both)",
+    )
+    parser.add_argument("--clients", type=int, default=32, help="concurrent clients (32)")
+    parser.add_argument("--requests", type=int, default=3_200, help="requests per scenario (3200)")
+    parser.add_argument(
+        "--time-cap", type=float, default=60.0, help="seconds per scenario at most (60)"
+    )
+    parser.add_argument(
+        "--sizes",
+        default="1000,10000,100000",
+        help="stored incidents: small, headline and large (1000,10000,100000)",
+    )
+    parser.add_argument("--json", type=Path, help="also write the results to this JSON file")
+    args = parser.parse_args(argv)
+    sizes = tuple(int(x) for x in args.sizes.split(","))
+    if len(sizes) != 3 or not sizes[0] < sizes[1] < sizes[2]:
+        parser.error("--sizes needs three increasing numbers")
+    with tempfile.TemporaryDirectory(prefix="clarion-bench-logs-") as logs:
+        opts = core.Options(
+            backends=args.backend or ["sqlite", "postgresql"],
+            clients=args.clients,
+            requests=args.requests,
+            time_cap=args.time_cap,
+            sizes=(sizes[0], sizes[1], sizes[2]),
+            log_dir=Path(logs),
+        )
+        print(f"machine: {machine()}", flush=True)
+        runs: list[core.BackendRun] = []
+        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+            for backend in opts.backends:
+                try:
+                    runs.append(core.run_backend(backend, opts, runner))
+                except Exception:
+                    for log in Path(logs).glob("bench-serve-*.log"):
+                        sys.stderr.write(f"--- {log.name} ---\n{log.read_text()[-4000:]}\n")
+                    raise
+        ok = report(runs, opts)
+        if args.json:
+            args.json.write_text(
+                orjson.dumps(as_json(runs, opts), option=orjson.OPT_INDENT_2).decode()
+            )
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
