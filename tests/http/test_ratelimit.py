@@ -10,8 +10,11 @@ from pathlib import Path
 
 import httpx
 import pytest
+from incident_io import AuthenticatedClient
+from incident_io.api.utilities_v1 import utilities_v1_identity as identity
+from incident_io.models import ErrorResponse
 
-from tests.contract.checks import Raw, check_response
+from tests.contract.checks import SDK_HTTPX_ARGS, Raw, check_response
 from tests.factories import make_key
 from tests.harness import LiveServer, fresh_database, live_server
 
@@ -101,6 +104,15 @@ def test_buckets_are_per_key_and_refill_with_time(small_bucket: LiveServer) -> N
     assert response.status_code == 200
     assert response.headers["x-ratelimit-remaining"] == str(CAPACITY - 1)
     other.close()
+
+    with AuthenticatedClient(
+        base_url=small_bucket.base_url, token=first, httpx_args=SDK_HTTPX_ARGS
+    ) as sdk:
+        limited = identity.sync_detailed(client=sdk)
+    assert limited.status_code == 429
+    assert isinstance(limited.parsed, ErrorResponse)
+    assert limited.parsed.rate_limit.limit == CAPACITY
+    assert limited.parsed.rate_limit.remaining == 0
 
     raw = Raw(small_bucket.base_url, first)
     assert raw.get("/v1/identity").status_code == 429
