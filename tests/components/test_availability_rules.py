@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from clarion.components.availability import (
     LedgerPoint,
     availability,
+    data_available_since,
     down_intervals,
     floor_percent,
 )
@@ -128,3 +129,10 @@ def test_the_percentage_is_floored_to_two_decimals() -> None:
     assert floor_percent(100, 0) == "100.00"
     assert floor_percent(100, 100) == "0.00"
     assert floor_percent(0, 0) is None
+
+
+def test_data_starts_at_creation_unless_backfilled_history_is_older() -> None:
+    created = T0 + timedelta(days=10)
+    assert data_available_since(created, None) == created
+    assert data_available_since(created, created + timedelta(days=1)) == created
+    assert data_available_since(created, T0) == T0

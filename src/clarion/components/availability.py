@@ -84,6 +84,20 @@ def floor_percent(covered_seconds: float, down_seconds: float) -> str | None:
     return f"{basis_points // 100}.{basis_points % 100:02d}"
 
 
+def data_available_since(
+    component_created_at: datetime, first_change_at: datetime | None
+) -> datetime:
+    """When a component's data on a page starts: its creation, or its first ledger row on the
+    page if that is earlier (history backfilled by retrospective incidents).
+
+    Clarion does not record when a component was placed on a page; creation is the closest
+    thing it knows (docs/uptime.md).
+    """
+    if first_change_at is not None and first_change_at < component_created_at:
+        return first_change_at
+    return component_created_at
+
+
 @dataclass(frozen=True)
 class Availability:
     covered_start: datetime

@@ -19,7 +19,7 @@ from sqlalchemy import Text, cast, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from clarion.components.availability import LedgerPoint, floor_percent
+from clarion.components.availability import LedgerPoint, data_available_since, floor_percent
 from clarion.components.downtime import Downtime
 from clarion.components.models import Component, ComponentDowntime, ComponentStatusChange
 from clarion.db.engine import Database
@@ -205,8 +205,8 @@ async def component_availability(
     1. One round trip reads the page, the component's placement, the ledger's row count and
        first row for the component on this page, and the roll-up.
     2. NotFound for an unknown page, or a component that is not (or no longer) on it.
-    3. ``data_available_since`` = the later of the component's and the page's creation, or
-       the component's first ledger row on this page if that is earlier (backfilled history).
+    3. ``data_available_since``: the component's creation, or its first ledger row on this
+       page if that is earlier (backfilled history); the same rule as the public uptime bars.
     4. The covered part of the window is ``[max(start_at, since), min(end_at, now))``; no
        percentage when it is empty.
     5. Down time comes from the roll-up (``components/downtime.py``) when it was computed from
@@ -220,7 +220,6 @@ async def component_availability(
     found = (
         await session.execute(
             select(
-                StatusPage.created_at,
                 StatusPage.content_version,
                 select(Component.created_at)
                 .join(StructureItem, StructureItem.component_id == Component.id)
@@ -242,12 +241,10 @@ async def component_availability(
     ).first()
     if found is None:
         raise NotFound("No status page with this id")
-    page_created, version, component_created, rows, first_change, r_version, r_rows, blob = found
+    version, component_created, rows, first_change, r_version, r_rows, blob = found
     if component_created is None:
         raise NotFound("This component is not on the status page")
-    since = max(component_created, page_created)
-    if first_change is not None and first_change < since:
-        since = first_change
+    since = data_available_since(component_created, first_change)
     lo, hi = max(start_at, since), min(end_at, now)
     if hi <= lo:
         return ComponentAvailability(since, None)
