@@ -14,7 +14,7 @@ from functools import lru_cache
 from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
-from markupsafe import Markup
+from markupsafe import Markup, escape
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -125,6 +125,34 @@ def _day_label(day: date) -> str:
     return f"{day.day} {day:%b %Y}"
 
 
+def _bar_items(row: UptimeRow) -> Markup:
+    """The ``<li>`` of every day of an uptime row.
+
+    Built here rather than in the template because a page has 90 of them per component:
+    string formatting with explicit escaping is several times faster than the same markup
+    through Jinja's attribute lookups and filters, and this is most of a render.
+    """
+    parts: list[str] = []
+    for bar in row.days:
+        day = _day_label(bar.day)
+        figure = "No data" if bar.percent is None else f"{bar.percent}% uptime"
+        tip = [f'<strong>{day}</strong><span class="tip__pct">{figure}</span>']
+        for cause in bar.incidents:
+            words = STATUS_LABELS.get(cause.status, cause.status).lower()
+            tip.append(
+                f'<span class="tip__incident tip__incident--{cause.status}">'
+                f"{escape(cause.name)} · {words}</span>"
+            )
+        if not bar.incidents and bar.percent is not None:
+            tip.append('<span class="tip__none">No incidents</span>')
+        parts.append(
+            f'<li class="bar bar--{bar.status}" tabindex="0" aria-label="{escape(bar.label)}">'
+            f'<span class="tip" aria-hidden="true">{"".join(tip)}</span></li>'
+        )
+    # Every dynamic part above is escaped; statuses and figures come from fixed vocabularies.
+    return Markup("\n".join(parts))  # noqa: S704
+
+
 @lru_cache(maxsize=1)
 def environment() -> Environment:
     env = Environment(
@@ -142,6 +170,7 @@ def environment() -> Environment:
     env.filters["incident_label"] = lambda s: INCIDENT_LABELS.get(s, s)
     env.filters["maintenance_label"] = lambda s: MAINTENANCE_LABELS.get(s, s)
     env.globals["banners"] = BANNERS
+    env.globals["bar_items"] = _bar_items
     return env
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -44,6 +45,19 @@ STATUS_WORDS = {
     "under_maintenance": "under maintenance",
     "operational": "operational",
 }
+
+
+#: What the bars need of a ledger row (plain rows: building ORM objects costs more than the
+#: rest of the computation).
+_LEDGER_COLUMNS = (
+    ComponentStatusChange.id,
+    ComponentStatusChange.component_id,
+    ComponentStatusChange.incident_id,
+    ComponentStatusChange.maintenance_id,
+    ComponentStatusChange.status,
+    ComponentStatusChange.occurred_at,
+    ComponentStatusChange.seq,
+)
 
 
 @dataclass(frozen=True)
@@ -107,35 +121,47 @@ async def load_uptime(
     component_ids = list(snapshot.components_by_id)
     if not component_ids:
         return {}
-    open_incidents = select(Incident.id).where(
-        Incident.status_page_id == page.id,
-        Incident.published_at < start,
-        or_(Incident.resolved_at.is_(None), Incident.resolved_at >= start),
+    # The state at the window's start: every row of the causes still open then. Found through
+    # the incidents' and windows' own indexes, then the ledger's per-cause indexes, so the
+    # ledger's history before the window is never scanned.
+    open_incidents = list(
+        await session.scalars(
+            select(Incident.id).where(
+                Incident.status_page_id == page.id,
+                Incident.published_at < start,
+                or_(Incident.resolved_at.is_(None), Incident.resolved_at >= start),
+            )
+        )
     )
-    open_maintenances = select(Maintenance.id).where(
-        Maintenance.status_page_id == page.id,
-        Maintenance.started_at < start,
-        or_(Maintenance.completed_at.is_(None), Maintenance.completed_at >= start),
+    open_maintenances = list(
+        await session.scalars(
+            select(Maintenance.id).where(
+                Maintenance.status_page_id == page.id,
+                Maintenance.started_at < start,
+                or_(Maintenance.completed_at.is_(None), Maintenance.completed_at >= start),
+            )
+        )
     )
-    # Two index-driven reads instead of one OR, so neither scans the page's whole ledger.
-    in_window = await session.scalars(
-        select(ComponentStatusChange).where(
+    at_start: list[Any] = []
+    for column, ids in (
+        (ComponentStatusChange.incident_id, open_incidents),
+        (ComponentStatusChange.maintenance_id, open_maintenances),
+    ):
+        if ids:
+            found = await session.execute(
+                select(*_LEDGER_COLUMNS).where(
+                    column.in_(ids), ComponentStatusChange.occurred_at < start
+                )
+            )
+            at_start.extend(found.all())
+    in_window = await session.execute(
+        select(*_LEDGER_COLUMNS).where(
             ComponentStatusChange.status_page_id == page.id,
             ComponentStatusChange.component_id.in_(component_ids),
             ComponentStatusChange.occurred_at >= start,
         )
     )
-    at_start = await session.scalars(
-        select(ComponentStatusChange).where(
-            ComponentStatusChange.status_page_id == page.id,
-            ComponentStatusChange.occurred_at < start,
-            or_(
-                ComponentStatusChange.incident_id.in_(open_incidents),
-                ComponentStatusChange.maintenance_id.in_(open_maintenances),
-            ),
-        )
-    )
-    unique = {r.id: r for r in [*at_start.all(), *in_window.all()]}
+    unique = {r.id: r for r in [*at_start, *in_window.all()]}
     rows = sorted(unique.values(), key=lambda r: (r.occurred_at, r.seq, r.id))
     incident_ids = {r.incident_id for r in rows if r.incident_id}
     maintenance_ids = {r.maintenance_id for r in rows if r.maintenance_id}
@@ -151,7 +177,7 @@ async def load_uptime(
         ):
             names[mid] = name
 
-    by_component: dict[str, list[ComponentStatusChange]] = {}
+    by_component: dict[str, list[Any]] = {}
     for row in rows:
         by_component.setdefault(row.component_id, []).append(row)
 
@@ -220,39 +246,27 @@ class _Series:
     spans: list[tuple[str, str, str, str, datetime, datetime]]
 
     @classmethod
-    def build(
-        cls, rows: Sequence[ComponentStatusChange], names: dict[str, str], now: datetime
-    ) -> _Series:
+    def build(cls, rows: Sequence[Any], names: dict[str, str], now: datetime) -> _Series:
         points = [
             LedgerPoint(r.incident_id or r.maintenance_id or "", r.occurred_at, r.seq, r.status)
             for r in rows
         ]
         down = down_intervals(points, now)
         spans: list[tuple[str, str, str, str, datetime, datetime]] = []
-        open_: dict[str, tuple[str, datetime]] = {}
+        # cause -> (kind, status, since)
+        open_: dict[str, tuple[str, str, datetime]] = {}
         for r in rows:
             cause = r.incident_id or r.maintenance_id or ""
             current = open_.pop(cause, None)
-            if current is not None and current[1] < r.occurred_at:
-                spans.append(cls._span(cause, r, names, current[0], current[1], r.occurred_at))
+            if current is not None and current[2] < r.occurred_at:
+                kind, status, begun = current
+                spans.append((cause, kind, names.get(cause, ""), status, begun, r.occurred_at))
             if r.status != "operational":
-                open_[cause] = (r.status, r.occurred_at)
-        for cause, (status, begun) in open_.items():
-            kind = "incident" if any(x.incident_id == cause for x in rows) else "maintenance"
+                kind = "incident" if r.incident_id else "maintenance"
+                open_[cause] = (kind, r.status, r.occurred_at)
+        for cause, (kind, status, begun) in open_.items():
             spans.append((cause, kind, names.get(cause, ""), status, begun, now))
         return cls(down, spans)
-
-    @staticmethod
-    def _span(
-        cause: str,
-        row: ComponentStatusChange,
-        names: dict[str, str],
-        status: str,
-        begun: datetime,
-        ended: datetime,
-    ) -> tuple[str, str, str, str, datetime, datetime]:
-        kind = "incident" if row.incident_id else "maintenance"
-        return (cause, kind, names.get(cause, ""), status, begun, ended)
 
     @classmethod
     def merge(cls, members: Sequence[_Series]) -> _Series:
@@ -267,29 +281,53 @@ class _Series:
         return cls(merged, [s for m in members for s in m.spans])
 
     def row(self, start: datetime, days: int, since: datetime, now: datetime) -> UptimeRow:
+        """Daily bars and the window's percentage, in one pass over intervals and spans
+        (each is added to the days it touches), so the cost is linear in what the window holds.
+        """
+        end = start + timedelta(days=days)
+        down_by_day = [0.0] * days
+        for a, b in self.down:
+            for index, lo, hi in _days_touched(a, b, start, end):
+                down_by_day[index] += (min(b, hi) - max(a, lo)).total_seconds()
+        causes_by_day: list[dict[str, DayIncident]] = [{} for _ in range(days)]
+        for cause, kind, name, status, a, b in self.spans:
+            if status not in IMPACT_STATUSES and kind != "maintenance":
+                continue
+            rank = SEVERITY.get(status, 0)
+            for index, _lo, _hi in _days_touched(a, b, start, end):
+                known = causes_by_day[index].get(cause)
+                if known is None or rank > SEVERITY.get(known.status, 0):
+                    causes_by_day[index][cause] = DayIncident(cause, name, kind, status)
         bars: list[DayBar] = []
-        for offset in range(days):
-            lo = start + timedelta(days=offset)
-            bars.append(self._day(lo, lo + timedelta(days=1), since, now))
-        total_lo = max(start, since)
-        total_hi = min(start + timedelta(days=days), now)
+        for index in range(days):
+            lo = start + timedelta(days=index)
+            c_lo, c_hi = max(lo, since), min(lo + timedelta(days=1), now)
+            if c_hi <= c_lo:
+                bars.append(DayBar(lo.date(), None, "nodata"))
+                continue
+            # Down time lies inside the covered part: there is no data before ``since`` and
+            # intervals end at ``now``.
+            percent = floor_percent((c_hi - c_lo).total_seconds(), down_by_day[index])
+            found = tuple(causes_by_day[index].values())
+            bars.append(DayBar(lo.date(), percent, worst(c.status for c in found), found))
+        total_lo, total_hi = max(start, since), min(end, now)
         covered = (total_hi - total_lo).total_seconds()
         percent = None
         if covered > 0:
             percent = floor_percent(covered, overlap_seconds(self.down, total_lo, total_hi))
         return UptimeRow(bars, percent)
 
-    def _day(self, lo: datetime, hi: datetime, since: datetime, now: datetime) -> DayBar:
-        c_lo, c_hi = max(lo, since), min(hi, now)
-        if c_hi <= c_lo:
-            return DayBar(lo.date(), None, "nodata")
-        covered = (c_hi - c_lo).total_seconds()
-        percent = floor_percent(covered, overlap_seconds(self.down, c_lo, c_hi))
-        causes: dict[str, DayIncident] = {}
-        for cause, kind, name, status, a, b in self.spans:
-            if a < hi and b > lo and (status in IMPACT_STATUSES or kind == "maintenance"):
-                known = causes.get(cause)
-                if known is None or SEVERITY.get(status, 0) > SEVERITY.get(known.status, 0):
-                    causes[cause] = DayIncident(cause, name, kind, status)
-        status = worst(c.status for c in causes.values())
-        return DayBar(lo.date(), percent, status, tuple(causes.values()))
+
+def _days_touched(
+    a: datetime, b: datetime, start: datetime, end: datetime
+) -> list[tuple[int, datetime, datetime]]:
+    """(index, day start, day end) of every day of ``[start, end)`` that ``[a, b)`` overlaps."""
+    lo, hi = max(a, start), min(b, end)
+    if hi <= lo:
+        return []
+    first = int((lo - start) // timedelta(days=1))
+    last = int((hi - start - timedelta(microseconds=1)) // timedelta(days=1))
+    return [
+        (i, start + timedelta(days=i), start + timedelta(days=i + 1))
+        for i in range(first, last + 1)
+    ]
