@@ -5,8 +5,8 @@ In one run, on loopback, with bounded load:
 1. A fresh database with two pages of 20 components each (4 on their own, 4 groups of 4):
    ``month`` with one month of history and ``years`` with two years and 2,000 incidents (the
    same density, so only the length of the history differs), plus maintenance windows.
-2. ``clarion serve`` in a subprocess. **Uncached render**: before each request the page's
-   ``content_version`` is bumped (what any write does), so every request misses the render
+2. ``clarion serve`` in a subprocess. **Uncached render**: before each request an incident of
+   the page is renamed through the API (untimed), so every timed request misses the render
    cache and renders from the database; one client, sequential. p99 of the page (HTML), and
    for information of ``summary.json`` and ``feed.atom``, for both pages.
 3. **Cached throughput**: ``wrk`` with 64 connections against the page served by Clarion
@@ -36,11 +36,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import insert, select
 from sqlalchemy.engine import Engine
 
 from bench import server
 from bench.client import Connection, http_request, percentile
+from bench.seed import create_keys
 from clarion.components.models import Component, ComponentStatusChange
 from clarion.db.engine import make_sync_engine
 from clarion.ids import new_id
@@ -246,21 +247,19 @@ class Latencies:
 
 
 async def uncached(
-    srv: server.Server, engine: Engine, page_id: str, path: str, name: str, count: int
+    srv: server.Server, writer: Writer, path: str, name: str, count: int
 ) -> Latencies:
-    """``count`` sequential requests, each after bumping the page's content version."""
+    """``count`` sequential requests, each after a write through the API that changes what the
+    page shows (renaming its latest incident): every timed request misses the render cache.
+    The write is not timed."""
     found = Latencies(name)
     conn = Connection(srv.host, srv.port)
     raw = http_request("GET", path, host=f"{srv.host}:{srv.port}")
-    bump = (
-        update(StatusPage)
-        .where(StatusPage.id == page_id)
-        .values(content_version=StatusPage.content_version + 1)
-    )
     try:
         for _ in range(count):
-            with engine.begin() as db:
-                db.execute(bump)
+            status, body = await _send(conn, writer.rename())
+            if status != 200:
+                raise RuntimeError(f"rename failed: {status} {body[:200]!r}")
             started = time.perf_counter()
             status, body = await conn.send(raw)
             found.samples.append(time.perf_counter() - started)
@@ -268,7 +267,51 @@ async def uncached(
             if status != 200:
                 found.errors += 1
     finally:
-        await conn.close()
+        with contextlib.suppress(OSError):
+            await conn.close()
+    return found
+
+
+async def _send(conn: Connection, raw: bytes) -> tuple[int, bytes]:
+    """Send on the keep-alive connection, reconnecting once if the server closed it idle."""
+    try:
+        return await conn.send(raw)
+    except (ConnectionError, OSError):
+        with contextlib.suppress(OSError):
+            await conn.close()
+        await conn.open()
+        return await conn.send(raw)
+
+
+@dataclass
+class Writer:
+    """Renames one incident back and forth through the API (a write that bumps the page)."""
+
+    host: str
+    token: str
+    incident_id: str
+    count: int = 0
+
+    def rename(self) -> bytes:
+        self.count += 1
+        body = f'{{"name": "Elevated error rates (renamed {self.count})"}}'.encode()
+        return http_request(
+            "PUT",
+            f"/v2/status_page_incidents/{self.incident_id}",
+            host=self.host,
+            token=self.token,
+            body=body,
+        )
+
+
+def latest_incident(engine: Engine, page_id: str) -> str:
+    with engine.connect() as conn:
+        found: str = conn.execute(
+            select(Incident.id)
+            .where(Incident.status_page_id == page_id)
+            .order_by(Incident.published_at.desc())
+            .limit(1)
+        ).scalar_one()
     return found
 
 
@@ -484,6 +527,7 @@ def main(argv: list[str] | None = None) -> int:
             engine = make_sync_engine(url)
             started = time.perf_counter()
             seeded = seed(engine, now, random.Random(4))
+            token = create_keys(engine, 1, now)[0]
             print(
                 f"seeded {seeded.incidents} incidents, {seeded.maintenances} maintenance "
                 f"windows in {time.perf_counter() - started:.1f}s ({opts.backend})",
@@ -500,8 +544,11 @@ def main(argv: list[str] | None = None) -> int:
                         ("feed.atom", f"/{slug}/feed.atom"),
                     ):
                         name = f"{label} @{slug}"
-                        runner.run(uncached(srv, engine, page_id, path, name, 20))  # warm-up
-                        found = runner.run(uncached(srv, engine, page_id, path, name, opts.renders))
+                        writer = Writer(
+                            f"{srv.host}:{srv.port}", token, latest_incident(engine, page_id)
+                        )
+                        runner.run(uncached(srv, writer, path, name, 20))  # warm-up
+                        found = runner.run(uncached(srv, writer, path, name, opts.renders))
                         results[name] = found
                         print(
                             f"  uncached {name:<22} p50 {found.ms(50):6.2f}  p99 "

@@ -62,6 +62,7 @@ def test_the_atom_feed_parses_cleanly_with_one_entry_per_incident_and_window(
 ) -> None:
     response = fetch(scenario, "feed.atom")
     assert response.headers["content-type"].startswith("application/atom+xml")
+    assert response.headers["access-control-allow-origin"] == "*"
     feed = feedparser.parse(response.content)
     assert feed.bozo == 0, feed.get("bozo_exception")
     assert feed.version == "atom10"

@@ -388,12 +388,13 @@ def _ical_description(view: MaintenanceView, names: dict[str, str]) -> str:
 
 
 def register_resources(registry: ResourceRegistry) -> None:
-    """Serve the Atom, RSS and iCalendar feeds under each page."""
-    register_public_resource(registry, ATOM_PATH, ATOM_TYPE, render_atom)
-    register_public_resource(registry, RSS_PATH, RSS_TYPE, render_rss)
+    """Serve the Atom, RSS and iCalendar feeds under each page (readable from any origin, for
+    web-based feed readers and calendar widgets)."""
+    cors = {"Access-Control-Allow-Origin": "*"}
+    register_public_resource(registry, ATOM_PATH, ATOM_TYPE, render_atom, headers=cors)
+    register_public_resource(registry, RSS_PATH, RSS_TYPE, render_rss, headers=cors)
+    register_public_resource(registry, ICAL_PATH, ICAL_TYPE, render_ical, headers=cors)
     for alias, path in ALIASES.items():
         render = render_atom if path == ATOM_PATH else render_rss
-        register_public_resource(
-            registry, alias, ATOM_TYPE if path == ATOM_PATH else RSS_TYPE, render
-        )
-    register_public_resource(registry, ICAL_PATH, ICAL_TYPE, render_ical)
+        content_type = ATOM_TYPE if path == ATOM_PATH else RSS_TYPE
+        register_public_resource(registry, alias, content_type, render, headers=cors)

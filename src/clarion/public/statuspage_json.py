@@ -84,10 +84,13 @@ def _changed_at(snap: PageSnapshot, windows: Sequence[MaintenanceView]) -> dict[
     found: dict[str, datetime] = {}
 
     def seen(component_id: str, moment: datetime | None) -> None:
-        if moment is not None and moment <= snap.generated_at:
-            moment = to_utc(moment)
-            if component_id not in found or moment > found[component_id]:
-                found[component_id] = moment
+        if moment is None:
+            return
+        moment = to_utc(moment)
+        if moment <= to_utc(snap.generated_at) and (
+            component_id not in found or moment > found[component_id]
+        ):
+            found[component_id] = moment
 
     for view in [*snap.recent_incidents, *snap.ongoing_incidents]:
         for impact in view.impacts:
