@@ -379,13 +379,20 @@ async def test_routes_added_under_page_paths_are_not_shadowed(tmp_path: object) 
     async def subscribe(slug: str) -> PlainTextResponse:
         return PlainTextResponse(f"subscribe to {slug}")
 
+    async def widget() -> PlainTextResponse:
+        return PlainTextResponse("widget")
+
     app.add_api_route("/{slug}/not-a-page-path", subscribe, include_in_schema=False)
+    # Shaped like a page root (``/<slug>``) and like a page's resource on a custom domain.
+    app.add_api_route("/widget", widget, include_in_schema=False)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
         response = await client.get("/acme/not-a-page-path")
         assert response.text == "subscribe to acme"
         other_host = await client.get("/acme/not-a-page-path", headers={"Host": "status.example"})
         assert other_host.text == "subscribe to acme"
+        assert (await client.get("/widget")).text == "widget"
+        assert (await client.get("/widget", headers={"Host": "status.example"})).text == "widget"
 
 
 def test_the_base_url_root_leads_to_the_only_page(tmp_path: Path) -> None:

@@ -358,22 +358,66 @@ def site_of(ctx: AppContext) -> PublicSite:
     return site
 
 
+def route_paths(routes: list[Any], prefix: str = "") -> list[str]:
+    """The path template of every route, through included routers."""
+    found: list[str] = []
+    for route in routes:
+        original = getattr(route, "original_router", None)
+        if original is not None:
+            context = getattr(route, "include_context", None)
+            found += route_paths(original.routes, prefix + getattr(context, "prefix", ""))
+        elif isinstance(getattr(route, "path", None), str):
+            found.append(prefix + route.path)
+        else:
+            found += route_paths(getattr(route, "routes", []) or [], prefix)
+    return found
+
+
+def claimed_elsewhere(paths: list[str]) -> tuple[frozenset[str], frozenset[str]]:
+    """Literal path segments other routes use: as the first segment (``/subscribe``), and as
+    the second after a parameter (``/{slug}/subscribe``). The public site leaves those paths
+    to the router."""
+    first: set[str] = set()
+    second: set[str] = set()
+    for path in paths:
+        parts = path.strip("/").split("/")
+        if parts[0] and not parts[0].startswith("{"):
+            first.add(parts[0])
+        elif len(parts) > 1 and parts[0].startswith("{") and not parts[1].startswith("{"):
+            second.add(parts[1])
+    return frozenset(first), frozenset(second)
+
+
 class PublicFirst:
     """In front of the router: requests whose path has the shape of a public page (the page,
     its incidents, maintenance, history, assets and registered resources) go straight to the
     public site, without matching every API route first; everything else goes to the router
-    (whose fallback is still the public site, for its 404s)."""
+    (whose fallback is still the public site, for its 404s). Paths that another route could
+    match (a literal first segment like ``/subscribe``, or ``/{slug}/subscribe``) are always
+    left to the router."""
 
-    def __init__(self, router_stack: ASGIApp, ctx: AppContext) -> None:
+    def __init__(self, router_stack: ASGIApp, ctx: AppContext, app: FastAPI) -> None:
         self.router_stack = router_stack
         self.ctx = ctx
+        self.app = app
+        self.reserved: tuple[frozenset[str], frozenset[str]] | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and site_of(self.ctx).claims(scope):
+        if self.reserved is None and scope["type"] == "http":
+            # Every module has registered its routes by the first request.
+            self.reserved = claimed_elsewhere(route_paths(list(self.app.router.routes)))
+        if scope["type"] == "http" and self._claims(scope):
             response = await site_of(self.ctx).handle(Request(scope, receive))
             await response(scope, receive, send)
             return
         await self.router_stack(scope, receive, send)
+
+    def _claims(self, scope: Scope) -> bool:
+        first, second = self.reserved or (frozenset(), frozenset())
+        parts = scope["path"].strip("/").split("/")
+        if parts[0] in first or (len(parts) > 1 and parts[1] in second):
+            return False
+        return site_of(self.ctx).claims(scope)
 
 
 class PublicFallback:
@@ -400,4 +444,4 @@ def install(app: FastAPI) -> None:
     """Serve the public site: public-shaped paths first, and every request no other route
     matches."""
     app.router.default = PublicFallback(app.router.default, app.state.ctx)
-    app.router.middleware_stack = PublicFirst(app.router.middleware_stack, app.state.ctx)
+    app.router.middleware_stack = PublicFirst(app.router.middleware_stack, app.state.ctx, app)
