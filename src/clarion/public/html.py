@@ -346,8 +346,11 @@ async def render_history(
     )
 
 
-def render_not_found(ctx: RenderContext | None, page_name: str | None) -> bytes:
-    return _render("not_found.html", ctx=ctx, page_name=page_name)
+def render_not_found(
+    ctx: RenderContext | None, page_name: str | None, static_root: str = "/static/"
+) -> bytes:
+    """The 404 page; ``static_root`` is where assets are when no page is known."""
+    return _render("not_found.html", ctx=ctx, page_name=page_name, static_root=static_root)
 
 
 def severity(status: str) -> int:

@@ -343,7 +343,8 @@ class PublicSite:
         if target is not None and target.page is not None and now is not None:
             ctx = RenderContext(self.settings, target.prefix, "", now)
         name = target.page.slug if target is not None and target.page is not None else None
-        body = html.render_not_found(ctx, name)
+        base_path = urlsplit(self.settings.base_url).path.rstrip("/")
+        body = html.render_not_found(ctx, name, f"{base_path}/static/")
         return Response(
             body, 404, {"Cache-Control": "public, max-age=10"}, "text/html; charset=utf-8"
         )
