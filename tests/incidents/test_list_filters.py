@@ -14,6 +14,7 @@ from incident_io.api.status_pages_v2 import (
 )
 from incident_io.types import UNSET
 
+from clarion.incidents import service as incident_service
 from tests.contract.checks import check_response
 from tests.factories import PageInfo, make_page
 from tests.harness import LiveServer
@@ -23,7 +24,7 @@ class Scenario:
     """A page with incidents whose spans and components are known.
 
     - ``a``: c0 full outage, 10 to 9 days ago (retrospective)
-    - ``e``: c1 listed as operational only, 8 to 7 days ago (retrospective)
+    - ``e``: c1 listed as operational only (no status change), 8 to 7 days ago (retrospective)
     - ``b``: c2 (in group Regions) partial outage, 5 to 4 days ago (retrospective)
     - ``c``: c4 (on sub-page Sub) degraded, ongoing
     - ``d``: no components, ongoing
@@ -116,8 +117,8 @@ def test_each_structure_filter_finds_the_incidents_that_touched_its_components(
 ) -> None:
     assert _list(sdk, scenario) == ["d", "c", "b", "e", "a"]
     assert _list(sdk, scenario, component_id=scenario.cid(0)) == ["a"]
-    # Listing a component, even as operational, is enough.
-    assert _list(sdk, scenario, component_id=scenario.cid(1)) == ["e"]
+    # Only listing a component as operational changes nothing, so it does not match.
+    assert _list(sdk, scenario, component_id=scenario.cid(1)) == []
     assert _list(sdk, scenario, group_id=scenario.page.groups["Regions"]) == ["b"]
     assert _list(sdk, scenario, sub_page_id=scenario.page.sub_pages["Sub"]) == ["c"]
     assert _list(sdk, scenario, component_id="unknown-component") == []
@@ -190,3 +191,17 @@ def test_bad_filters_are_422s_pointing_at_the_parameter(
         url, headers=headers, params={"status_page_id": page.id, "component_id": "", "start_at": ""}
     )
     assert empty.status_code == 200
+
+
+@pytest.mark.parametrize("few_rows", [0, 1000])
+def test_both_query_plans_for_component_filters_give_the_same_answers(
+    sdk: AuthenticatedClient, scenario: Scenario, monkeypatch: pytest.MonkeyPatch, few_rows: int
+) -> None:
+    # 0 forces the newest-first EXISTS scan; 1000 the lookup by incident id.
+    monkeypatch.setattr(incident_service, "FEW_LEDGER_ROWS", few_rows)
+    group = scenario.page.groups["Regions"]
+    assert _list(sdk, scenario, component_id=scenario.cid(0)) == ["a"]
+    assert _list(sdk, scenario, group_id=group) == ["b"]
+    assert _list(sdk, scenario, sub_page_id=scenario.page.sub_pages["Sub"]) == ["c"]
+    assert _list(sdk, scenario, component_id="unknown-component") == []
+    assert _list(sdk, scenario, start_at=scenario.day(6), group_id=group) == ["b"]

@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 from typing import cast as typed
 
-from sqlalchemy import Text, cast, exists, or_, select, update
+from sqlalchemy import Select, exists, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from clarion.components.ledger import (
@@ -18,6 +19,7 @@ from clarion.components.ledger import (
     impacts_from_changes,
     latest_by_component,
 )
+from clarion.components.models import ComponentStatusChange
 from clarion.errors import ErrorDetail, NotFound, ValidationFailed
 from clarion.events import DomainEvent, emit
 from clarion.http.filters import ListFilters, resolve_component_ids, span_overlaps
@@ -282,6 +284,45 @@ async def load_views(session: AsyncSession, incidents: Sequence[Incident]) -> li
     ]
 
 
+#: Below this many ledger rows for the filtered components, their incidents are looked up
+#: by id; above it, the newest-first scan finds a page of matches quickly instead.
+FEW_LEDGER_ROWS = 1000
+
+
+async def _touching_components(
+    session: AsyncSession, query: Select[Any], page_id: str, component_ids: set[str]
+) -> Select[Any] | None:
+    """Narrow ``query`` to incidents that gave one of the components a status (a ledger row).
+
+    Two plans, chosen by how many ledger rows the components have (an index-only count):
+    few rows, rare components: collect their incident ids and fetch those incidents; many
+    rows: walk the page's incidents newest first with an ``EXISTS`` probe of the ledger's
+    incident index, which finds a page of matches after a few probes. None: nothing matches.
+    """
+    ledger = ComponentStatusChange
+    on_components = (
+        ledger.status_page_id == page_id,
+        ledger.component_id.in_(sorted(component_ids)),
+        ledger.incident_id.is_not(None),
+    )
+    table = Incident.__table__
+    # Index-only and bounded: stop counting past the threshold.
+    sample = (
+        select(ledger.occurred_at).where(*on_components[:2]).limit(FEW_LEDGER_ROWS + 1).subquery()
+    )
+    rows = await session.scalar(select(func.count()).select_from(sample))
+    if (rows or 0) <= FEW_LEDGER_ROWS:
+        ids = set(await session.scalars(select(ledger.incident_id).where(*on_components)))
+        if not ids:
+            return None
+        return query.where(table.c.id.in_(sorted(i for i in ids if i is not None)))
+    return query.where(
+        exists().where(
+            ledger.incident_id == table.c.id, ledger.component_id.in_(sorted(component_ids))
+        )
+    )
+
+
 async def list_incidents(
     session: AsyncSession,
     *,
@@ -294,8 +335,8 @@ async def list_incidents(
 
     ``filters`` (see ``http/filters.py``): the incident's active span, first publish until
     resolution (or ongoing), must touch ``[start_at, end_at]``; with a component, group or
-    sub-page filter, one of its updates must have listed a status for one of the components
-    (which every impact comes from).
+    sub-page filter, it must have given one of the components a status (a ledger row: every
+    impact, and every status change it published for it).
 
     The incidents are read-only rows (see ``load_views``). Without filters the page is looked
     up only when the list comes back empty: an incident row proves its page exists (foreign
@@ -313,18 +354,10 @@ async def list_incidents(
         if component_ids is not None:
             if not component_ids:
                 return [], False
-            listed = cast(IncidentUpdate.component_statuses, Text)
-            query = query.where(
-                exists().where(
-                    IncidentUpdate.incident_id == Incident.id,
-                    or_(
-                        *(
-                            listed.contains(f'"{cid}"', autoescape=True)
-                            for cid in sorted(component_ids)
-                        )
-                    ),
-                )
-            )
+            narrowed = await _touching_components(session, query, page_id, component_ids)
+            if narrowed is None:
+                return [], False
+            query = narrowed
     if after is not None:
         anchor = await session.get(Incident, after)
         if anchor is None or anchor.status_page_id != page_id:
