@@ -203,3 +203,59 @@ def test_an_invalid_address_shows_the_form_again_with_an_error(
     assert answer.status_code == 400
     assert "valid e-mail address" in answer.text
     assert http.get("/no-such-page-anywhere/subscribe").status_code == 404
+
+
+def test_simultaneous_requests_for_one_address_all_get_the_same_answer_and_one_subscription(
+    mail_server: LiveServer, sink: SmtpSink, http: httpx.Client
+) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    page = make_page(mail_server)
+    reader = address()
+    form = http.get(f"/{page.slug}/subscribe").text
+    token = form.split('name="form_token" value="', 1)[1].split('"', 1)[0]
+
+    def post(_: int) -> int:
+        with httpx.Client(base_url=mail_server.base_url, timeout=30) as client:
+            answer = client.post(
+                f"/{page.slug}/subscribe", data={"email": reader, "form_token": token}
+            )
+            return answer.status_code
+
+    with ThreadPoolExecutor(8) as pool:
+        codes = list(pool.map(post, range(8)))
+    assert codes == [200] * 8
+    drain(mail_server)
+    assert 1 <= len(sink.to(reader)) <= mail_server.settings.subscribe_confirmations_per_day
+
+
+def test_the_forms_also_answer_on_a_pages_custom_domain(
+    mail_server: LiveServer, sink: SmtpSink, http: httpx.Client
+) -> None:
+    from sqlalchemy import update
+
+    from clarion.context import AppContext
+    from clarion.status_pages.models import StatusPage
+
+    page = make_page(mail_server)
+    domain = f"status-{page.slug}.example.test"
+
+    async def set_domain(ctx: AppContext) -> None:
+        async with ctx.db.write() as session:
+            await session.execute(
+                update(StatusPage).where(StatusPage.id == page.id).values(custom_domain=domain)
+            )
+
+    mail_server.call(set_domain)
+    form = http.get("/subscribe", headers={"Host": domain})
+    assert form.status_code == 200
+    assert 'action="/subscribe"' in form.text
+    token = form.text.split('name="form_token" value="', 1)[1].split('"', 1)[0]
+    reader = address()
+    answer = http.post(
+        "/subscribe", data={"email": reader, "form_token": token}, headers={"Host": domain}
+    )
+    assert answer.status_code == 200 and "Check your inbox" in answer.text
+    drain(mail_server)
+    assert len(sink.to(reader)) == 1
+    assert http.get("/subscribe", headers={"Host": "unknown.example.test"}).status_code == 404

@@ -14,18 +14,25 @@
 
 from __future__ import annotations
 
+from contextvars import ContextVar
 from functools import lru_cache
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from fastapi import APIRouter, Request
 from jinja2 import Environment, PackageLoader, select_autoescape
+from sqlalchemy.exc import IntegrityError
 from starlette.responses import HTMLResponse, Response
 
 from clarion.context import AppContext
 from clarion.errors import ValidationFailed
 from clarion.status_pages.models import StatusPage
-from clarion.status_pages.service import iter_components, load_structure, page_by_slug
+from clarion.status_pages.service import (
+    iter_components,
+    load_structure,
+    page_by_domain,
+    page_by_slug,
+)
 from clarion.subscribers import service
 from clarion.subscribers.models import Subscription
 from clarion.subscribers.tokens import CONFIRM, FORM, MANAGE, make_token, read_token, signing_key
@@ -44,8 +51,12 @@ def _templates() -> Environment:
     )
 
 
+#: ``/{slug}`` on the slug routes, empty on a page's custom domain (set per request).
+_prefix: ContextVar[str] = ContextVar("subscription_link_prefix", default="")
+
+
 def _html(template: str, status: int = 200, **values: Any) -> HTMLResponse:
-    body = _templates().get_template(template).render(**values)
+    body = _templates().get_template(template).render(prefix=_prefix.get(), **values)
     response = HTMLResponse(body, status_code=status)
     response.headers["Cache-Control"] = "no-store"
     response.headers["Referrer-Policy"] = "no-referrer"  # tokens live in these URLs
@@ -69,9 +80,17 @@ async def _form(request: Request) -> dict[str, list[str]]:
     return parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True)
 
 
-async def _page(ctx: AppContext, slug: str) -> StatusPage | None:
+async def _page(request: Request, slug: str = "") -> StatusPage | None:
+    """The page named by ``slug``, or (on the slug-less routes) the page whose custom domain
+    the request was made to. Sets the path prefix the templates put before their links."""
+    ctx = _ctx(request)
     async with ctx.db.read() as session:
-        return await page_by_slug(session, slug)
+        if slug:
+            _prefix.set(f"/{slug}")
+            return await page_by_slug(session, slug)
+        host = (request.headers.get("host") or "").rsplit(":", 1)[0].lower().strip("[]")
+        _prefix.set("")
+        return await page_by_domain(session, host) if host else None
 
 
 async def _components(ctx: AppContext, page: StatusPage) -> list[tuple[str, str]]:
@@ -118,9 +137,10 @@ def _origin_of(url: str) -> str:
 
 
 @router.get("/{slug}/subscribe")
-async def subscribe_form(request: Request, slug: str) -> Response:
+@router.get("/subscribe")
+async def subscribe_form(request: Request, slug: str = "") -> Response:
     ctx = _ctx(request)
-    page = await _page(ctx, slug)
+    page = await _page(request, slug)
     if page is None:
         return _not_found()
     return await _render_form(ctx, page)
@@ -143,9 +163,10 @@ async def _render_form(
 
 
 @router.post("/{slug}/subscribe")
-async def subscribe(request: Request, slug: str) -> Response:
+@router.post("/subscribe")
+async def subscribe(request: Request, slug: str = "") -> Response:
     ctx = _ctx(request)
-    page = await _page(ctx, slug)
+    page = await _page(request, slug)
     if page is None:
         return _not_found()
     form = await _form(request)
@@ -173,6 +194,8 @@ async def subscribe(request: Request, slug: str) -> Response:
             )
     except ValidationFailed as exc:
         return await _render_form(ctx, page, error=str(exc), email=email[:320])
+    except IntegrityError:
+        pass  # a simultaneous request created this address first: same answer
     return _html(
         "message.html",
         page=page,
@@ -203,9 +226,10 @@ async def _subscription(
 
 
 @router.get("/{slug}/subscribe/confirm")
-async def confirm_form(request: Request, slug: str, token: str = "") -> Response:
+@router.get("/subscribe/confirm")
+async def confirm_form(request: Request, slug: str = "", token: str = "") -> Response:
     ctx = _ctx(request)
-    page = await _page(ctx, slug)
+    page = await _page(request, slug)
     if page is None:
         return _not_found()
     subscription = await _subscription(ctx, page, token, CONFIRM, CONFIRM_MAX_AGE)
@@ -221,9 +245,10 @@ async def confirm_form(request: Request, slug: str, token: str = "") -> Response
 
 
 @router.post("/{slug}/subscribe/confirm")
-async def confirm(request: Request, slug: str, token: str = "") -> Response:
+@router.post("/subscribe/confirm")
+async def confirm(request: Request, slug: str = "", token: str = "") -> Response:
     ctx = _ctx(request)
-    page = await _page(ctx, slug)
+    page = await _page(request, slug)
     if page is None:
         return _not_found()
     subscription = await _subscription(ctx, page, token, CONFIRM, CONFIRM_MAX_AGE)
@@ -250,9 +275,10 @@ async def confirm(request: Request, slug: str, token: str = "") -> Response:
 
 
 @router.get("/{slug}/unsubscribe")
-async def unsubscribe_form(request: Request, slug: str, token: str = "") -> Response:
+@router.get("/unsubscribe")
+async def unsubscribe_form(request: Request, slug: str = "", token: str = "") -> Response:
     ctx = _ctx(request)
-    page = await _page(ctx, slug)
+    page = await _page(request, slug)
     if page is None:
         return _not_found()
     subscription = await _subscription(ctx, page, token, MANAGE, None)
@@ -269,9 +295,10 @@ async def unsubscribe_form(request: Request, slug: str, token: str = "") -> Resp
 
 
 @router.post("/{slug}/unsubscribe")
-async def unsubscribe(request: Request, slug: str, token: str = "") -> Response:
+@router.post("/unsubscribe")
+async def unsubscribe(request: Request, slug: str = "", token: str = "") -> Response:
     ctx = _ctx(request)
-    page = await _page(ctx, slug)
+    page = await _page(request, slug)
     if page is None:
         return _not_found()
     subscription = await _subscription(ctx, page, token, MANAGE, None)
@@ -288,9 +315,10 @@ async def unsubscribe(request: Request, slug: str, token: str = "") -> Response:
 
 
 @router.get("/{slug}/preferences")
-async def preferences_form(request: Request, slug: str, token: str = "") -> Response:
+@router.get("/preferences")
+async def preferences_form(request: Request, slug: str = "", token: str = "") -> Response:
     ctx = _ctx(request)
-    page = await _page(ctx, slug)
+    page = await _page(request, slug)
     if page is None:
         return _not_found()
     subscription = await _subscription(ctx, page, token, MANAGE, None)
@@ -321,9 +349,10 @@ def _preferences(
 
 
 @router.post("/{slug}/preferences")
-async def save_preferences(request: Request, slug: str, token: str = "") -> Response:
+@router.post("/preferences")
+async def save_preferences(request: Request, slug: str = "", token: str = "") -> Response:
     ctx = _ctx(request)
-    page = await _page(ctx, slug)
+    page = await _page(request, slug)
     if page is None:
         return _not_found()
     subscription = await _subscription(ctx, page, token, MANAGE, None)
