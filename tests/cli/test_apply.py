@@ -9,8 +9,11 @@ from typing import Any
 
 import yaml
 from click.testing import CliRunner
+from sqlalchemy import select
 
 from clarion.cli.main import cli
+from clarion.components.models import Component
+from clarion.context import AppContext
 from tests.contract.checks import Raw
 from tests.contract.cli import run_cli
 from tests.harness import LiveServer
@@ -188,6 +191,19 @@ def test_bad_declarations_name_the_entry_at_fault(server: LiveServer, tmp_path: 
             {"status_pages": [{"slug": "s", "display_uptime_mode": "always"}]},
             "display_uptime_mode must be one of",
         ),
+        (
+            {"status_pages": [{"slug": "s", "time_zone": "Mars/Olympus_Mons"}]},
+            "is not a time zone name",
+        ),
+        (
+            {
+                "status_pages": [
+                    {"slug": "s1", "custom_domain": "status.example.com"},
+                    {"slug": "s2", "custom_domain": "STATUS.example.com"},
+                ]
+            },
+            "custom_domain 'status.example.com' is declared twice",
+        ),
     ]
     runner = CliRunner()
     env = {"CLARION_DATABASE_URL": server.settings.database_url}
@@ -199,3 +215,35 @@ def test_bad_declarations_name_the_entry_at_fault(server: LiveServer, tmp_path: 
         assert outcome.exception is None or isinstance(outcome.exception, SystemExit)
     missing = runner.invoke(cli, ["apply", str(tmp_path / "nope.yaml")], env=env)
     assert missing.exit_code == 2
+
+
+def test_a_custom_domain_taken_by_another_page_fails_cleanly_and_changes_nothing(
+    server: LiveServer, raw: Raw, tmp_path: Path
+) -> None:
+    tag = uuid.uuid4().hex[:8]
+    domain = f"status-{tag}.example.com"
+    runner = CliRunner()
+    env = {"CLARION_DATABASE_URL": server.settings.database_url}
+    first = write(
+        tmp_path / "first.yaml", {"status_pages": [{"slug": f"a-{tag}", "custom_domain": domain}]}
+    )
+    assert runner.invoke(cli, ["apply", str(first)], env=env).exit_code == 0
+    second = write(
+        tmp_path / "second.yaml",
+        {
+            "components": [{"key": f"new-{tag}", "name": "New"}],
+            "status_pages": [{"slug": f"b-{tag}", "custom_domain": domain}],
+        },
+    )
+    outcome = runner.invoke(cli, ["apply", str(second)], env=env)
+    assert outcome.exit_code == 1, outcome.output
+    assert "conflicts with what is stored" in outcome.output
+    assert outcome.exception is None or isinstance(outcome.exception, SystemExit)
+
+    # The whole apply is one transaction: the new component was not kept either.
+    async def component_keys(ctx: AppContext) -> list[str | None]:
+        async with ctx.db.read() as session:
+            rows = await session.scalars(select(Component.key).where(Component.key == f"new-{tag}"))
+            return list(rows)
+
+    assert server.call(component_keys) == []

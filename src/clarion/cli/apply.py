@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 import yaml
+from sqlalchemy.exc import IntegrityError
 
 from clarion.cli.common import load_settings, run_with_context
 from clarion.context import AppContext
@@ -22,7 +23,7 @@ def command(file: Path) -> None:
     try:
         data = yaml.safe_load(file.read_text(encoding="utf-8"))
         declaration = parse_declaration(data)
-    except yaml.YAMLError as exc:
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
         raise click.ClickException(f"{file}: not valid YAML: {exc}") from exc
     except DeclarationError as exc:
         raise click.ClickException(f"{file}: {exc}") from exc
@@ -31,7 +32,14 @@ def command(file: Path) -> None:
         async with ctx.db.write() as session:
             return await apply_declaration(session, declaration, ctx.clock.now())
 
-    changes = run_with_context(load_settings(), body)
+    try:
+        changes = run_with_context(load_settings(), body)
+    except IntegrityError as exc:
+        # e.g. a custom_domain that another page, not in this file, already uses.
+        reason = str(exc.orig).splitlines()[0] if exc.orig else "a uniqueness rule"
+        raise click.ClickException(
+            f"{file}: conflicts with what is stored ({reason}); nothing was changed"
+        ) from exc
     for line in changes:
         click.echo(line)
     if not changes:

@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -122,6 +123,7 @@ def parse_declaration(data: Any) -> Declaration:
         )
     pages: list[DesiredPage] = []
     slugs: set[str] = set()
+    domains: set[str] = set()
     for index, raw in enumerate(root.get("status_pages") or []):
         where = f"status_pages[{index}]"
         entry = _mapping(raw, where)
@@ -160,11 +162,27 @@ def parse_declaration(data: Any) -> Declaration:
             time_zone=_str(entry.get("time_zone", "Etc/UTC"), f"{where}.time_zone", max_length=64)
             or "Etc/UTC",
         )
+        _check_time_zone(page.time_zone, f"{where}.time_zone")
+        if page.custom_domain is not None:
+            if page.custom_domain in domains:
+                raise DeclarationError(
+                    f"{where}.custom_domain {page.custom_domain!r} is declared twice"
+                )
+            domains.add(page.custom_domain)
         _parse_items(
             entry.get("items") or [], f"{where}.items", None, page, keys, allow_sub_pages=True
         )
         pages.append(page)
     return Declaration(components=components, pages=pages)
+
+
+def _check_time_zone(name: str, where: str) -> None:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise DeclarationError(
+            f"{where} {name!r} is not a time zone name such as Europe/London"
+        ) from None
 
 
 def _component_item(
