@@ -110,6 +110,13 @@ def install_error_handlers(app: FastAPI) -> None:
             if exc.headers and "Allow" in exc.headers:
                 request.scope.setdefault("state", {})["allow"] = exc.headers["Allow"]
             return error_response(request.scope, MethodNotAllowed())
+        if exc.status_code == 400:
+            # FastAPI's "There was an error parsing the body" (e.g. JSON nested too deeply).
+            from clarion.errors import InvalidRequest
+
+            return error_response(
+                request.scope, InvalidRequest("The request body is not valid JSON", "invalid_json")
+            )
         if exc.status_code == 413:
             from clarion.errors import PayloadTooLarge
 
