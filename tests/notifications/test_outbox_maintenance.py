@@ -117,6 +117,7 @@ def test_one_reminder_per_window_goes_out_within_the_lead_time_and_again_after_a
     assert mails[1].message["Subject"].startswith("[Page")
     assert "Reminder: Database upgrade starts soon" in mails[1].message["Subject"]
     assert mails[1].message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert "Window: " in mails[1].text
 
     # Moving the window makes it a new one: it is reminded about again.
     new_start = datetime.now(UTC) + mail_server.clock.offset + timedelta(minutes=10)
