@@ -5,8 +5,10 @@ These tests move the clock, so they run on a server of their own.
 
 from __future__ import annotations
 
+import threading
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -272,3 +274,31 @@ def test_the_roll_up_answers_like_the_ledger_and_is_rebuilt_after_a_write(
     after = _availability(clock_server, page, *windows[1])
     assert after["availability_percent"] == "61.53"
     assert clock_server.call(stored) == 26
+
+
+def test_concurrent_requests_that_all_rebuild_the_roll_up_agree(clock_server: LiveServer) -> None:
+    page = make_page(clock_server, components=1)
+    t0 = clock_server.clock.now().replace(microsecond=0) - timedelta(days=5)
+    _retro(
+        clock_server,
+        page,
+        [(t0, "investigating", "full_outage"), (t0 + timedelta(hours=6), "resolved", "")],
+    )
+    component = next(iter(page.components.values()))
+    url = f"{clock_server.base_url}/v2/status_pages/{page.id}/components/{component}/availability"
+    headers = _headers(clock_server)
+    params = {"start_at": t0.isoformat(), "end_at": (t0 + timedelta(days=1)).isoformat()}
+    barrier = threading.Barrier(8)
+
+    def fetch() -> httpx.Response:
+        barrier.wait()
+        return httpx.get(url, headers=headers, params=params, timeout=30)
+
+    with ThreadPoolExecutor(8) as pool:
+        responses = list(pool.map(lambda _: fetch(), range(8)))
+    assert [r.status_code for r in responses] == [200] * 8
+    assert {r.json()["availability"]["availability_percent"] for r in responses} == {"75.00"}
+    assert (
+        _availability(clock_server, page, t0, t0 + timedelta(days=1))["availability_percent"]
+        == "75.00"
+    )
