@@ -303,3 +303,35 @@ async def test_the_memo_sees_committed_page_writes_on_its_engine_and_ignores_rea
         assert memo.generation == 1
     finally:
         await db.dispose()
+
+
+def test_registered_resources_share_the_cache_headers_and_304(
+    server: LiveServer, page: PageInfo
+) -> None:
+    path = f"/{page.slug}/api/v2/summary.json"
+    first = get(server, path)
+    assert first.status_code == 200
+    assert "max-age=" in first.headers["cache-control"]
+    again = get(server, path, headers={"If-None-Match": first.headers["etag"]})
+    assert again.status_code == 304
+    assert again.headers["access-control-allow-origin"] == "*"  # the resource's own headers
+    assert first.headers["etag"] != get(server, f"/{page.slug}").headers["etag"]
+
+
+def test_the_page_is_rendered_again_on_a_new_utc_day_but_day_free_resources_are_not(
+    tmp_path: object,
+) -> None:
+    from datetime import timedelta
+
+    from tests.harness import fresh_database, live_server
+    from tests.public.test_page import make_display_page
+
+    with fresh_database(str(tmp_path)) as url, live_server(url) as fresh:
+        slug, _ = make_display_page(fresh)
+        page_tag = get(fresh, f"/{slug}").headers["etag"]
+        json_tag = get(fresh, f"/{slug}/api/v2/components.json").headers["etag"]
+        fresh.clock.offset = timedelta(days=1)
+        tomorrow = get(fresh, f"/{slug}", headers={"If-None-Match": page_tag})
+        assert tomorrow.status_code == 200 and tomorrow.headers["etag"] != page_tag
+        same = get(fresh, f"/{slug}/api/v2/components.json", headers={"If-None-Match": json_tag})
+        assert same.status_code == 304
