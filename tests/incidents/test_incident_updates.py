@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import Any
 
+import httpx
 from incident_io import AuthenticatedClient
 from incident_io.api.status_pages_v2 import (
     status_pages_v2_create_status_page_incident_update as create_update,
@@ -20,8 +22,9 @@ from incident_io.models import (
 )
 from incident_io.types import UNSET
 
-from tests.contract.checks import Raw, error_codes
+from tests.contract.checks import Raw, check_response, error_codes
 from tests.factories import PageInfo
+from tests.harness import LiveServer
 
 Status = StatusPageIncidentAffectedComponentV2ComponentStatus
 
@@ -212,11 +215,40 @@ def test_update_validation_points_at_each_field(raw: Raw, page: PageInfo) -> Non
     assert len(shown["updates"]) == 1, "a refused update must leave nothing behind"
 
 
-def test_an_incident_takes_at_most_100_updates(raw: Raw, page: PageInfo) -> None:
+async def _concurrent_updates(
+    base_url: str, token: str, incident_id: str, count: int
+) -> list[httpx.Response]:
+    async with httpx.AsyncClient(
+        base_url=base_url, headers={"Authorization": f"Bearer {token}"}, timeout=60
+    ) as client:
+        responses = await asyncio.gather(
+            *(
+                client.post(
+                    "/v2/status_page_incident_updates",
+                    json={
+                        "status_page_incident_id": incident_id,
+                        "message": f"Racing {n}",
+                        "notify_subscribers": False,
+                    },
+                )
+                for n in range(count)
+            )
+        )
+        for response in responses:
+            await response.aread()
+            check_response(response)
+        return list(responses)
+
+
+def test_an_incident_takes_at_most_100_updates_even_when_they_race(
+    server: LiveServer, token: str, raw: Raw, page: PageInfo
+) -> None:
     incident = new_incident(raw, page)
-    for n in range(99):
+    for n in range(95):
         response = post_update(raw, incident["id"], message=f"Update {n}")
         assert response.status_code == 201, (n, response.text)
+    raced = asyncio.run(_concurrent_updates(server.base_url, token, incident["id"], 10))
+    assert sorted(r.status_code for r in raced) == [201] * 4 + [422] * 6
     refused = post_update(raw, incident["id"], message="One too many")
     assert refused.status_code == 422
     assert error_codes(refused) == [
