@@ -35,9 +35,19 @@ async def show_status_page_component_availability(
     request: Request,
     status_page_id: str,
     component_id: str,
-    start_at: Annotated[str, Query(description="Start of the window (RFC 3339)")],
+    start_at: Annotated[
+        str,
+        Query(
+            description="Start of the window (RFC 3339)",
+            json_schema_extra={"format": "date-time"},
+        ),
+    ],
     end_at: Annotated[
-        str, Query(description="End of the window (RFC 3339); at most 366 days after start_at")
+        str,
+        Query(
+            description="End of the window (RFC 3339); at most 366 days after start_at",
+            json_schema_extra={"format": "date-time"},
+        ),
     ],
     _key: Annotated[Principal, Depends(require())],
 ) -> Response:

@@ -79,11 +79,17 @@ async def list_filters(
     ] = None,
     start_at: Annotated[
         str | None,
-        Query(description="Only items active during or after this time (RFC 3339)"),
+        Query(
+            description="Only items active during or after this time (RFC 3339)",
+            json_schema_extra={"format": "date-time"},
+        ),
     ] = None,
     end_at: Annotated[
         str | None,
-        Query(description="Only items active during or before this time (RFC 3339)"),
+        Query(
+            description="Only items active during or before this time (RFC 3339)",
+            json_schema_extra={"format": "date-time"},
+        ),
     ] = None,
 ) -> ListFilters:
     """FastAPI dependency: the filters of a list request (empty strings mean "not set")."""
