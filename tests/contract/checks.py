@@ -15,9 +15,10 @@ from typing import Any
 
 import httpx
 
-#: Anything that looks like an ISO date-time (the value must then carry an offset).
-_DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}")
-_WITH_OFFSET = re.compile(r"(Z|[+-]\d{2}:\d{2})$")
+#: A whole string that is an ISO date-time, with or without an offset (group ``offset``).
+_DATETIME = re.compile(
+    r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(?P<offset>[Zz]|[+-]\d{2}:?\d{2})?$"
+)
 ERROR_REQUIRED_KEYS = {"type", "status", "request_id", "errors"}
 
 
@@ -39,8 +40,9 @@ def assert_no_nulls(body: Any) -> None:
 
 def assert_timestamps_have_offsets(body: Any) -> None:
     for path, value in walk(body):
-        if isinstance(value, str) and _DATETIME.match(value):
-            assert _WITH_OFFSET.search(value), f"timestamp without offset at {path}: {value}"
+        match = _DATETIME.match(value) if isinstance(value, str) else None
+        if match:
+            assert match["offset"], f"timestamp without offset at {path}: {value}"
             assert datetime.fromisoformat(value).tzinfo is not None
 
 
