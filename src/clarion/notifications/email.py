@@ -175,14 +175,27 @@ async def deliver(ctx: AppContext, row: OutboxMessage, subscription: Subscriptio
         raise TemporaryFailure(f"SMTP connection failed: {type(exc).__name__}") from None
 
 
+PAGE_CACHE_SECONDS = 60.0
+
+
 async def _page(ctx: AppContext, page_id: str) -> StatusPage | None:
-    cache: dict[str, StatusPage] = ctx.extras.setdefault("email_pages", {})
-    if page_id in cache:
-        return cache[page_id]
-    async with ctx.db.read() as session:
-        page = await session.get(StatusPage, page_id)
-    if page is not None and len(cache) < 1000:
-        cache[page_id] = page
+    """The page (for its name and slug), cached for a minute; one read however many
+    deliveries ask at once (a fan-out starts dozens together)."""
+    cache: dict[str, tuple[float, StatusPage | None]] = ctx.extras.setdefault("email_pages", {})
+    lock: asyncio.Lock = ctx.extras.setdefault("email_pages_lock", asyncio.Lock())
+    now = asyncio.get_running_loop().time()
+    found = cache.get(page_id)
+    if found is not None and now - found[0] < PAGE_CACHE_SECONDS:
+        return found[1]
+    async with lock:
+        found = cache.get(page_id)
+        if found is not None and now - found[0] < PAGE_CACHE_SECONDS:
+            return found[1]
+        async with ctx.db.read() as session:
+            page = await session.get(StatusPage, page_id)
+        if len(cache) > 1000:
+            cache.clear()
+        cache[page_id] = (now, page)
     return page
 
 

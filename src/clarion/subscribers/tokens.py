@@ -9,6 +9,7 @@ valid across restarts. Changing the key invalidates every outstanding link.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -41,6 +42,17 @@ async def signing_key(ctx: AppContext) -> bytes:
     cached = ctx.extras.get(SIGNING_KEY_NAME)
     if isinstance(cached, bytes):
         return cached
+    lock: asyncio.Lock = ctx.extras.setdefault(SIGNING_KEY_NAME + "_lock", asyncio.Lock())
+    async with lock:
+        cached = ctx.extras.get(SIGNING_KEY_NAME)
+        if isinstance(cached, bytes):
+            return cached
+        key = await _load_or_create(ctx)
+        ctx.extras[SIGNING_KEY_NAME] = key
+        return key
+
+
+async def _load_or_create(ctx: AppContext) -> bytes:
     async with ctx.db.read() as session:
         stored = await session.get(InstanceSecret, SIGNING_KEY_NAME)
         value = stored.value if stored is not None else None
@@ -60,9 +72,7 @@ async def signing_key(ctx: AppContext) -> bytes:
             stored = await session.get(InstanceSecret, SIGNING_KEY_NAME)
             assert stored is not None
             value = stored.value
-    key = value.encode()
-    ctx.extras[SIGNING_KEY_NAME] = key
-    return key
+    return value.encode()
 
 
 def _sign(key: bytes, message: str) -> str:
