@@ -3,6 +3,7 @@ unreadable and oversized bodies, and crashes."""
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 import uuid
@@ -166,6 +167,7 @@ def crashing_server(server: LiveServer) -> Iterator[str]:
 def test_an_unexpected_crash_is_a_500_envelope_that_leaks_nothing(
     crashing_server: str, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.ERROR, logger="clarion.http")
     response = httpx.get(crashing_server + "/v2/test_only_crash")
     check_response(response)
     assert response.status_code == 500
@@ -174,6 +176,9 @@ def test_an_unexpected_crash_is_a_500_envelope_that_leaks_nothing(
     assert body["errors"][0]["code"] == "api_error"
     assert "secret internal detail" not in response.text
     assert "debug" not in body
+    # The request id in the answer is the one logged with the traceback.
+    assert f"request_id={body['request_id']}" in caplog.text
+    assert "secret internal detail" in caplog.text
     # The app still answers afterwards.
     assert httpx.get(crashing_server + "/v2/nothing").status_code == 404
 

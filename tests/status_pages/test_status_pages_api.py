@@ -215,3 +215,18 @@ def test_a_page_made_outside_apply_reports_dashboard_management(
         "display_uptime_mode": "chart_and_percentage",
         "management_meta": {"annotations": {}, "managed_by": "dashboard"},
     }
+
+
+def test_the_status_page_list_validates_page_size_and_after(raw: Raw) -> None:
+    for bad in ("0", "251", "many"):
+        response = raw.get("/v2/status_pages", params={"page_size": bad})
+        assert response.status_code == 422
+        assert response.json()["errors"][0]["source"] == {
+            "field": "page_size",
+            "pointer": "/page_size",
+        }
+    unknown = raw.get("/v2/status_pages", params={"after": "01NOSUCHPAGE0000000000000"})
+    assert unknown.status_code == 422
+    assert unknown.json()["errors"][0]["code"] == "invalid_cursor"
+    default = raw.get("/v2/status_pages").json()
+    assert default["pagination_meta"]["page_size"] == 25
