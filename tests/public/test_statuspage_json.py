@@ -695,3 +695,65 @@ def test_unknown_documents_are_not_found(scenario: Scenario) -> None:
     assert httpx.get(f"{scenario.server.base_url}/no-such-page/api/v2/status.json").status_code == (
         404
     )
+
+
+def test_a_group_inside_a_sub_page_stays_a_group(server: LiveServer) -> None:
+    tag = uuid.uuid4().hex[:8]
+    keys = [f"s{i}-{tag}" for i in range(3)]
+    slug = f"sub-{tag}"
+    declare(
+        server,
+        {
+            "components": [{"key": k, "name": f"Part {i}"} for i, k in enumerate(keys)],
+            "status_pages": [
+                {
+                    "slug": slug,
+                    "name": "Sub-pages",
+                    "items": [
+                        {"component": keys[0]},
+                        {
+                            "sub_page": {
+                                "name": "Europe",
+                                "items": [
+                                    {"group": {"name": "EU core", "components": keys[1:]}},
+                                ],
+                            }
+                        },
+                    ],
+                }
+            ],
+        },
+    )
+    body = httpx.get(f"{server.base_url}/{slug}/api/v2/components.json").json()
+    DOCUMENT_SHAPES["components.json"](body, "components.json")
+    listed = [(c["name"], c["group"], c["position"]) for c in body["components"]]
+    assert listed == [
+        ("Part 0", False, 1),
+        ("EU core", True, 2),
+        ("Part 1", False, 1),
+        ("Part 2", False, 2),
+    ]
+    group = body["components"][1]
+    assert [c["group_id"] for c in body["components"][2:]] == [group["id"], group["id"]]
+
+
+def test_the_maintenance_list_stops_at_fifty_latest_start_first(
+    server: LiveServer, sdk: AuthenticatedClient
+) -> None:
+    s = make_structured_page(server)
+    base = datetime.now(UTC).replace(microsecond=0) - timedelta(days=60)
+    created = [
+        schedule_maintenance(
+            sdk,
+            s,
+            f"Window {n}",
+            ["db"],
+            base + timedelta(days=n),
+            base + timedelta(days=n, hours=1),
+        )
+        for n in range(52)
+    ]
+    listed = s.get("scheduled-maintenances.json")["scheduled_maintenances"]
+    assert [w["id"] for w in listed] == list(reversed(created))[:50]
+    upcoming = s.get("scheduled-maintenances/upcoming.json")["scheduled_maintenances"]
+    assert [w["id"] for w in upcoming] == created[:50]
