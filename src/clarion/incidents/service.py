@@ -359,7 +359,13 @@ async def list_incidents(
                 return [], False
             query = narrowed
     if after is not None:
-        anchor = await session.get(Incident, after)
+        anchor = (
+            await session.execute(
+                select(table.c.status_page_id, table.c.published_at, table.c.id).where(
+                    table.c.id == after
+                )
+            )
+        ).first()
         if anchor is None or anchor.status_page_id != page_id:
             await _require_page(session, page_id)
             raise ValidationFailed.at(
