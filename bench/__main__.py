@@ -158,7 +158,9 @@ def main(argv: list[str] | None = None) -> int:
         ok = report(runs, opts)
         if args.json:
             args.json.write_text(
-                orjson.dumps(as_json(runs, opts), option=orjson.OPT_INDENT_2).decode()
+                orjson.dumps(
+                    as_json(runs, opts), option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS
+                ).decode()
             )
     return 0 if ok else 1
 
