@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from click.testing import CliRunner
 from sqlalchemy import inspect
 
+from clarion.cli.main import cli
 from clarion.db.engine import make_sync_engine
 from clarion.db.migrate import alembic_config, upgrade
 from clarion.db.models import load_all_models
@@ -67,3 +71,23 @@ def test_upgrading_again_is_harmless_and_stays_at_head(migrated_url: str) -> Non
     assert set(current) == set(heads)
     assert len(heads) == 1, "one history for SQLite and PostgreSQL"
     assert _differences(migrated_url) == []
+
+
+def test_concurrent_upgrades_of_a_fresh_database_all_succeed(tmp_path: Path) -> None:
+    """Replicas starting together each migrate first; they must not trip over each other."""
+    with fresh_database(str(tmp_path)) as url:
+        database_url = Settings(database_url=url).database_url
+        with ThreadPoolExecutor(max_workers=3) as pool:
+            for future in [pool.submit(upgrade, database_url) for _ in range(3)]:
+                future.result(timeout=120)
+        assert _differences(database_url) == []
+
+
+def test_clarion_db_upgrade_reports_the_schema_is_current(tmp_path: Path) -> None:
+    with fresh_database(str(tmp_path)) as url:
+        runner = CliRunner()
+        for _ in range(2):
+            result = runner.invoke(cli, ["db", "upgrade"], env={"CLARION_DATABASE_URL": url})
+            assert result.exit_code == 0, result.output
+            assert "database is at the current schema" in result.output
+        assert _differences(Settings(database_url=url).database_url) == []
