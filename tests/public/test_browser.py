@@ -174,6 +174,41 @@ def test_a_days_bar_explains_itself_on_keyboard_focus(
         page.context.close()
 
 
+def test_a_quiet_days_bar_shows_its_figure_on_hover_and_focus(
+    browser: Browser, server: LiveServer, busy_page: str
+) -> None:
+    page, messages = open_page(
+        browser, f"{server.base_url}/{busy_page}", scheme="light", viewport=DESKTOP
+    )
+    try:
+        # A covered day on which nothing happened: its tooltip is its label (CSS only).
+        quiet = page.locator("li.bar.s-ok").first
+        assert quiet.locator(".tip").count() == 0
+        label = quiet.get_attribute("aria-label") or ""
+        assert label.endswith("% uptime; no incidents")
+
+        def tooltip() -> tuple[str, str]:
+            shown: tuple[str, str] = tuple(  # type: ignore[assignment]
+                quiet.evaluate(
+                    "el => { const s = getComputedStyle(el, '::after');"
+                    " return [s.display, s.content]; }"
+                )
+            )
+            return shown
+
+        assert tooltip()[0] == "none"
+        quiet.hover()
+        assert tooltip() == ("block", f'"{label}"')
+        page.mouse.move(0, 0)
+        assert tooltip()[0] == "none"
+        quiet.focus()
+        assert tooltip() == ("block", f'"{label}"')
+        page.screenshot(path=str(SCREENSHOTS / "bar-quiet-focus.png"))
+        assert problems(messages) == []
+    finally:
+        page.context.close()
+
+
 def test_an_affected_group_starts_open_and_the_incident_page_opens_from_the_page(
     browser: Browser, server: LiveServer, busy_page: str
 ) -> None:

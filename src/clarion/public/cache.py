@@ -30,7 +30,7 @@ from datetime import datetime
 from functools import lru_cache
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from clarion.public.snapshot import PageSnapshot
@@ -77,14 +77,16 @@ class CacheKey:
 
 @dataclass(frozen=True)
 class Rendered:
-    """Bytes ready to send. ``gzipped`` is set for compressible bodies worth compressing."""
+    """Bytes ready to send. The gzip variant (``gzipped``) is made on first use, once per
+    cached value, so an uncached render that nobody asks compressed never pays for it."""
 
     body: bytes
     content_type: str
     etag: str
     status: int = 200
     headers: Mapping[str, str] = field(default_factory=dict)
-    gzipped: bytes | None = None
+    #: What is derived from the bytes once (encoded variants, wire headers), by name.
+    memo: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def build(
@@ -96,10 +98,18 @@ class Rendered:
         status: int = 200,
         headers: Mapping[str, str] | None = None,
     ) -> Rendered:
-        gz = None
-        if len(body) >= GZIP_MIN_BYTES and content_type.startswith(_COMPRESSIBLE):
-            gz = gzip.compress(body, compresslevel=6, mtime=0)
-        return cls(body, content_type, etag, status, dict(headers or {}), gz)
+        return cls(body, content_type, etag, status, dict(headers or {}))
+
+    @property
+    def gzipped(self) -> bytes | None:
+        """The gzip-encoded body, for compressible bodies worth compressing (else None)."""
+        if "gzip" not in self.memo:
+            gz = None
+            if len(self.body) >= GZIP_MIN_BYTES and self.content_type.startswith(_COMPRESSIBLE):
+                gz = gzip.compress(self.body, compresslevel=6, mtime=0)
+            self.memo["gzip"] = gz
+        found: bytes | None = self.memo["gzip"]
+        return found
 
 
 def gzip_etag(etag: str) -> str:

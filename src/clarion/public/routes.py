@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import importlib
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
@@ -31,9 +31,11 @@ from starlette.responses import RedirectResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from clarion.context import AppContext
+from clarion.http.envelope import request_id_of
 from clarion.public import html
 from clarion.public.cache import (
     CacheKey,
+    PublicResource,
     RenderCache,
     RenderContext,
     Rendered,
@@ -158,15 +160,19 @@ class PublicSite:
         self.registry = build_registry()
         self.base_host = (urlsplit(ctx.settings.base_url).hostname or "").lower()
         self.cache_control = cache_control(ctx.settings)
+        self.base_path = urlsplit(ctx.settings.base_url).path.rstrip("/")
         self.versions = VersionMemo(ctx.settings.public_version_ttl_seconds)
         self.versions.watch(ctx.db.write_engine)
 
     # -- resolving -------------------------------------------------------------------------
 
     async def resolve(self, request: Request) -> Target:
-        path: str = request.scope["path"]
-        segments = [s for s in path.strip("/").split("/")] if path.strip("/") else []
         host = (request.headers.get("host") or "").rsplit(":", 1)[0].lower().strip("[]")
+        return await self._resolve(request.scope["path"], host)
+
+    async def _resolve(self, path: str, host: str) -> Target:
+        """The page ``path`` names on ``host`` (lower-case, no port), and the rest of it."""
+        segments = [s for s in path.strip("/").split("/")] if path.strip("/") else []
         first = segments[0] if segments else ""
         by_domain = bool(host) and host != self.base_host
         if not first and not by_domain:
@@ -195,9 +201,85 @@ class PublicSite:
                 return Target(ref, "/".join(segments), "")
         for ref in refs:
             if ref.slug == first:
-                base_path = urlsplit(self.settings.base_url).path.rstrip("/")
-                return Target(ref, "/".join(segments[1:]), f"{base_path}/{ref.slug}")
+                return Target(ref, "/".join(segments[1:]), f"{self.base_path}/{ref.slug}")
         return Target(None, "/".join(segments), "")
+
+    def cache_key(self, target: Target, resource: PublicResource | None, now: datetime) -> CacheKey:
+        """The render cache key of ``target`` (whose ``page`` is set) at ``now``."""
+        assert target.page is not None
+        daily = resource is None or resource.daily
+        return CacheKey(
+            target.page.id,
+            target.page.version,
+            f"{'d' if target.prefix == '' else 's'}:{target.rest}",
+            now.strftime("%Y-%m-%d") if daily else "",
+        )
+
+    async def cached_answer(
+        self, scope: Scope
+    ) -> tuple[int, list[tuple[bytes, bytes]], bytes] | None:
+        """The fast path: (status, ASGI headers, body) for a ``GET``/``HEAD`` whose bytes are
+        in the render cache (a 200 or a 304), with headers made once per cached value; None
+        for everything else, which takes the full path.
+
+        Per request this parses three headers, consults the memoised page version (see
+        ``versions.VersionMemo``) and looks the key up in the cache: no database query while
+        the memo is fresh, no framework objects, no compression.
+        """
+        if scope["query_string"]:
+            return None  # query forms (``history?month=``) and NUL checks: the full path
+        host = b""
+        accept = b""
+        if_none_match = b""
+        for name, value in scope["headers"]:
+            if name == b"host":
+                host = value
+            elif name == b"accept-encoding":
+                accept = value
+            elif name == b"if-none-match":
+                if_none_match = value
+        hostname = host.decode("latin-1").rsplit(":", 1)[0].lower().strip("[]")
+        target = await self._resolve(scope["path"], hostname)
+        if target.page is None or target.rest.startswith("static/"):
+            return None
+        resource = self.registry.get(target.rest) if target.rest else None
+        key = self.cache_key(target, resource, self.ctx.clock.now())
+        rendered = self.cache.peek(key)
+        if rendered is None or rendered.status != 200:
+            return None
+        gz = b"gzip" in accept and rendered.gzipped is not None
+        head = scope["method"] == "HEAD"
+        rid = request_id_of(scope).encode()
+        if if_none_match and etag_matches(if_none_match.decode("latin-1"), rendered.etag):
+            held = gzip_etag(rendered.etag)
+            etag = held if held.encode() in if_none_match else rendered.etag
+            return 304, [*self._wire_headers(etag, rendered.headers), (b"x-request-id", rid)], b""
+        headers, body = self._wire(rendered, gz)
+        return 200, [*headers, (b"x-request-id", rid)], b"" if head else body
+
+    def _wire(self, rendered: Rendered, gz: bool) -> tuple[list[tuple[bytes, bytes]], bytes]:
+        """The ASGI headers and body of ``rendered`` (gzip-encoded if ``gz``), made once."""
+        name = "wire-gzip" if gz else "wire"
+        found: tuple[list[tuple[bytes, bytes]], bytes] | None = rendered.memo.get(name)
+        if found is None:
+            body = rendered.gzipped if gz and rendered.gzipped is not None else rendered.body
+            etag = gzip_etag(rendered.etag) if gz else rendered.etag
+            headers = [
+                (b"content-type", rendered.content_type.encode("latin-1")),
+                (b"content-length", str(len(body)).encode()),
+                *self._wire_headers(etag, rendered.headers),
+            ]
+            if gz:
+                headers.append((b"content-encoding", b"gzip"))
+            found = (headers, body)
+            rendered.memo[name] = found
+        return found
+
+    def _wire_headers(self, etag: str, extra: Mapping[str, str]) -> list[tuple[bytes, bytes]]:
+        return [
+            (k.lower().encode("latin-1"), v.encode("latin-1"))
+            for k, v in self._headers(etag, dict(extra)).items()
+        ]
 
     def claims(self, scope: Scope) -> bool:
         """Whether the path has the shape of a public page path (no database access): under a
@@ -257,13 +339,7 @@ class PublicSite:
             if resource is None or not resource.headers:
                 return Response(status_code=405, headers={"Allow": "GET, HEAD"})
             return Response(status_code=204, headers=dict(resource.headers))
-        daily = resource is None or resource.daily
-        key = CacheKey(
-            target.page.id,
-            target.page.version,
-            f"{'d' if target.prefix == '' else 's'}:{rest}",
-            now.strftime("%Y-%m-%d") if daily else "",
-        )
+        key = self.cache_key(target, resource, now)
         extra = dict(resource.headers) if resource is not None else {}
         if_none_match = request.headers.get("if-none-match")
         if etag_matches(if_none_match, key.etag):
@@ -441,8 +517,41 @@ class PublicFallback:
         await response(scope, receive, send)
 
 
+class PublicFast:
+    """The outermost ASGI layer: a ``GET``/``HEAD`` of a public path whose bytes are cached is
+    answered here (``PublicSite.cached_answer``), before the framework's middleware and
+    router; everything else, and anything that fails on the way, takes the full path."""
+
+    def __init__(self, app_stack: ASGIApp, ctx: AppContext) -> None:
+        self.app_stack = app_stack
+        self.ctx = ctx
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] in ("GET", "HEAD"):
+            first = scope["path"][1:].split("/", 1)[0]
+            if first not in API_PREFIXES and not first.startswith("openapi"):
+                try:
+                    answer = await site_of(self.ctx).cached_answer(scope)
+                except Exception:  # the full path answers it, and reports it properly
+                    answer = None
+                if answer is not None:
+                    status, headers, body = answer
+                    await send(
+                        {"type": "http.response.start", "status": status, "headers": headers}
+                    )
+                    await send({"type": "http.response.body", "body": body})
+                    return
+        await self.app_stack(scope, receive, send)
+
+
 def install(app: FastAPI) -> None:
-    """Serve the public site: public-shaped paths first, and every request no other route
-    matches."""
+    """Serve the public site: cached public bytes before anything else, public-shaped paths
+    first, and every request no other route matches."""
     app.router.default = PublicFallback(app.router.default, app.state.ctx)
     app.router.middleware_stack = PublicFirst(app.router.middleware_stack, app.state.ctx, app)
+    build_stack = app.build_middleware_stack
+
+    def build_with_fast_path() -> ASGIApp:
+        return PublicFast(build_stack(), app.state.ctx)
+
+    app.build_middleware_stack = build_with_fast_path  # type: ignore[method-assign]

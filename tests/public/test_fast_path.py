@@ -1,0 +1,124 @@
+"""Cached public bytes are answered before the framework, exactly as the full path answers."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import httpx
+from sqlalchemy import event
+
+from clarion.context import AppContext
+from clarion.public.routes import PublicSite, site_of
+from tests.factories import PageInfo
+from tests.harness import LiveServer
+from tests.public.test_page import get
+
+#: Headers each server adds by itself (and the per-request id).
+PER_REQUEST = {"date", "server", "x-request-id"}
+
+
+def _count_full_path(server: LiveServer) -> list[int]:
+    """Count the requests the public site's full path answers, from now on."""
+    calls = [0]
+
+    async def wrap(ctx: AppContext) -> None:
+        site = site_of(ctx)
+        original = PublicSite.handle.__get__(site)
+
+        async def counted(request: Any) -> Any:
+            calls[0] += 1
+            return await original(request)
+
+        site.handle = counted  # type: ignore[method-assign]
+
+    server.call(wrap)
+    return calls
+
+
+def _restore(server: LiveServer) -> None:
+    async def unwrap(ctx: AppContext) -> None:
+        site = site_of(ctx)
+        if "handle" in vars(site):
+            del site.handle
+
+    server.call(unwrap)
+
+
+def _same_answer(full: httpx.Response, fast: httpx.Response) -> None:
+    assert fast.status_code == full.status_code
+    assert fast.content == full.content
+    assert {k: v for k, v in fast.headers.items() if k not in PER_REQUEST} == {
+        k: v for k, v in full.headers.items() if k not in PER_REQUEST
+    }
+    assert fast.headers["x-request-id"] != full.headers["x-request-id"]
+
+
+def test_a_cached_page_is_answered_by_the_fast_path_with_the_full_paths_bytes_and_headers(
+    server: LiveServer, page: PageInfo
+) -> None:
+    calls = _count_full_path(server)
+    try:
+        cases: list[dict[str, str]] = [
+            {"Accept-Encoding": "identity"},
+            {"Accept-Encoding": "gzip, deflate, br"},
+        ]
+        paths = (f"/{page.slug}", f"/{page.slug}/api/v2/summary.json")
+        for path in paths:
+            for headers in cases:
+                server.call(_clear_cache)
+                before = calls[0]
+                full = get(server, path, headers=headers)
+                assert calls[0] == before + 1  # a miss takes the full path and renders
+                fast = get(server, path, headers=headers)
+                assert calls[0] == before + 1  # the hit did not
+                _same_answer(full, fast)
+                head = httpx.head(server.base_url + path, headers=headers, timeout=30)
+                assert head.status_code == 200 and head.content == b""
+                assert head.headers["content-length"] == fast.headers["content-length"]
+                not_modified = get(
+                    server, path, headers={**headers, "If-None-Match": fast.headers["etag"]}
+                )
+                assert not_modified.status_code == 304 and not_modified.content == b""
+                assert not_modified.headers["etag"] == fast.headers["etag"]
+                assert calls[0] == before + 1
+        # A query string (``history?month=``) always takes the full path.
+        misses = len(paths) * len(cases)
+        assert calls[0] == misses
+        get(server, f"/{page.slug}?utm=x")
+        assert calls[0] == misses + 1
+    finally:
+        _restore(server)
+
+
+async def _clear_cache(ctx: AppContext) -> None:
+    site_of(ctx).cache.clear()
+
+
+def test_cached_answers_make_no_database_query_while_the_version_is_memoised(
+    server: LiveServer, page: PageInfo
+) -> None:
+    get(server, f"/{page.slug}")  # rendered and cached
+    queries: list[str] = []
+    lock = threading.Lock()
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        with lock:
+            queries.append(statement)
+
+    engines = {server.ctx.db.write_engine.sync_engine}
+    read_engine = getattr(server.ctx.db, "read_engine", None)
+    if read_engine is not None:
+        engines.add(read_engine.sync_engine)
+    for engine in engines:
+        event.listen(engine, "before_cursor_execute", record)
+    try:
+        with httpx.Client(base_url=server.base_url, timeout=30) as client:
+            for _ in range(30):
+                assert client.get(f"/{page.slug}").status_code == 200
+    finally:
+        for engine in engines:
+            event.remove(engine, "before_cursor_execute", record)
+    # The version memo lasts a second: at most a lookup or two, never one per request.
+    page_reads = [q for q in queries if "status_pages" in q]
+    assert len(page_reads) <= 3, page_reads
