@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from typing import Any
 
 import httpx
+from incident_io import AuthenticatedClient
 from sqlalchemy import event
 
 from clarion.context import AppContext
 from clarion.public.routes import PublicSite, site_of
+from clarion.public.snapshot import SnapshotShare
 from tests.factories import PageInfo
 from tests.harness import LiveServer
-from tests.public.test_page import get
+from tests.public.test_page import get, publish
 
 #: Headers each server adds by itself (and the per-request id).
 PER_REQUEST = {"date", "server", "x-request-id"}
@@ -122,3 +125,53 @@ def test_cached_answers_make_no_database_query_while_the_version_is_memoised(
     # The version memo lasts a second: at most a lookup or two, never one per request.
     page_reads = [q for q in queries if "status_pages" in q]
     assert len(page_reads) <= 3, page_reads
+
+
+def test_after_a_write_every_resource_of_the_new_version_renders_from_one_snapshot_read(
+    server: LiveServer, sdk: AuthenticatedClient, page: PageInfo
+) -> None:
+    reads = [0]
+
+    async def wrap(ctx: AppContext) -> None:
+        share = site_of(ctx).snapshots
+        original = SnapshotShare._read.__get__(share)
+
+        async def counted(*args: Any) -> Any:
+            reads[0] += 1
+            return await original(*args)
+
+        share._read = counted  # type: ignore[method-assign]
+
+    async def unwrap(ctx: AppContext) -> None:
+        vars(site_of(ctx).snapshots).pop("_read", None)
+
+    server.call(wrap)
+    try:
+        component = next(iter(page.components.values()))
+        publish(sdk, page.id, "Shared snapshot", "Looking.", {component: "degraded_performance"})
+        paths = [
+            f"/{page.slug}",
+            f"/{page.slug}/api/v2/summary.json",
+            f"/{page.slug}/api/v2/status.json",
+            f"/{page.slug}/feed.atom",
+        ]
+
+        async def fetch_all() -> list[httpx.Response]:
+            async with httpx.AsyncClient(base_url=server.base_url, timeout=30) as client:
+                return list(await asyncio.gather(*(client.get(p) for p in paths)))
+
+        responses = asyncio.run(fetch_all())
+        assert [r.status_code for r in responses] == [200] * len(paths)
+        assert all(
+            "Shared snapshot" in r.text for r in responses if "status.json" not in r.url.path
+        )
+        assert reads[0] == 1
+        # Sequential requests of other resources of the same version read nothing more.
+        assert get(server, f"/{page.slug}/feed.rss").status_code == 200
+        assert get(server, f"/{page.slug}/history").status_code == 200
+        assert reads[0] == 1
+        publish(sdk, page.id, "Another one", "Looking.", {component: "partial_outage"})
+        assert "Another one" in get(server, f"/{page.slug}/api/v2/summary.json").text
+        assert reads[0] == 2
+    finally:
+        server.call(unwrap)

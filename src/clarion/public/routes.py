@@ -44,7 +44,7 @@ from clarion.public.cache import (
     etag_matches,
     gzip_etag,
 )
-from clarion.public.snapshot import PageSnapshot, load_snapshot
+from clarion.public.snapshot import PageSnapshot, SnapshotShare, load_snapshot
 from clarion.public.versions import PageRef, VersionMemo
 from clarion.settings import Settings
 from clarion.status_pages.models import StatusPage
@@ -162,6 +162,7 @@ class PublicSite:
         self.cache_control = cache_control(ctx.settings)
         self.base_path = urlsplit(ctx.settings.base_url).path.rstrip("/")
         self.versions = VersionMemo(ctx.settings.public_version_ttl_seconds)
+        self.snapshots = SnapshotShare()
         self.versions.watch(ctx.db.write_engine)
 
     # -- resolving -------------------------------------------------------------------------
@@ -360,7 +361,11 @@ class PublicSite:
                 page = await session.get(StatusPage, key.page_id)
                 if page is None:
                     raise NotFoundError
-                snap = await load_snapshot(session, page, now)
+                # Shared by every resource of this version; read here when it is the first
+                # (this render waits for that read, so its session is not used concurrently).
+                snap = await self.snapshots.get(
+                    page, now, lambda: load_snapshot(session, page, now)
+                )
                 ctx = page_context(page, self.settings, now, on_domain=target.prefix == "")
                 body, content_type, headers = await render_path(
                     session, snap, ctx, target.rest, self.registry

@@ -9,6 +9,8 @@ windows that are in progress, upcoming or among the latest 50 completed.
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -197,3 +199,44 @@ async def _load_maintenances(session: AsyncSession, page_id: str) -> list[Mainte
 
 def severity(status: str) -> int:
     return SEVERITY.get(status, 0)
+
+
+class SnapshotShare:
+    """The latest snapshot of each page, shared by every resource rendered for its version.
+
+    After a write, the page, its JSON documents, feeds and badge each miss the render cache;
+    they render from one snapshot read instead of one each. A snapshot is reused only for the
+    ``content_version`` it was read at, so it never outlives the content it shows. Concurrent
+    requests for a version not yet read wait for the one read in flight.
+    """
+
+    def __init__(self) -> None:
+        self._latest: dict[str, PageSnapshot] = {}
+        self._inflight: dict[tuple[str, int], asyncio.Task[PageSnapshot]] = {}
+
+    async def get(
+        self, page: StatusPage, now: datetime, read: Callable[[], Awaitable[PageSnapshot]]
+    ) -> PageSnapshot:
+        """The snapshot of ``page`` at its ``content_version``; ``read()`` loads one (in a
+        transaction of its own) when none is known for that version."""
+        found = self._latest.get(page.id)
+        if found is not None and found.version == page.content_version:
+            return found
+        key = (page.id, page.content_version)
+        task = self._inflight.get(key)
+        if task is None:
+            task = asyncio.ensure_future(self._read(key, read))
+            self._inflight[key] = task
+        return await asyncio.shield(task)
+
+    async def _read(
+        self, key: tuple[str, int], read: Callable[[], Awaitable[PageSnapshot]]
+    ) -> PageSnapshot:
+        try:
+            snap = await read()
+            known = self._latest.get(snap.page.id)
+            if known is None or snap.version >= known.version:
+                self._latest[snap.page.id] = snap
+            return snap
+        finally:
+            self._inflight.pop(key, None)
