@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
@@ -14,7 +15,7 @@ from clarion.events import DomainEvent, emit
 from clarion.notifications.outbox import backoff
 from clarion.subscribers.models import Subscription
 from tests.factories import make_page
-from tests.harness import LiveServer
+from tests.harness import LiveServer, free_port, fresh_database, live_server
 from tests.subscribers.fixtures import mail_server, sink
 from tests.subscribers.helpers import (
     add_subscribers,
@@ -158,3 +159,26 @@ def test_backoff_grows_exponentially_with_jitter_and_is_capped() -> None:
     assert backoff(40, 30) == timedelta(hours=6)
     assert backoff(1, 30, retry_after=600) == timedelta(seconds=600)
     assert len({backoff(3, 30) for _ in range(20)}) > 1
+
+
+def test_an_unreachable_smtp_server_is_retried_and_never_held_against_subscribers(
+    tmp_path: Path,
+) -> None:
+    closed_port = free_port()
+    with (
+        fresh_database(str(tmp_path)) as url,
+        live_server(
+            url, smtp_url=f"smtp://127.0.0.1:{closed_port}", subscription_failure_limit=1
+        ) as server,
+    ):
+        page = make_page(server)
+        [reader] = add_subscribers(server, page.id, 1)
+        with sdk_for(server) as sdk:
+            incident = create_incident(sdk, page.id, "Mail server down")
+        assert drain(server) == 1
+        [row] = outbox_rows(server, subject_id=incident.id)
+        assert row.status == "pending" and row.attempts == 1
+        assert "connection failed" in (row.last_error or "")
+        subscription = subscription_of(server, reader)
+        assert subscription.consecutive_failures == 0
+        assert subscription.disabled_at is None

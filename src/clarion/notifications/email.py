@@ -90,7 +90,11 @@ class SmtpPool:
         )
         await client.connect()
         if t.username is not None:
-            await client.login(t.username, t.password or "")
+            try:
+                await client.login(t.username, t.password or "")
+            except BaseException:
+                await _quit(client)
+                raise
         return client
 
     async def send(self, message: bytes, sender: str, recipient: str) -> None:
@@ -137,19 +141,30 @@ def _pool(ctx: AppContext) -> SmtpPool:
     if isinstance(pool, SmtpPool):
         return pool
     if not ctx.settings.smtp_url:
-        raise TemporaryFailure("SMTP is not configured (CLARION_SMTP_URL)")
+        raise _ours("SMTP is not configured (CLARION_SMTP_URL)")
     try:
         target = parse_smtp_url(ctx.settings.smtp_url)
     except ValueError as exc:
-        raise TemporaryFailure(str(exc)) from None
+        raise _ours(str(exc)) from None
     pool = SmtpPool(target, ctx.settings.smtp_pool_size, ctx.settings.smtp_timeout_seconds)
     ctx.extras[POOL_KEY] = pool
     ctx.extras["outbox_close:smtp"] = pool.close
     return pool
 
 
+def _ours(message: str) -> TemporaryFailure:
+    """A failure of Clarion's own mail setup: retried, never held against the subscriber."""
+    return TemporaryFailure(message, counts_against_subscription=False)
+
+
 async def deliver(ctx: AppContext, row: OutboxMessage, subscription: Subscription) -> None:
-    """Send one outbox row as e-mail. 5xx replies are permanent, everything else temporary."""
+    """Send one outbox row as e-mail.
+
+    A refused recipient (RCPT) is the subscriber's failure: permanent on 5xx, temporary on
+    4xx. Anything else (cannot connect, authentication, the server refusing the sender or the
+    message) is retried and never counts against the subscriber, except a 5xx refusal of the
+    message itself, which no retry can fix.
+    """
     if not subscription.email:
         raise PermanentFailure("the subscription has no e-mail address")
     page = await _page(ctx, subscription.status_page_id)
@@ -166,13 +181,17 @@ async def deliver(ctx: AppContext, row: OutboxMessage, subscription: Subscriptio
         if codes and all(c >= 500 for c in codes):
             raise PermanentFailure(text) from None
         raise TemporaryFailure(text) from None
-    except aiosmtplib.SMTPResponseException as exc:
-        text = f"SMTP {exc.code}: {exc.message[:200]}"
+    except aiosmtplib.SMTPAuthenticationError as exc:
+        raise _ours(f"SMTP authentication failed ({exc.code})") from None
+    except aiosmtplib.SMTPDataError as exc:
+        text = f"SMTP {exc.code} for the message: {exc.message[:200]}"
         if exc.code >= 500:
             raise PermanentFailure(text) from None
-        raise TemporaryFailure(text) from None
+        raise _ours(text) from None
+    except aiosmtplib.SMTPResponseException as exc:
+        raise _ours(f"SMTP {exc.code}: {exc.message[:200]}") from None
     except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
-        raise TemporaryFailure(f"SMTP connection failed: {type(exc).__name__}") from None
+        raise _ours(f"SMTP connection failed: {type(exc).__name__}") from None
 
 
 PAGE_CACHE_SECONDS = 60.0

@@ -61,16 +61,29 @@ ERROR_LIMIT = 500
 
 
 class DeliveryFailure(Exception):
-    """Base of what a channel raises; the message is stored as ``last_error`` (no secrets)."""
+    """Base of what a channel raises; the message is stored as ``last_error`` (no secrets).
+
+    ``counts_against_subscription`` is false for failures that are not the subscriber's doing
+    (Clarion's own SMTP server down or misconfigured): those never disable a subscription.
+    """
+
+    counts_against_subscription: bool = True
 
 
 class TemporaryFailure(DeliveryFailure):
     """Try again later. ``retry_after`` (seconds) overrides the backoff when the receiver
     asked for a delay."""
 
-    def __init__(self, message: str, retry_after: float | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        retry_after: float | None = None,
+        *,
+        counts_against_subscription: bool = True,
+    ) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+        self.counts_against_subscription = counts_against_subscription
 
 
 class PermanentFailure(DeliveryFailure):
@@ -417,7 +430,7 @@ async def _record_failure(
         "lease_expires_at": None,
         "last_error": message[:ERROR_LIMIT],
     }
-    counts_against_subscription = True
+    counts_against_subscription = getattr(error, "counts_against_subscription", True)
     disable = False
     if isinstance(error, _Skip):
         values["status"] = error.status
