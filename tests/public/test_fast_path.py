@@ -13,6 +13,7 @@ from sqlalchemy import event
 from clarion.context import AppContext
 from clarion.public.routes import PublicSite, site_of
 from clarion.public.snapshot import SnapshotShare
+from clarion.public.versions import PageRef, VersionMemo
 from tests.factories import PageInfo
 from tests.harness import LiveServer
 from tests.public.test_page import get, publish
@@ -175,3 +176,28 @@ def test_after_a_write_every_resource_of_the_new_version_renders_from_one_snapsh
         assert reads[0] == 2
     finally:
         server.call(unwrap)
+
+
+def test_concurrent_lookups_of_an_expired_page_version_send_one_query() -> None:
+    memo = VersionMemo(ttl=60)
+    loads = [0]
+
+    async def load() -> list[PageRef]:
+        loads[0] += 1
+        number = loads[0]
+        await asyncio.sleep(0.02)
+        return [PageRef("p", "acme", number, None)]
+
+    async def scenario() -> None:
+        found = await asyncio.gather(*(memo.lookup(("acme", ""), load) for _ in range(50)))
+        assert loads[0] == 1 and {refs[0].version for refs in found} == {1}
+        # A write made meanwhile: lookups that start after it never take the older answer.
+        first = asyncio.ensure_future(memo.lookup(("other", ""), load))
+        await asyncio.sleep(0)
+        memo.invalidate()
+        second = await memo.lookup(("other", ""), load)
+        assert (await first)[0].version == 2 and second[0].version == 3
+        assert (await memo.lookup(("other", ""), load))[0].version == 3  # memoised
+        assert loads[0] == 3
+
+    asyncio.run(scenario())

@@ -116,9 +116,16 @@ def _time(moment: datetime | None, style: str = "datetime") -> Markup:
     return Markup('<time datetime="{}" data-style="{}">{}</time>').format(iso, style, text)
 
 
+@lru_cache(maxsize=4096)
 def _markdown(text: str | None) -> Markup:
     # Safe by construction: render_markdown escapes raw HTML and nh3 enforces an allow-list.
+    # Memoised: every render of a page shows the same update messages again (pure function).
     return Markup(render_markdown(text or ""))  # noqa: S704
+
+
+@lru_cache(maxsize=4096)
+def _plain(text: str, limit: int | None = None) -> str:
+    return render_plain(text, limit)
 
 
 def _day_label(day: date) -> str:
@@ -136,41 +143,38 @@ BAR_CLASSES = {
 }
 
 
-@lru_cache(maxsize=4096)
-def _quiet_cell(bar: DayBar) -> str:
-    """A day with nothing to tell but its figure: the tooltip is the ``aria-label`` itself,
-    shown by CSS (``.bar::after``). The same day reads the same in every row, hence the cache.
+@lru_cache(maxsize=16384)
+def _bar_cell(bar: DayBar) -> str:
+    """The ``<li>`` of one day. A day with nothing to tell but its figure is a bare element
+    whose tooltip is its ``aria-label``, shown by CSS (``.bar::after``); a day with incidents
+    or maintenance carries a ``.tip`` listing them.
+
+    Memoised: a day reads the same in every row it appears in identically, and from one
+    render to the next every day but today usually reads the same as before.
     """
     css = BAR_CLASSES.get(bar.status, "s-ok")
-    return f'<li class="bar {css}" tabindex="0" aria-label="{bar.label}"></li>'
+    if not bar.incidents:
+        return f'<li class="bar {css}" tabindex="0" aria-label="{bar.label}"></li>'
+    figure = "No data" if bar.percent is None else f"{bar.percent}% uptime"
+    tip = [f"<strong>{_day_label(bar.day)}</strong><span>{figure}</span>"]
+    for cause in bar.incidents:
+        words = STATUS_LABELS.get(cause.status, cause.status).lower()
+        cause_css = BAR_CLASSES.get(cause.status, "")
+        tip.append(f'<span class="{cause_css}">{escape(cause.name)} · {words}</span>')
+    return (
+        f'<li class="bar {css} t" tabindex="0" aria-label="{escape(bar.label)}">'
+        f'<span class="tip" aria-hidden="true">{"".join(tip)}</span></li>'
+    )
 
 
 def _bar_items(row: UptimeRow) -> Markup:
-    """The ``<li>`` of every day of an uptime row.
+    """The ``<li>`` of every day of an uptime row (see ``_bar_cell``).
 
-    Built here rather than in the template because a page has 90 of them per component. Most
-    days have nothing to say but their figure: they are a bare element whose CSS tooltip is
-    its ``aria-label``. Days with incidents or maintenance carry a ``.tip`` listing them.
+    Built here rather than in the template because a page has 90 of them per component.
     """
-    parts: list[str] = []
-    for bar in row.days:
-        if not bar.incidents:
-            parts.append(_quiet_cell(bar))
-            continue
-        figure = "No data" if bar.percent is None else f"{bar.percent}% uptime"
-        tip = [f"<strong>{_day_label(bar.day)}</strong><span>{figure}</span>"]
-        for cause in bar.incidents:
-            words = STATUS_LABELS.get(cause.status, cause.status).lower()
-            css = BAR_CLASSES.get(cause.status, "")
-            tip.append(f'<span class="{css}">{escape(cause.name)} · {words}</span>')
-        parts.append(
-            f'<li class="bar {BAR_CLASSES.get(bar.status, "s-ok")} t" tabindex="0" '
-            f'aria-label="{escape(bar.label)}"><span class="tip" aria-hidden="true">'
-            f"{''.join(tip)}</span></li>"
-        )
-    # Every dynamic part above is escaped (quiet cells hold only dates, figures and fixed
-    # words); statuses and figures come from fixed vocabularies.
-    return Markup("".join(parts))  # noqa: S704
+    # Every dynamic part is escaped (quiet cells hold only dates, figures and fixed words);
+    # statuses and figures come from fixed vocabularies.
+    return Markup("".join(map(_bar_cell, row.days)))  # noqa: S704
 
 
 @lru_cache(maxsize=1)
@@ -183,7 +187,7 @@ def environment() -> Environment:
         lstrip_blocks=True,
     )
     env.filters["markdown"] = _markdown
-    env.filters["plain"] = render_plain
+    env.filters["plain"] = _plain
     env.filters["time"] = _time
     env.filters["day"] = _day_label
     env.filters["status_label"] = lambda s: STATUS_LABELS.get(s, s.replace("_", " ").capitalize())

@@ -15,6 +15,7 @@ so the answer is kept for ``ttl`` seconds (``CLARION_PUBLIC_VERSION_TTL_SECONDS`
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -50,6 +51,7 @@ class VersionMemo:
         self.max_entries = max_entries
         self.generation = 0
         self._entries: dict[tuple[str, str], _Entry] = {}
+        self._loading: dict[tuple[str, str], tuple[int, asyncio.Task[tuple[PageRef, ...]]]] = {}
 
     def watch(self, engine: AsyncEngine) -> None:
         """Move the generation on after every transaction on ``engine`` that wrote pages."""
@@ -78,10 +80,28 @@ class VersionMemo:
         entry = self._entries.get(key)
         if entry is not None and entry.generation == self.generation and entry.expires > now:
             return entry.refs
+        # One query per key at a time: when an entry expires under load, the requests that
+        # arrive meanwhile wait for that query instead of each sending their own.
         generation = self.generation
-        refs = tuple(await load())
+        pending = self._loading.get(key)
+        if pending is None or pending[0] != generation:
+            pending = (generation, asyncio.ensure_future(self._load(key, generation, load)))
+            self._loading[key] = pending
+        return await asyncio.shield(pending[1])
+
+    async def _load(
+        self,
+        key: tuple[str, str],
+        generation: int,
+        load: Callable[[], Awaitable[list[PageRef]]],
+    ) -> tuple[PageRef, ...]:
+        try:
+            refs = tuple(await load())
+        finally:
+            if self._loading.get(key, (None,))[0] == generation:
+                del self._loading[key]
         if generation == self.generation:
             if len(self._entries) >= self.max_entries:
                 self._entries.clear()
-            self._entries[key] = _Entry(refs, generation, now + self.ttl)
+            self._entries[key] = _Entry(refs, generation, time.monotonic() + self.ttl)
         return refs
