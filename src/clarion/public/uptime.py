@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
 from typing import Any, NamedTuple
 
 from sqlalchemy import func, or_, select, union_all
@@ -289,17 +290,23 @@ class _Series:
                 if known is None or rank > SEVERITY.get(known.status, 0):
                     found[cause] = DayIncident(cause, name, kind, status)
         dates = _dates(start, days)
+        quiet = _quiet_days(start, days)
         bars: list[DayBar] = []
         for index in range(days):
             lo = index * _DAY_US
-            c_lo, c_hi = max(lo, since_us), min(lo + _DAY_US, now_us)
+            hi = lo + _DAY_US
+            c_lo = since_us if since_us > lo else lo
+            c_hi = now_us if now_us < hi else hi
+            day_causes = causes_by_day[index]
             if c_hi <= c_lo:
                 bars.append(DayBar(dates[index], None, "nodata"))
+                continue
+            if day_causes is None and not down_by_day[index] and c_lo == lo and c_hi == hi:
+                bars.append(quiet[index])  # the common case: a whole day, nothing happened
                 continue
             # Down time lies inside the covered part: there is no data before ``since`` and
             # intervals end at ``now``.
             percent = _floor_percent_us(c_hi - c_lo, down_by_day[index])
-            day_causes = causes_by_day[index]
             if day_causes is None:
                 bars.append(DayBar(dates[index], percent, "operational"))
                 continue
@@ -323,9 +330,16 @@ def _us(moment: datetime, start: datetime) -> int:
     return (moment - start) // _ONE_US
 
 
-def _dates(start: datetime, days: int) -> list[date]:
+@lru_cache(maxsize=8)
+def _dates(start: datetime, days: int) -> tuple[date, ...]:
     first = start.date()
-    return [first + timedelta(days=i) for i in range(days)]
+    return tuple(first + timedelta(days=i) for i in range(days))
+
+
+@lru_cache(maxsize=8)
+def _quiet_days(start: datetime, days: int) -> tuple[DayBar, ...]:
+    """The bar of each day of the window when it was wholly covered and nothing happened."""
+    return tuple(DayBar(d, "100.00", "operational") for d in _dates(start, days))
 
 
 def _floor_percent_us(covered_us: int, down_us: int) -> str:
