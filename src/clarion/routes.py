@@ -21,6 +21,12 @@ def include_routes(app: FastAPI) -> None:
     from clarion.public.routes import install as install_public_site
 
     install_public_site(app)
+
+    from clarion.notifications.outbox import install as install_outbox
+    from clarion.subscribers.routes import router as subscribers_router
+
+    install_outbox(app.state.ctx)
+    app.include_router(subscribers_router)
     app.include_router(components_router)
     app.include_router(availability_router)
     app.include_router(status_pages_v1_router)
