@@ -209,6 +209,40 @@ def test_a_quiet_days_bar_shows_its_figure_on_hover_and_focus(
         page.context.close()
 
 
+def test_quiet_tooltips_at_the_edges_of_a_phone_stay_on_screen(
+    browser: Browser, server: LiveServer, busy_page: str
+) -> None:
+    page, messages = open_page(
+        browser, f"{server.base_url}/{busy_page}", scheme="dark", viewport=PHONE
+    )
+    try:
+        row = page.locator("ol.bars").first.locator("li.bar")
+        # Phones show the last 30 days: the first visible bar and the day before today.
+        for index in (60, 88):
+            bar = row.nth(index)
+            assert bar.locator(".tip").count() == 0
+            bar.focus()
+            display, transform, left, width = bar.evaluate(
+                "el => { const s = getComputedStyle(el, '::after');"
+                " return [s.display, s.transform, parseFloat(s.left), parseFloat(s.width)]; }"
+            )
+            assert display == "block"
+            # Anchored to the bar's own edge (not centred on it), so it opens inwards:
+            # the tooltip's left edge on the page lies inside the viewport.
+            assert transform == "none", index
+            box = bar.bounding_box()
+            assert box is not None
+            assert box["x"] + left >= 0 and box["x"] + left + width <= PHONE["width"], index
+            overflow = page.evaluate(
+                "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+            )
+            assert overflow <= 0, index
+        page.screenshot(path=str(SCREENSHOTS / "bar-quiet-phone.png"))
+        assert problems(messages) == []
+    finally:
+        page.context.close()
+
+
 def test_an_affected_group_starts_open_and_the_incident_page_opens_from_the_page(
     browser: Browser, server: LiveServer, busy_page: str
 ) -> None:
