@@ -295,7 +295,7 @@ def test_history_lists_a_month_and_redirects_the_query_form(
 def test_unknown_public_paths_are_html_404s_and_api_paths_keep_the_envelope(
     server: LiveServer, page: PageInfo
 ) -> None:
-    missing = get(server, "/no-such-page")
+    missing = httpx.get(f"{server.base_url}/no-such-page", headers={"Accept": "text/html"})
     assert missing.status_code == 404 and "text/html" in missing.headers["content-type"]
     assert get(server, f"/{page.slug}/incidents/01ARZ3NDEKTSV4RRFFQ69G5FAV").status_code == 404
     assert get(server, f"/{page.slug}/nope").status_code == 404

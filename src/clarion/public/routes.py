@@ -31,7 +31,8 @@ from starlette.responses import RedirectResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from clarion.context import AppContext
-from clarion.http.envelope import request_id_of
+from clarion.errors import NotFound
+from clarion.http.envelope import error_response, request_id_of
 from clarion.public import html
 from clarion.public.cache import (
     CacheKey,
@@ -148,6 +149,23 @@ def static_asset(name: str) -> tuple[bytes, str, str] | None:
     body = path.read_bytes()
     etag = '"' + hashlib.blake2b(body, digest_size=10).hexdigest() + '"'
     return body, STATIC_TYPES.get(path.suffix, "application/octet-stream"), etag
+
+
+async def load_detached_snapshot(session: Any, page: StatusPage, now: datetime) -> PageSnapshot:
+    """``load_snapshot``, with its objects detached from ``session`` at once.
+
+    The snapshot outlives the session (``SnapshotShare`` hands it to later renders), and a
+    rollback of this session — any exception raised inside it, such as a 404 for an unknown
+    sub-path — would otherwise expire every object it holds, breaking every later render.
+    """
+    snap = await load_snapshot(session, page, now)
+    session.expunge_all()
+    return snap
+
+
+def wants_html(request: Request) -> bool:
+    """Whether the client reads HTML (browsers); others get the JSON error envelope."""
+    return "text/html" in request.headers.get("accept", "")
 
 
 class PublicSite:
@@ -311,6 +329,14 @@ class PublicSite:
     # -- serving ---------------------------------------------------------------------------
 
     async def handle(self, request: Request) -> Response:
+        """Answer a public request; a 404 is an HTML page for browsers and the API's error
+        envelope for every other client (scripts, monitors, the SDK)."""
+        response = await self._handle(request)
+        if response.status_code == 404 and not wants_html(request):
+            return error_response(request.scope, NotFound("No page or resource at this path"))
+        return response
+
+    async def _handle(self, request: Request) -> Response:
         method = request.method
         if method not in ("GET", "HEAD", "OPTIONS"):
             return Response(status_code=405, headers={"Allow": "GET, HEAD, OPTIONS"})
@@ -364,7 +390,7 @@ class PublicSite:
                 # Shared by every resource of this version; read here when it is the first
                 # (this render waits for that read, so its session is not used concurrently).
                 snap = await self.snapshots.get(
-                    page, now, lambda: load_snapshot(session, page, now)
+                    page, now, lambda: load_detached_snapshot(session, page, now)
                 )
                 ctx = page_context(page, self.settings, now, on_domain=target.prefix == "")
                 body, content_type, headers = await render_path(
