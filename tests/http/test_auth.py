@@ -93,13 +93,14 @@ def test_a_viewer_cannot_publish_and_gets_resource_forbidden(
 def test_a_key_revoked_through_the_cli_is_refused_on_the_very_next_request(
     server: LiveServer,
 ) -> None:
+    name = f"short-lived-{uuid.uuid4().hex[:8]}"  # other tests share this database
     token = run_cli(
-        server.settings.database_url, "keys", "create", "--name", "short-lived", "--role", "viewer"
+        server.settings.database_url, "keys", "create", "--name", name, "--role", "viewer"
     ).stdout.strip()
     raw = Raw(server.base_url, token)
     assert raw.get("/v1/identity").status_code == 200
     listing = run_cli(server.settings.database_url, "keys", "list").stdout
-    (line,) = [line for line in listing.splitlines() if "short-lived" in line]
+    (line,) = [line for line in listing.splitlines() if name in line]
     key_id = line.split()[0]
     run_cli(server.settings.database_url, "keys", "revoke", key_id)
     response = raw.get("/v1/identity")
