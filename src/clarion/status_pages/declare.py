@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from clarion.components.models import Component
@@ -24,7 +24,19 @@ from clarion.status_pages.models import StatusPage, StructureItem
 
 UPTIME_MODES = ("chart_and_percentage", "chart_only", "nothing")
 SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,98}[a-z0-9])?$")
-RESERVED_SLUGS = {"v1", "v2", "api", "healthz", "openapi.json", "static", "subscriptions", "assets"}
+RESERVED_SLUGS = {
+    "v1",
+    "v2",
+    "api",
+    "healthz",
+    "openapi.json",
+    "static",
+    "subscriptions",
+    "assets",
+    "subscribe",
+    "unsubscribe",
+    "preferences",
+}
 
 
 class DeclarationError(ValueError):
@@ -300,6 +312,7 @@ async def apply_declaration(session: AsyncSession, decl: Declaration, now: datet
         if c.key is not None
     }
     by_key: dict[str, Component] = {}
+    renamed: list[str] = []
     for spec in decl.components:
         component = existing.get(spec["key"])
         if component is None:
@@ -328,10 +341,24 @@ async def apply_declaration(session: AsyncSession, decl: Declaration, now: datet
                 component.archived_at = None
                 component.updated_at = now
                 changes.append(f"updated component {spec['key']}: {', '.join(diff)}")
+                renamed.append(component.id)
         by_key[spec["key"]] = component
     await session.flush()
     for page_spec in decl.pages:
         changes.extend(await _apply_page(session, page_spec, by_key, now))
+    if renamed:
+        # Every page that shows a changed component shows its new name from the next request.
+        await session.execute(
+            update(StatusPage)
+            .where(
+                StatusPage.id.in_(
+                    select(StructureItem.status_page_id).where(
+                        StructureItem.component_id.in_(renamed)
+                    )
+                )
+            )
+            .values(content_version=StatusPage.content_version + 1, updated_at=now)
+        )
     return changes
 
 
