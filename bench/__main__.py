@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import os
 import platform
+import signal
 import sys
 import tempfile
 from pathlib import Path
@@ -133,6 +134,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--json", type=Path, help="also write the results to this JSON file")
     args = parser.parse_args(argv)
+    # A SIGTERM (``timeout``, CI) unwinds like Ctrl-C, so the server is stopped and the
+    # temporary databases are dropped.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     sizes = tuple(int(x) for x in args.sizes.split(","))
     if len(sizes) != 3 or not sizes[0] < sizes[1] < sizes[2]:
         parser.error("--sizes needs three increasing numbers")
