@@ -44,7 +44,7 @@ def report(runs: list[core.BackendRun], opts: core.Options) -> bool:
     ok = True
     print("\n== summary ==")
     print(f"machine: {machine()}")
-    print(f"load: {opts.clients} closed-loop clients, {opts.requests} requests per scenario")
+    print(f"closed loop: {opts.clients} clients, {opts.requests} requests per scenario")
     header = f"{'backend':<11}{'scenario':<26}{'p50':>8}{'p95':>8}{'p99':>8}{'req/s':>9}"
     print(header + f"{'CPU ms/req':>12}{'p50 / healthz':>15}")
     for run in runs:
@@ -58,8 +58,10 @@ def report(runs: list[core.BackendRun], opts: core.Options) -> bool:
                 f"{run.backend:<11}{name:<26}{r.ms(50):8.2f}{r.ms(95):8.2f}{r.ms(99):8.2f}"
                 f"{r.throughput:9.1f}{r.server_cpu_ms_per_request:12.2f}{ratio:>15}"
             )
-    print("\ntargets (p99, ms):")
+    print("\nclosed-loop targets (p99, ms):")
     for run in runs:
+        if not opts.closed_loop:
+            break
         listing = run.results[f"list @{middle}"]
         create = run.results[f"create @{middle}"]
         for label, r, target in (
@@ -78,11 +80,80 @@ def report(runs: list[core.BackendRun], opts: core.Options) -> bool:
             f", p99 {_ratio(b.ms(99), a.ms(99))}, CPU/req "
             f"{_ratio(b.server_cpu_ms_per_request, a.server_cpu_ms_per_request)}"
         )
-    errors = sum(sum(r.errors.values()) for run in runs for r in run.results.values())
+    if opts.open_loop:
+        report_open(runs, opts)
+    errors = sum(
+        sum(r.errors.values())
+        for run in runs
+        for r in (*run.results.values(), *run.open_results.values())
+    )
     if errors:
         ok = False
         print(f"\n{errors} requests failed (see the lines above)")
     return ok
+
+
+def highest_passing_rate(run: core.BackendRun, opts: core.Options) -> float | None:
+    """The highest offered rate at which list p99 < 25 ms and create p99 < 50 ms both held
+    (with no errors and no capped run), provided every lower rate held too."""
+    middle = opts.sizes[1]
+    best: float | None = None
+    for rate in sorted(opts.rates):
+        listing = run.open_results.get(core.open_key("list", middle, rate))
+        create = run.open_results.get(core.open_key("create", middle, rate))
+        if listing is None or create is None:
+            break
+        held = all(
+            r.ms(99) < target and not r.errors and not r.capped
+            for r, target in (
+                (listing, core.LIST_P99_TARGET_MS),
+                (create, core.CREATE_P99_TARGET_MS),
+            )
+        )
+        if not held:
+            break
+        best = rate
+    return best
+
+
+def report_open(runs: list[core.BackendRun], opts: core.Options) -> None:
+    """The open-loop figures: a separate measurement, not a redefinition of the targets."""
+    small, middle, large = opts.sizes
+    print(
+        f"\nopen loop: {opts.clients} clients on a fixed schedule, "
+        f"{opts.open_seconds:g} s per rate; latency from the scheduled send time (ms)"
+    )
+    print(
+        f"{'backend':<11}{'scenario':<28}{'offered':>8}{'achieved':>9}{'p50':>8}{'p99':>8}"
+        f"{'max':>8}{'CPU ms/req':>12}"
+    )
+    for run in runs:
+        for name, r in run.open_results.items():
+            flag = f"  capped, {r.unsent} never sent" if r.capped else ""
+            flag += f"  errors {dict(r.errors)}" if r.errors else ""
+            print(
+                f"{run.backend:<11}{name:<28}{r.offered_rate:8.0f}{r.throughput:9.1f}"
+                f"{r.ms(50):8.2f}{r.ms(99):8.2f}{r.ms(100):8.2f}"
+                f"{r.server_cpu_ms_per_request:12.2f}{flag}"
+            )
+    print(
+        f"\nopen loop, highest offered rate with list p99 < {core.LIST_P99_TARGET_MS:g} ms and "
+        f"create p99 < {core.CREATE_P99_TARGET_MS:g} ms ({middle:,} stored):"
+    )
+    for run in runs:
+        best = highest_passing_rate(run, opts)
+        shown = f"{best:g} req/s" if best is not None else f"none of {sorted(opts.rates)}"
+        print(f"  {run.backend:<11}{shown}")
+        a = run.open_results.get(core.open_key("list", small, opts.compare_rate))
+        b = run.open_results.get(core.open_key("list", large, opts.compare_rate))
+        if a and b:
+            print(
+                f"  {run.backend:<11}open-loop list at {opts.compare_rate:g} req/s, "
+                f"@{large:,} vs @{small:,}: p50 {_ratio(b.ms(50), a.ms(50))}"
+                f" ({a.ms(50):.2f} -> {b.ms(50):.2f} ms), p99 {_ratio(b.ms(99), a.ms(99))}"
+                f" ({a.ms(99):.2f} -> {b.ms(99):.2f} ms), CPU/req "
+                f"{_ratio(b.server_cpu_ms_per_request, a.server_cpu_ms_per_request)}"
+            )
 
 
 def as_json(runs: list[core.BackendRun], opts: core.Options) -> dict[str, Any]:
@@ -108,6 +179,11 @@ def as_json(runs: list[core.BackendRun], opts: core.Options) -> dict[str, Any]:
             run.backend: {
                 "seed_seconds": run.seed_seconds,
                 "results": {k: one(v) for k, v in run.results.items()},
+                "open_loop": {
+                    k: {**one(v), "offered_rate": v.offered_rate, "unsent": v.unsent}
+                    for k, v in run.open_results.items()
+                },
+                "open_loop_highest_passing_rate": highest_passing_rate(run, opts),
             }
             for run in runs
         },
@@ -132,6 +208,26 @@ def main(argv: list[str] | None = None) -> int:
         default="1000,10000,100000",
         help="stored incidents: small, headline and large (1000,10000,100000)",
     )
+    parser.add_argument(
+        "--mode",
+        choices=["both", "closed", "open"],
+        default="both",
+        help="closed loop (throughput), open loop (latency at fixed rates) or both (default)",
+    )
+    parser.add_argument(
+        "--rates",
+        default="25,50,75,100,150,200,400",
+        help="open loop: total offered rates in requests/s (25,50,75,100,150,200,400)",
+    )
+    parser.add_argument(
+        "--open-seconds", type=float, default=8.0, help="open loop: seconds per rate (8)"
+    )
+    parser.add_argument(
+        "--compare-rate",
+        type=float,
+        default=50.0,
+        help="open loop: rate of the small vs large comparison (50)",
+    )
     parser.add_argument("--json", type=Path, help="also write the results to this JSON file")
     args = parser.parse_args(argv)
     # A SIGTERM (``timeout``, CI) unwinds like Ctrl-C, so the server is stopped and the
@@ -148,6 +244,11 @@ def main(argv: list[str] | None = None) -> int:
             time_cap=args.time_cap,
             sizes=(sizes[0], sizes[1], sizes[2]),
             log_dir=Path(logs),
+            rates=tuple(float(x) for x in args.rates.split(",")),
+            open_seconds=args.open_seconds,
+            compare_rate=args.compare_rate,
+            open_loop=args.mode in ("both", "open"),
+            closed_loop=args.mode in ("both", "closed"),
         )
         print(f"machine: {machine()}", flush=True)
         runs: list[core.BackendRun] = []

@@ -1,10 +1,13 @@
-"""A closed-loop load driver: N concurrent clients, each on its own keep-alive connection.
+"""Load drivers: N concurrent clients, each on its own keep-alive connection.
 
 Deliberately tiny (raw HTTP/1.1 over asyncio streams on uvloop) so that the driver spends as
 little of the shared CPU as possible: on a 2-core machine every cycle the client burns is a
 cycle the server does not get. Each client sends a request, waits for the whole response,
 records the latency, and sends the next one (no think time). The run stops after a fixed
-number of requests in total or at a time cap, whichever comes first.
+number of requests in total or at a time cap, whichever comes first (``drive``: closed loop,
+which measures throughput; on a saturated server latency = clients x CPU per request).
+``drive_open`` is the open-loop driver: requests leave on a fixed schedule at a stated rate,
+and latency is measured from the scheduled send time.
 """
 
 from __future__ import annotations
@@ -119,6 +122,9 @@ class Result:
     client_cpu: float = 0.0
     capped: bool = False
     first_body: bytes = b""
+    #: open loop only: the total offered rate (requests/s) and the requests never sent
+    offered_rate: float = 0.0
+    unsent: int = 0
 
     @property
     def count(self) -> int:
@@ -194,5 +200,75 @@ async def drive(
         result.wall = time.perf_counter() - started
         result.server_cpu = process_cpu_seconds(server_pid) - server_before
         result.client_cpu = time.process_time() - client_before
+        await asyncio.gather(*(c.close() for c in connections))
+    return result
+
+
+async def drive_open(
+    name: str,
+    host: str,
+    port: int,
+    make_request: RequestMaker,
+    *,
+    clients: int,
+    rate: float,
+    duration: float,
+    time_cap: float,
+    server_pid: int,
+    expect: tuple[int, ...] = (200,),
+) -> Result:
+    """Offer ``rate`` requests/s in total for ``duration`` seconds through ``clients`` clients.
+
+    Open loop: client ``i`` sends its ``k``-th request at the fixed time
+    ``start + i / rate + k * clients / rate`` (so the clients' schedules interleave evenly), and
+    its latency runs from that *scheduled* time to the last byte of the response. A client
+    whose previous request is still in flight sends late, and the lateness counts: a slow
+    server cannot hide its queueing by slowing the senders down (no coordinated omission).
+    Each client sends ``round(rate * duration / clients)`` requests at most; at ``time_cap``
+    seconds the run stops, marks itself capped and counts the requests never sent in
+    ``unsent`` (their latency would have exceeded the cap, so percentiles are then a lower
+    bound).
+    """
+    result = Result(name)
+    connections = [Connection(host, port) for _ in range(clients)]
+    await asyncio.gather(*(c.open() for c in connections))
+    per_client = max(1, round(rate * duration / clients))
+    interval = clients / rate
+    start = 0.0
+    deadline = 0.0
+
+    async def client(index: int) -> None:
+        conn = connections[index]
+        for seq in range(per_client):
+            scheduled = start + index / rate + seq * interval
+            now = time.perf_counter()
+            if now > deadline:
+                result.capped = True
+                result.unsent += per_client - seq
+                return
+            if scheduled > now:
+                await asyncio.sleep(scheduled - now)
+            raw = make_request(index, seq)
+            status, body = await conn.send(raw)
+            result.latencies.append(time.perf_counter() - scheduled)
+            if status not in expect:
+                result.errors[status] = result.errors.get(status, 0) + 1
+                if not result.first_body:
+                    result.first_body = body
+            elif not result.first_body:
+                result.first_body = body
+
+    server_before = process_cpu_seconds(server_pid)
+    client_before = time.process_time()
+    # Start a little in the future so that every client is waiting when the schedule begins.
+    start = time.perf_counter() + 0.05
+    deadline = start + time_cap
+    try:
+        await asyncio.gather(*(client(i) for i in range(clients)))
+    finally:
+        result.wall = time.perf_counter() - start
+        result.server_cpu = process_cpu_seconds(server_pid) - server_before
+        result.client_cpu = time.process_time() - client_before
+        result.offered_rate = rate
         await asyncio.gather(*(c.close() for c in connections))
     return result

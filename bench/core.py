@@ -43,12 +43,21 @@ class Options:
     time_cap: float = 60.0
     sizes: tuple[int, int, int] = (1_000, 10_000, 100_000)
     log_dir: Path = Path(".")
+    #: open loop: total offered rates (requests/s), seconds per rate, and the fixed rate of the
+    #: 1,000 vs 100,000 comparison
+    rates: tuple[float, ...] = (25.0, 50.0, 75.0, 100.0, 150.0, 200.0, 400.0)
+    open_seconds: float = 8.0
+    compare_rate: float = 50.0
+    open_loop: bool = True
+    closed_loop: bool = True
 
 
 @dataclass
 class BackendRun:
     backend: str
     results: dict[str, client.Result] = field(default_factory=dict)
+    #: open-loop results, keyed ``"<scenario> @<stored> r=<rate>"``
+    open_results: dict[str, client.Result] = field(default_factory=dict)
     seed_seconds: dict[int, float] = field(default_factory=dict)
 
 
@@ -150,6 +159,36 @@ async def _measure(
     return result
 
 
+async def _measure_open(
+    name: str,
+    srv: server.Server,
+    make: Callable[[int, int], bytes],
+    opts: Options,
+    rate: float,
+    *,
+    expect: tuple[int, ...] = (200,),
+) -> client.Result:
+    result = await client.drive_open(
+        name,
+        srv.host,
+        srv.port,
+        make,
+        clients=opts.clients,
+        rate=rate,
+        duration=opts.open_seconds,
+        # enough to drain a moderately overloaded schedule, bounded so saturation stays short
+        time_cap=opts.open_seconds + 6.0,
+        server_pid=srv.pid,
+        expect=expect,
+    )
+    print(f"    {open_summary_line(result)}", flush=True)
+    return result
+
+
+def open_key(scenario: str, stored: int, rate: float) -> str:
+    return f"{scenario} @{stored} r={rate:g}"
+
+
 def run_backend(backend: str, opts: Options, runner: asyncio.Runner) -> BackendRun:
     import time
 
@@ -183,7 +222,22 @@ def run_backend(backend: str, opts: Options, runner: asyncio.Runner) -> BackendR
             listing = sc.list_page()
 
             def measure(name: str, make: Callable[[int, int], bytes], **kw: Any) -> None:
-                run.results[name] = runner.run(_measure(name, srv, make, opts, **kw))
+                if opts.closed_loop or name.startswith("warmup"):
+                    run.results[name] = runner.run(_measure(name, srv, make, opts, **kw))
+
+            def measure_open(
+                scenario: str,
+                stored: int,
+                rate: float,
+                make: Callable[[int, int], bytes],
+                **kw: Any,
+            ) -> None:
+                if not opts.open_loop:
+                    return
+                name = open_key(scenario, stored, rate)
+                run.open_results[name] = runner.run(
+                    _measure_open(name, srv, make, opts, rate, **kw)
+                )
 
             print("  warm-up", flush=True)
             measure("warmup healthz", sc.healthz, requests=500)
@@ -193,23 +247,37 @@ def run_backend(backend: str, opts: Options, runner: asyncio.Runner) -> BackendR
             print(f"  {small:,} incidents stored", flush=True)
             measure(f"healthz @{small}", sc.healthz)
             measure(f"list @{small}", listing)
-            _check_list_body(run.results[f"list @{small}"], small)
+            measure_open("list", small, opts.compare_rate, listing)
+            for r in (*run.results.values(), *run.open_results.values()):
+                if r.name.startswith("list"):
+                    _check_list_body(r, small)
 
             grow_to(middle, small)
             print(f"  {middle:,} incidents stored", flush=True)
             measure(f"healthz @{middle}", sc.healthz)
             measure(f"list @{middle}", listing)
-            _check_list_body(run.results[f"list @{middle}"], middle)
             deep = sc.list_page(after=_deep_cursor(url, page.id, middle // 2))
             measure(f"list deep page @{middle}", deep)
-            _check_list_body(run.results[f"list deep page @{middle}"], middle)
             measure(f"create @{middle}", sc.create("main"), expect=(201,))
+            for rate in opts.rates:
+                measure_open("list", middle, rate, listing)
+            for rate in opts.rates:
+                measure_open("create", middle, rate, sc.create(f"open{rate:g}"), expect=(201,))
+            for name in (f"list @{middle}", f"list deep page @{middle}"):
+                if name in run.results:
+                    _check_list_body(run.results[name], middle)
 
             grow_to(large, middle)
             print(f"  {large:,} incidents stored", flush=True)
             measure(f"healthz @{large}", sc.healthz)
             measure(f"list @{large}", listing)
-            _check_list_body(run.results[f"list @{large}"], large)
+            measure_open("list", large, opts.compare_rate, listing)
+            for r in (
+                run.results.get(f"list @{large}"),
+                run.open_results.get(open_key("list", large, opts.compare_rate)),
+            ):
+                if r is not None:
+                    _check_list_body(r, large)
         engine.dispose()
     return run
 
@@ -224,4 +292,16 @@ def summary_line(r: client.Result) -> str:
         f"server {r.server_cpu_ms_per_request:5.2f} ms CPU/req "
         f"({100 * r.server_cpu / r.wall if r.wall else 0:3.0f}% of a core)  "
         f"client {100 * r.client_cpu / r.wall if r.wall else 0:3.0f}%{extra}"
+    )
+
+
+def open_summary_line(r: client.Result) -> str:
+    errors = sum(r.errors.values())
+    extra = f" errors={dict(r.errors)}" if errors else ""
+    extra += f" (time cap hit, {r.unsent} never sent)" if r.capped else ""
+    return (
+        f"{r.name:<24} n={r.count:<5} p50={r.ms(50):7.2f} p95={r.ms(95):7.2f} "
+        f"p99={r.ms(99):7.2f} max={r.ms(100):7.2f} ms  offered {r.offered_rate:5.0f} "
+        f"achieved {r.throughput:6.1f} req/s  server {r.server_cpu_ms_per_request:5.2f} ms CPU/req "
+        f"({100 * r.server_cpu / r.wall if r.wall else 0:3.0f}% of a core){extra}"
     )
