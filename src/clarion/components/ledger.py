@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -58,39 +58,36 @@ def latest_by_component(changes: Sequence[Change]) -> dict[str, str]:
     return latest
 
 
+async def _changes_by_cause(
+    session: AsyncSession, cause: Any, cause_ids: Sequence[str]
+) -> dict[str, list[ComponentStatusChange]]:
+    """Ledger rows whose ``cause`` column (incident or maintenance id) is in ``cause_ids``,
+    grouped by that id, oldest first."""
+    found: dict[str, list[ComponentStatusChange]] = {i: [] for i in cause_ids}
+    if not cause_ids:
+        return found
+    rows = await session.scalars(
+        select(ComponentStatusChange)
+        .where(cause.in_(cause_ids))
+        .order_by(ComponentStatusChange.occurred_at, ComponentStatusChange.seq)
+    )
+    for row in rows:
+        found[getattr(row, cause.key)].append(row)
+    return found
+
+
 async def changes_for_incidents(
     session: AsyncSession, incident_ids: Sequence[str]
 ) -> dict[str, list[ComponentStatusChange]]:
     """Ledger rows caused by each incident, oldest first."""
-    found: dict[str, list[ComponentStatusChange]] = {i: [] for i in incident_ids}
-    if not incident_ids:
-        return found
-    rows = await session.scalars(
-        select(ComponentStatusChange)
-        .where(ComponentStatusChange.incident_id.in_(incident_ids))
-        .order_by(ComponentStatusChange.occurred_at, ComponentStatusChange.seq)
-    )
-    for row in rows:
-        assert row.incident_id is not None
-        found[row.incident_id].append(row)
-    return found
+    return await _changes_by_cause(session, ComponentStatusChange.incident_id, incident_ids)
 
 
 async def changes_for_maintenances(
     session: AsyncSession, maintenance_ids: Sequence[str]
 ) -> dict[str, list[ComponentStatusChange]]:
-    found: dict[str, list[ComponentStatusChange]] = {i: [] for i in maintenance_ids}
-    if not maintenance_ids:
-        return found
-    rows = await session.scalars(
-        select(ComponentStatusChange)
-        .where(ComponentStatusChange.maintenance_id.in_(maintenance_ids))
-        .order_by(ComponentStatusChange.occurred_at, ComponentStatusChange.seq)
-    )
-    for row in rows:
-        assert row.maintenance_id is not None
-        found[row.maintenance_id].append(row)
-    return found
+    """Ledger rows caused by each maintenance window, oldest first."""
+    return await _changes_by_cause(session, ComponentStatusChange.maintenance_id, maintenance_ids)
 
 
 async def change_points_for_incidents(
