@@ -14,7 +14,6 @@ from clarion.context import AppContext
 async def prepare_demo(ctx: AppContext) -> tuple[str, str]:
     """Apply the demo declaration, seed history once, make a fresh key; returns (slug, token)."""
     from clarion.api_keys.service import create_key
-    from clarion.demo.maintenance_seed import seed_maintenance
     from clarion.demo.seed import seed_history
     from clarion.status_pages.declare import apply_declaration, parse_declaration
     from clarion.status_pages.service import page_by_slug
@@ -27,7 +26,6 @@ async def prepare_demo(ctx: AppContext) -> tuple[str, str]:
         page = await page_by_slug(session, declaration.pages[0].slug)
         assert page is not None
         await seed_history(session, page, now)
-        await seed_maintenance(session, page, now)
         _key, token = await create_key(
             session, "demo", ["viewer", "status_page_publisher", "manage_settings"], now
         )
