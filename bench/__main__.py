@@ -124,8 +124,8 @@ def report_open(runs: list[core.BackendRun], opts: core.Options) -> None:
         f"{opts.open_seconds:g} s per rate; latency from the scheduled send time (ms)"
     )
     print(
-        f"{'backend':<11}{'scenario':<28}{'offered':>8}{'achieved':>9}{'p50':>8}{'p99':>8}"
-        f"{'max':>8}{'CPU ms/req':>12}"
+        f"{'backend':<11}{'scenario':<28}{'offered':>8}{'achieved':>9}{'p50':>10}{'p99':>10}"
+        f"{'max':>10}{'CPU ms/req':>12}"
     )
     for run in runs:
         for name, r in run.open_results.items():
@@ -133,7 +133,7 @@ def report_open(runs: list[core.BackendRun], opts: core.Options) -> None:
             flag += f"  errors {dict(r.errors)}" if r.errors else ""
             print(
                 f"{run.backend:<11}{name:<28}{r.offered_rate:8.0f}{r.throughput:9.1f}"
-                f"{r.ms(50):8.2f}{r.ms(99):8.2f}{r.ms(100):8.2f}"
+                f"{r.ms(50):10.2f}{r.ms(99):10.2f}{r.ms(100):10.2f}"
                 f"{r.server_cpu_ms_per_request:12.2f}{flag}"
             )
     print(
