@@ -227,16 +227,27 @@ async def _subscription(
     return subscription
 
 
-@router.get("/{slug}/subscribe/confirm")
-@router.get("/subscribe/confirm")
-async def confirm_form(request: Request, slug: str = "", token: str = "") -> Response:
-    ctx = _ctx(request)
+async def _linked(
+    request: Request, slug: str, token: str, purpose: str, max_age: int | None = None
+) -> tuple[StatusPage, Subscription] | Response:
+    """The page and the subscription a signed link names, or the page to answer instead:
+    404 for an unknown page, "bad link" for a token that is forged, expired or not this page's."""
     page = await _page(request, slug)
     if page is None:
         return _not_found()
-    subscription = await _subscription(ctx, page, token, CONFIRM, CONFIRM_MAX_AGE)
+    subscription = await _subscription(_ctx(request), page, token, purpose, max_age)
     if subscription is None:
         return _bad_link(page)
+    return page, subscription
+
+
+@router.get("/{slug}/subscribe/confirm")
+@router.get("/subscribe/confirm")
+async def confirm_form(request: Request, slug: str = "", token: str = "") -> Response:
+    found = await _linked(request, slug, token, CONFIRM, CONFIRM_MAX_AGE)
+    if isinstance(found, Response):
+        return found
+    page, subscription = found
     return _html(
         "confirm.html",
         page=page,
@@ -250,12 +261,10 @@ async def confirm_form(request: Request, slug: str = "", token: str = "") -> Res
 @router.post("/subscribe/confirm")
 async def confirm(request: Request, slug: str = "", token: str = "") -> Response:
     ctx = _ctx(request)
-    page = await _page(request, slug)
-    if page is None:
-        return _not_found()
-    subscription = await _subscription(ctx, page, token, CONFIRM, CONFIRM_MAX_AGE)
-    if subscription is None:
-        return _bad_link(page)
+    found = await _linked(request, slug, token, CONFIRM, CONFIRM_MAX_AGE)
+    if isinstance(found, Response):
+        return found
+    page, subscription = found
     async with ctx.db.write() as session:
         confirmed = await service.confirm(session, subscription.id, ctx.clock.now())
     if confirmed is None:
@@ -279,13 +288,10 @@ async def confirm(request: Request, slug: str = "", token: str = "") -> Response
 @router.get("/{slug}/unsubscribe")
 @router.get("/unsubscribe")
 async def unsubscribe_form(request: Request, slug: str = "", token: str = "") -> Response:
-    ctx = _ctx(request)
-    page = await _page(request, slug)
-    if page is None:
-        return _not_found()
-    subscription = await _subscription(ctx, page, token, MANAGE, None)
-    if subscription is None:
-        return _bad_link(page)
+    found = await _linked(request, slug, token, MANAGE)
+    if isinstance(found, Response):
+        return found
+    page, subscription = found
     return _html(
         "unsubscribe.html",
         page=page,
@@ -300,12 +306,10 @@ async def unsubscribe_form(request: Request, slug: str = "", token: str = "") ->
 @router.post("/unsubscribe")
 async def unsubscribe(request: Request, slug: str = "", token: str = "") -> Response:
     ctx = _ctx(request)
-    page = await _page(request, slug)
-    if page is None:
-        return _not_found()
-    subscription = await _subscription(ctx, page, token, MANAGE, None)
-    if subscription is None:
-        return _bad_link(page)
+    found = await _linked(request, slug, token, MANAGE)
+    if isinstance(found, Response):
+        return found
+    page, subscription = found
     async with ctx.db.write() as session:
         await service.unsubscribe(session, subscription.id, ctx.clock.now())
     return _html(
@@ -320,12 +324,10 @@ async def unsubscribe(request: Request, slug: str = "", token: str = "") -> Resp
 @router.get("/preferences")
 async def preferences_form(request: Request, slug: str = "", token: str = "") -> Response:
     ctx = _ctx(request)
-    page = await _page(request, slug)
-    if page is None:
-        return _not_found()
-    subscription = await _subscription(ctx, page, token, MANAGE, None)
-    if subscription is None:
-        return _bad_link(page)
+    found = await _linked(request, slug, token, MANAGE)
+    if isinstance(found, Response):
+        return found
+    page, subscription = found
     return _preferences(ctx, page, subscription, token, await _components(ctx, page))
 
 
@@ -354,12 +356,10 @@ def _preferences(
 @router.post("/preferences")
 async def save_preferences(request: Request, slug: str = "", token: str = "") -> Response:
     ctx = _ctx(request)
-    page = await _page(request, slug)
-    if page is None:
-        return _not_found()
-    subscription = await _subscription(ctx, page, token, MANAGE, None)
-    if subscription is None:
-        return _bad_link(page)
+    found = await _linked(request, slug, token, MANAGE)
+    if isinstance(found, Response):
+        return found
+    page, subscription = found
     form = await _form(request)
     async with ctx.db.write() as session:
         updated = await service.set_components(
