@@ -5,7 +5,8 @@ commits when the block ends without an exception. Services flush, never commit.
 
 SQLite: WAL, ``BEGIN IMMEDIATE`` for writes (so a writer takes the lock up front instead of
 failing on upgrade), plain ``BEGIN`` for reads, and writes in this process serialised by an
-asyncio lock so they queue here rather than spin in SQLite's busy handler.
+asyncio lock so they queue here rather than spin in SQLite's busy handler. Statements run on the
+event loop's thread (``inline_sqlite``), not on aiosqlite's per-connection threads.
 """
 
 from __future__ import annotations
@@ -27,18 +28,20 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.pool import NullPool
 
-SQLITE_BUSY_TIMEOUT_MS = 30_000
+from clarion.db import inline_sqlite
+
+SQLITE_BUSY_TIMEOUT_MS = inline_sqlite.BUSY_TIMEOUT_MS
 #: Execution option: this connection runs single self-contained statements, no BEGIN.
 NO_BEGIN = "clarion_no_begin"
 
 
-def _sqlite_engine(url: str, begin: str, pool_size: int, *, reset: bool = True) -> AsyncEngine:
+def _sqlite_engine(url: str, *, immediate: bool, pool_size: int, reset: bool = True) -> AsyncEngine:
     engine = create_async_engine(
         url,
         pool_size=pool_size,
         max_overflow=0,
         pool_timeout=60,
-        connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
+        async_creator=inline_sqlite.async_creator(url),
         json_deserializer=orjson.loads,
         # Every use of the read engine ends its transaction itself (a session's ``begin()``
         # block, or a connection's close), so the pool's extra ROLLBACK on return would be a
@@ -62,7 +65,10 @@ def _sqlite_engine(url: str, begin: str, pool_size: int, *, reset: bool = True) 
     def _on_begin(conn: Any) -> None:
         if conn.get_execution_options().get(NO_BEGIN):
             return
-        conn.exec_driver_sql(begin)
+        if immediate:
+            inline_sqlite.begin_immediate(conn.connection.driver_connection)
+        else:
+            conn.exec_driver_sql("BEGIN")
 
     return engine
 
@@ -75,8 +81,8 @@ class Database:
         self.is_sqlite = url.startswith("sqlite")
         self._write_lock: asyncio.Lock | None = None
         if self.is_sqlite:
-            self.write_engine = _sqlite_engine(url, "BEGIN IMMEDIATE", 1)
-            self.read_engine = _sqlite_engine(url, "BEGIN", 4, reset=False)
+            self.write_engine = _sqlite_engine(url, immediate=True, pool_size=1)
+            self.read_engine = _sqlite_engine(url, immediate=False, pool_size=4, reset=False)
         else:
             self.write_engine = create_async_engine(
                 url,
