@@ -30,6 +30,8 @@ class Settings(BaseSettings):
     retrospective_rate_limit_capacity: int = 300
     retrospective_rate_limit_refill_per_second: float = 5.0
     idempotency_retention_hours: int = 72
+    #: Serialised incident list pages kept per page content version (0 turns the cache off).
+    api_list_cache_entries: int = 256
 
     # background work
     run_worker_in_serve: bool = True

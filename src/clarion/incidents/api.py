@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
+from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import Response
 
 from clarion.api_keys.service import PUBLISH_ROLE, Principal
@@ -12,6 +13,7 @@ from clarion.http.auth import RETROSPECTIVE_BUCKET, context_of, require
 from clarion.http.filters import ListFilters, list_filters
 from clarion.http.idempotency import run_idempotent
 from clarion.http.json import json_response
+from clarion.http.list_cache import cached_page_list
 from clarion.http.pagination import PageRequest, page_request, pagination_meta
 from clarion.http.wire import ERROR_RESPONSES
 from clarion.incidents import retrospective, service
@@ -54,8 +56,8 @@ async def list_status_page_incidents(
     filters: Annotated[ListFilters, Depends(list_filters)],
     _key: Annotated[Principal, Depends(require())],
 ) -> Response:
-    ctx = context_of(request)
-    async with ctx.db.read() as session:
+
+    async def build(session: AsyncSession) -> dict[str, Any]:
         views, more = await service.list_incidents(
             session,
             page_id=status_page_id,
@@ -63,10 +65,14 @@ async def list_status_page_incidents(
             after=page.after,
             filters=filters,
         )
-    items = [view_body(v) for v in views]
-    return json_response(
-        {"status_page_incidents": items, "pagination_meta": pagination_meta(page, items, more)}
-    )
+        items = [view_body(v) for v in views]
+        return {
+            "status_page_incidents": items,
+            "pagination_meta": pagination_meta(page, items, more),
+        }
+
+    key = ("status_page_incidents", status_page_id, page, filters)
+    return await cached_page_list(context_of(request), status_page_id, key, build)
 
 
 @router.post(
