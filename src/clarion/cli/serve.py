@@ -3,12 +3,41 @@
 from __future__ import annotations
 
 import asyncio
+import gc
+import os
 import signal
+import tempfile
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from clarion.cli.common import load_settings, migrate, setup_logging
+from clarion.context import SHARED_RATE_LIMIT_FILE
+from clarion.http.ratelimit import SharedFileRateLimiter
 from clarion.settings import Settings
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+
+def _freeze_startup_objects() -> None:
+    """What exists after start-up (modules, the app, its routes) lives as long as the process:
+    take it out of the collector's view, so full collections scan only what requests made
+    (their pauses were the public page's p99)."""
+    gc.collect()
+    gc.freeze()
+
+
+def app_for_worker_process() -> FastAPI:
+    """The app of each process of ``clarion serve --workers N`` (uvicorn calls this factory in
+    every process it starts; the parent has already migrated the database)."""
+    from clarion.app import create_app
+
+    settings = load_settings()
+    setup_logging(settings.log_level)
+    app = create_app(settings)
+    _freeze_startup_objects()
+    return app
 
 
 def serve_app(
@@ -18,33 +47,51 @@ def serve_app(
     worker: bool | None = None,
     banner: str | None = None,
     settings: Settings | None = None,
+    workers: int = 1,
 ) -> None:
-    import gc
-
     import uvicorn
 
     from clarion.app import create_app
 
+    server_options: dict[str, Any] = {
+        "host": host,
+        "port": port,
+        "access_log": False,
+        "proxy_headers": True,
+        "server_header": False,
+    }
+    if workers > 1:
+        if settings is not None:
+            raise click.UsageError("--workers needs its settings from the environment")
+        settings = load_settings()
+        setup_logging(settings.log_level)
+        migrate(settings)
+        if worker is not None:
+            os.environ["CLARION_RUN_WORKER_IN_SERVE"] = "true" if worker else "false"
+        if banner:
+            click.echo(banner)
+        with tempfile.TemporaryDirectory(prefix="clarion-serve-") as shared:
+            if not settings.redis_url:
+                # One token bucket per key across the processes (Redis, when set, shares them).
+                path = os.path.join(shared, "rate-limit")
+                SharedFileRateLimiter.create(path)
+                os.environ[SHARED_RATE_LIMIT_FILE] = path
+            uvicorn.run(
+                f"{__name__}:app_for_worker_process",
+                factory=True,
+                workers=workers,
+                log_level=settings.log_level,
+                **server_options,
+            )
+        return
     settings = settings or load_settings()
     setup_logging(settings.log_level)
     migrate(settings)
     app = create_app(settings, run_worker=worker)
-    # What exists after start-up (modules, the app, its routes) lives as long as the process:
-    # take it out of the collector's view, so full collections scan only what requests made
-    # (their pauses were the public page's p99).
-    gc.collect()
-    gc.freeze()
+    _freeze_startup_objects()
     if banner:
         click.echo(banner)
-    uvicorn.run(
-        app,
-        host=host,
-        port=port,
-        log_level=settings.log_level,
-        access_log=False,
-        proxy_headers=True,
-        server_header=False,
-    )
+    uvicorn.run(app, log_level=settings.log_level, **server_options)
 
 
 @click.command("serve")
@@ -56,9 +103,18 @@ def serve_app(
     help="Run background work (notifications, maintenance automation) in this process "
     "(default: on; turn off when separate `clarion worker` processes run).",
 )
-def serve_command(host: str, port: int, worker: bool | None) -> None:
+@click.option(
+    "--workers",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="Server processes sharing the port (up to one per core). They share rate limits "
+    "(through Redis when CLARION_REDIS_URL is set, else through a file on this machine) and the "
+    "database; each keeps its own render cache.",
+)
+def serve_command(host: str, port: int, worker: bool | None, workers: int) -> None:
     """Serve the API, the public status pages and the background worker on one port."""
-    serve_app(host, port, worker=worker)
+    serve_app(host, port, worker=worker, workers=workers)
 
 
 @click.command("worker")

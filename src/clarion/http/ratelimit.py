@@ -1,13 +1,20 @@
 """Token-bucket rate limiting per API key (1200 tokens, refilling 20/s by default).
 
 ``InProcessRateLimiter`` keeps buckets in memory (one process, the SQLite default);
-``RedisRateLimiter`` keeps them in Redis so that replicas share one bucket per key.
+``SharedFileRateLimiter`` keeps them in a memory-mapped file that the processes of one
+``clarion serve --workers N`` share; ``RedisRateLimiter`` keeps them in Redis so that replicas on
+several machines share one bucket per key.
 """
 
 from __future__ import annotations
 
 import asyncio
+import fcntl
+import hashlib
 import math
+import mmap
+import os
+import struct
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -34,6 +41,14 @@ def _refill(tokens: float, last: float, capacity: int, rate: float, now: float) 
     return min(float(capacity), tokens + max(0.0, now - last) * rate)
 
 
+def _spend(tokens: float, capacity: int, rate: float) -> tuple[float, Decision]:
+    """Take one token from a refilled bucket: its new level and the decision."""
+    if tokens >= 1.0:
+        tokens -= 1.0
+        return tokens, Decision(True, int(tokens), 0.0, (capacity - tokens) / rate)
+    return tokens, Decision(False, 0, (1.0 - tokens) / rate, (capacity - tokens) / rate)
+
+
 class InProcessRateLimiter:
     def __init__(self) -> None:
         self._buckets: dict[str, tuple[float, float]] = {}
@@ -47,20 +62,84 @@ class InProcessRateLimiter:
         async with self._lock:
             tokens, last = self._buckets.get(bucket, (float(capacity), now))
             tokens = _refill(tokens, last, capacity, refill_per_second, now)
-            if tokens >= 1.0:
-                tokens -= 1.0
-                self._buckets[bucket] = (tokens, now)
-                return Decision(True, int(tokens), 0.0, (capacity - tokens) / refill_per_second)
+            tokens, decision = _spend(tokens, capacity, refill_per_second)
             self._buckets[bucket] = (tokens, now)
-            return Decision(
-                False,
-                0,
-                (1.0 - tokens) / refill_per_second,
-                (capacity - tokens) / refill_per_second,
-            )
+            return decision
 
     async def close(self) -> None:
         return None
+
+
+#: One bucket: the key's 16-byte BLAKE2b digest (all zeros: a free slot), its tokens, when they
+#: were counted, and when the bucket will be full again (from then on it equals a new bucket).
+_SLOT = struct.Struct("<16sddd")
+_FREE = bytes(16)
+
+
+class SharedFileRateLimiter:
+    """Token buckets in a memory-mapped file shared by the processes of one machine.
+
+    The file is an open-addressing table of ``slots`` buckets; each ``take`` holds an exclusive
+    ``flock`` for a few microseconds while it reads and writes one bucket. A key probes up to
+    ``probe`` slots from its hash; a slot whose bucket is full again is as good as free, so
+    slots are reused as buckets refill. Only when every probed slot holds a bucket that is
+    still refilling is the one closest to full taken over, which can only make a limit
+    looser, never stricter, and needs more than ``probe`` keys spending at once in one
+    neighbourhood.
+    """
+
+    def __init__(self, path: str, *, slots: int = 16384, probe: int = 64) -> None:
+        self.slots = slots
+        self.probe = min(probe, slots)
+        size = slots * _SLOT.size
+        self._fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        if os.fstat(self._fd).st_size < size:
+            os.ftruncate(self._fd, size)
+        self._map = mmap.mmap(self._fd, size)
+
+    @staticmethod
+    def create(path: str, *, slots: int = 16384) -> None:
+        """An empty table at ``path`` (all slots free)."""
+        with open(path, "wb") as handle:
+            handle.truncate(slots * _SLOT.size)
+
+    def _find(self, digest: bytes, now: float) -> int:
+        """The slot for ``digest``: its own, else a free or refilled one, else the fullest."""
+        start = int.from_bytes(digest[:8], "little") % self.slots
+        reusable = -1
+        fullest, fullest_at = -1, math.inf
+        for step in range(self.probe):
+            index = (start + step) % self.slots
+            key, _tokens, _last, full_at = _SLOT.unpack_from(self._map, index * _SLOT.size)
+            if key == digest:
+                return index
+            if reusable < 0 and (key == _FREE or full_at <= now):
+                reusable = index
+            elif full_at < fullest_at:
+                fullest, fullest_at = index, full_at
+        return reusable if reusable >= 0 else fullest
+
+    async def take(
+        self, bucket: str, capacity: int, refill_per_second: float, now: float
+    ) -> Decision:
+        digest = hashlib.blake2b(bucket.encode(), digest_size=16).digest()
+        fcntl.flock(self._fd, fcntl.LOCK_EX)
+        try:
+            index = self._find(digest, now)
+            offset = index * _SLOT.size
+            key, tokens, last, _full_at = _SLOT.unpack_from(self._map, offset)
+            if key != digest:
+                tokens, last = float(capacity), now
+            tokens = _refill(tokens, last, capacity, refill_per_second, now)
+            tokens, decision = _spend(tokens, capacity, refill_per_second)
+            _SLOT.pack_into(self._map, offset, digest, tokens, now, now + decision.full_after)
+            return decision
+        finally:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+
+    async def close(self) -> None:
+        self._map.close()
+        os.close(self._fd)
 
 
 _LUA = """

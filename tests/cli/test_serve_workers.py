@@ -1,0 +1,247 @@
+"""``clarion serve --workers N``: several processes on one port sharing the database, one token
+bucket per key, and each other's writes."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+
+from clarion.http.ratelimit import SharedFileRateLimiter
+from tests.contract.checks import check_response
+from tests.contract.cli import run_cli
+from tests.harness import free_port, fresh_database
+
+DECLARATION = """\
+components:
+  - {key: api, name: API}
+status_pages:
+  - slug: workers
+    name: Workers
+    items:
+      - component: api
+"""
+
+
+def _cpu_ticks(pid: int) -> int:
+    with open(f"/proc/{pid}/stat") as handle:
+        fields = handle.read().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])
+
+
+def _children(pid: int) -> list[int]:
+    """The server processes that ``pid`` started (not multiprocessing's resource tracker)."""
+    found: list[int] = []
+    for task in os.listdir(f"/proc/{pid}/task"):
+        with open(f"/proc/{pid}/task/{task}/children") as handle:
+            found.extend(int(child) for child in handle.read().split())
+    servers = []
+    for child in found:
+        with open(f"/proc/{child}/cmdline", "rb") as handle:
+            if b"resource_tracker" not in handle.read():
+                servers.append(child)
+    return servers
+
+
+@contextmanager
+def serve_workers(url: str, log: Path, workers: int, **env: str) -> Iterator[tuple[str, int]]:
+    port = free_port()
+    environment = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("CLARION_") or k.startswith("CLARION_TEST")
+    }
+    environment.update(
+        CLARION_DATABASE_URL=url,
+        CLARION_BASE_URL=f"http://127.0.0.1:{port}",
+        CLARION_LOG_LEVEL="warning",
+        **env,
+    )
+    args = ["serve", "--port", str(port), "--workers", str(workers), "--no-worker"]
+    with log.open("ab") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "clarion", *args], env=environment, stdout=out, stderr=out
+        )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert process.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, log.read_text()
+            if len(_children(process.pid)) >= workers:
+                try:
+                    if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+            time.sleep(0.2)
+        yield base, process.pid
+    finally:
+        process.terminate()
+        try:
+            process.wait(20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@pytest.fixture
+def database(tmp_path: Path) -> Iterator[str]:
+    with fresh_database(str(tmp_path)) as url:
+        run_cli(url, "db", "upgrade")
+        declaration = tmp_path / "page.yaml"
+        declaration.write_text(DECLARATION)
+        run_cli(url, "apply", str(declaration))
+        yield url
+
+
+def _token(url: str) -> str:
+    out = run_cli(
+        url,
+        "keys",
+        "create",
+        "--name",
+        "workers",
+        "--role",
+        "viewer",
+        "--role",
+        "status_page_publisher",
+    ).stdout
+    return out.strip()
+
+
+async def _burst(base: str, token: str, count: int) -> list[httpx.Response]:
+    """``count`` requests at once, each on its own connection (so the kernel spreads them over
+    the processes)."""
+
+    async def one() -> httpx.Response:
+        async with httpx.AsyncClient(base_url=base, timeout=60) as client:
+            return await client.get(
+                "/v2/status_pages", headers={"Authorization": f"Bearer {token}"}
+            )
+
+    return await asyncio.gather(*(one() for _ in range(count)))
+
+
+def test_processes_share_one_token_bucket_per_key(database: str, tmp_path: Path) -> None:
+    token = _token(database)
+    capacity = 40
+    with serve_workers(
+        database,
+        tmp_path / "serve.log",
+        2,
+        CLARION_RATE_LIMIT_CAPACITY=str(capacity),
+        CLARION_RATE_LIMIT_REFILL_PER_SECOND="0.001",
+    ) as (base, pid):
+        workers = _children(pid)
+        assert len(workers) == 2
+        before = {w: _cpu_ticks(w) for w in workers}
+        responses = asyncio.run(_burst(base, token, 160))
+        after = {w: _cpu_ticks(w) for w in workers}
+    codes = [r.status_code for r in responses]
+    assert codes.count(200) == capacity, codes
+    assert codes.count(429) == len(codes) - capacity
+    # One bucket: each remaining count from capacity-1 down to 0 was handed out exactly once.
+    remaining = sorted(int(r.headers["X-RateLimit-Remaining"]) for r in responses if r.is_success)
+    assert remaining == list(range(capacity))
+    for response in responses:
+        if response.status_code == 429:
+            check_response(response)
+            assert response.json()["rate_limit"]["limit"] == capacity
+    # Both processes answered part of the burst (else the test would prove nothing).
+    assert all(after[w] > before[w] for w in workers), (before, after)
+
+
+def test_a_write_answered_by_one_process_shows_in_the_next_list_from_any(
+    database: str, tmp_path: Path
+) -> None:
+    token = _token(database)
+    headers = {"Authorization": f"Bearer {token}"}
+    with serve_workers(database, tmp_path / "serve.log", 2) as (base, _pid):
+        page_id = httpx.get(f"{base}/v2/status_pages", headers=headers).json()["status_pages"][0][
+            "id"
+        ]
+        for n in range(12):
+            # A new connection per request: consecutive requests land on either process.
+            with httpx.Client(base_url=base) as client:
+                created = client.post(
+                    "/v2/status_page_incidents",
+                    headers=headers,
+                    json={
+                        "status_page_id": page_id,
+                        "name": f"Incident {n}",
+                        "incident_status": "investigating",
+                        "message": "Looking",
+                        "notify_subscribers": False,
+                        "idempotency_key": uuid.uuid4().hex,
+                    },
+                )
+            assert created.status_code == 201, created.text
+            with httpx.Client(base_url=base) as client:
+                listed = client.get(
+                    "/v2/status_page_incidents",
+                    headers=headers,
+                    params={"status_page_id": page_id},
+                ).json()
+            assert (
+                listed["status_page_incidents"][0]["id"]
+                == (created.json()["status_page_incident"]["id"])
+            )
+            assert len(listed["status_page_incidents"]) == n + 1
+
+
+def _spend(path: str, bucket: str, count: int, now: float) -> int:
+    async def run() -> int:
+        limiter = SharedFileRateLimiter(path)
+        allowed = 0
+        for _ in range(count):
+            allowed += (await limiter.take(bucket, 100, 0.000001, now)).allowed
+        await limiter.close()
+        return allowed
+
+    return asyncio.run(run())
+
+
+def test_the_shared_file_limiter_is_exact_across_racing_processes(tmp_path: Path) -> None:
+    from concurrent.futures import ProcessPoolExecutor
+
+    path = str(tmp_path / "buckets")
+    SharedFileRateLimiter.create(path, slots=16384)
+    now = time.time()
+    with ProcessPoolExecutor(max_workers=4) as pool:
+        spent = list(pool.map(_spend, [path] * 4, ["key-a"] * 4, [60] * 4, [now] * 4))
+    assert sum(spent) == 100  # 240 attempts on a bucket of 100
+
+
+def test_the_shared_file_limiter_reuses_refilled_slots_and_keeps_keys_apart(
+    tmp_path: Path,
+) -> None:
+    path = str(tmp_path / "buckets")
+    SharedFileRateLimiter.create(path, slots=8)
+
+    async def run() -> None:
+        limiter = SharedFileRateLimiter(path, slots=8, probe=8)
+        now = 1000.0
+        # Eight keys fill the table; each has its own bucket of 2.
+        for n in range(8):
+            assert (await limiter.take(f"k{n}", 2, 1.0, now)).remaining == 1
+        assert (await limiter.take("k3", 2, 1.0, now)).remaining == 0
+        assert not (await limiter.take("k3", 2, 1.0, now)).allowed
+        # One second later every other bucket is full again, so a ninth key finds a slot
+        # without disturbing k3, which is still refilling.
+        later = now + 1.0
+        assert (await limiter.take("k8", 2, 1.0, later)).remaining == 1
+        decision = await limiter.take("k3", 2, 1.0, later)
+        assert decision.allowed and decision.remaining == 0
+        await limiter.close()
+
+    asyncio.run(run())
