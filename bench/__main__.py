@@ -228,6 +228,9 @@ def main(argv: list[str] | None = None) -> int:
         default=50.0,
         help="open loop: rate of the small vs large comparison (50)",
     )
+    parser.add_argument(
+        "--workers", type=int, default=1, help="server processes: clarion serve --workers (1)"
+    )
     parser.add_argument("--json", type=Path, help="also write the results to this JSON file")
     args = parser.parse_args(argv)
     # A SIGTERM (``timeout``, CI) unwinds like Ctrl-C, so the server is stopped and the
@@ -249,6 +252,7 @@ def main(argv: list[str] | None = None) -> int:
             compare_rate=args.compare_rate,
             open_loop=args.mode in ("both", "open"),
             closed_loop=args.mode in ("both", "closed"),
+            workers=args.workers,
         )
         print(f"machine: {machine()}", flush=True)
         runs: list[core.BackendRun] = []

@@ -50,6 +50,8 @@ class Options:
     compare_rate: float = 50.0
     open_loop: bool = True
     closed_loop: bool = True
+    #: ``clarion serve --workers``
+    workers: int = 1
 
 
 @dataclass
@@ -215,7 +217,7 @@ def run_backend(backend: str, opts: Options, runner: asyncio.Runner) -> BackendR
 
         grow_to(small, 0)
         log_path = opts.log_dir / f"bench-serve-{backend}.log"
-        with server.serve(raw_url, log_path) as srv:
+        with server.serve(raw_url, log_path, workers=opts.workers) as srv:
             sc = Scenarios(
                 f"{srv.host}:{srv.port}", page.id, write_page.id, tokens, page.component_ids
             )

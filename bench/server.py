@@ -99,12 +99,21 @@ class Server:
 
 
 @contextlib.contextmanager
-def serve(database_url: str, log_path: Path) -> Iterator[Server]:
-    """``clarion serve`` on a free loopback port until the block ends."""
+def serve(database_url: str, log_path: Path, *, workers: int = 1) -> Iterator[Server]:
+    """``clarion serve [--workers N]`` on a free loopback port until the block ends."""
     port = free_port()
     with open(log_path, "ab") as log:
         process = subprocess.Popen(
-            [clarion_executable(), "serve", "--host", HOST, "--port", str(port)],
+            [
+                clarion_executable(),
+                "serve",
+                "--host",
+                HOST,
+                "--port",
+                str(port),
+                "--workers",
+                str(workers),
+            ],
             env=environment(database_url),
             stdout=log,
             stderr=subprocess.STDOUT,
