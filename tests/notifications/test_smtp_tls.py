@@ -111,7 +111,8 @@ def assert_password_kept_secret(caplog: pytest.LogCaptureFixture, *rows: Any) ->
     # aiosmtpd's own logger ("mail.log") is the server's, which is not Clarion's to keep clean.
     assert caplog.records, "nothing was captured: the check below would prove nothing"
     ours = [r for r in caplog.records if not r.name.startswith("mail.log")]
-    texts = [r.getMessage() for r in ours] + [r.exc_text or "" for r in ours]
+    formatter = logging.Formatter()
+    texts = [formatter.format(r) for r in ours]  # the message with any traceback
     texts += [row.last_error or "" for row in rows]
     for text in texts:
         for form in forms:
