@@ -40,6 +40,7 @@ class Settings(BaseSettings):
     # notifications
     smtp_url: str | None = None
     smtp_from: str = "Clarion <status@localhost>"
+    smtp_ca_file: str | None = None  # PEM bundle trusted for SMTP TLS instead of the system's
     webhook_allow_private: bool = False
     webhook_timeout_seconds: float = 10.0
     secret_key: str = ""

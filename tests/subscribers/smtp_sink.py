@@ -4,12 +4,20 @@
 accepted only if the client is still connected when the reply is due, as with a real server
 (a client that dies before the ``250`` never learns the message was taken). ``refuse`` maps an
 address to an SMTP reply code for RCPT.
+
+TLS and AUTH, through ``smtp_sink``: ``implicit_tls`` (a server-side ``SSLContext``) makes it an
+``smtps://`` server, ``starttls`` one that offers STARTTLS (``require_starttls`` refuses mail
+before it). ``credentials`` (user -> password) makes AUTH required before MAIL; AUTH is offered
+even before STARTTLS, as a careless server might, so a test sees whether the *client* keeps the
+password off a clear connection. Every attempt is recorded in ``logins``, and each message
+records whether it came over TLS.
 """
 
 from __future__ import annotations
 
 import asyncio
 import email
+import ssl
 import threading
 import time
 from collections.abc import Iterator
@@ -20,6 +28,7 @@ from email.policy import default
 from typing import Any
 
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from tests.harness import free_port
 
@@ -29,6 +38,7 @@ class Received:
     mail_from: str
     rcpt_to: list[str]
     message: EmailMessage
+    over_tls: bool = False
 
     @property
     def text(self) -> str:
@@ -43,18 +53,33 @@ class Received:
         return str(part.get_content())
 
 
+@dataclass(frozen=True)
+class Login:
+    username: str
+    accepted: bool
+    over_tls: bool
+
+
+def _over_tls(server: Any) -> bool:
+    transport = getattr(server, "transport", None)
+    return transport is not None and transport.get_extra_info("ssl_object") is not None
+
+
 @dataclass
 class SmtpSink:
     port: int
     delay: float = 0.0
     refuse: dict[str, int] = field(default_factory=dict)
     down: bool = False  # answer 421 to every RCPT (a broken server)
+    scheme: str = "smtp"
+    credentials: dict[str, str] = field(default_factory=dict)
     received: list[Received] = field(default_factory=list)
+    logins: list[Login] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
     def url(self) -> str:
-        return f"smtp://127.0.0.1:{self.port}"
+        return f"{self.scheme}://127.0.0.1:{self.port}"
 
     def to(self, address: str) -> list[Received]:
         with self.lock:
@@ -77,6 +102,26 @@ class SmtpSink:
         raise AssertionError("timed out waiting for mail")
 
     # aiosmtpd handler hooks
+    def authenticate(
+        self, server: Any, session: Any, envelope: Any, mechanism: str, auth_data: Any
+    ) -> AuthResult:
+        if not isinstance(auth_data, LoginPassword):
+            return AuthResult(success=False, handled=False)
+        username = auth_data.login.decode()
+        accepted = self.credentials.get(username) == auth_data.password.decode()
+        with self.lock:
+            self.logins.append(Login(username, accepted, _over_tls(server)))
+        return AuthResult(success=accepted, handled=False)
+
+    async def handle_MAIL(
+        self, server: Any, session: Any, envelope: Any, address: str, options: Any
+    ) -> str:
+        if self.credentials and not session.authenticated:
+            return "530 5.7.0 Authentication required"
+        envelope.mail_from = address
+        envelope.mail_options.extend(options)
+        return "250 OK"
+
     async def handle_RCPT(
         self, server: Any, session: Any, envelope: Any, address: str, options: Any
     ) -> str:
@@ -97,14 +142,29 @@ class SmtpSink:
         message = email.message_from_bytes(envelope.original_content, policy=default)
         assert isinstance(message, EmailMessage)
         with self.lock:
-            self.received.append(Received(envelope.mail_from, list(envelope.rcpt_tos), message))
+            self.received.append(
+                Received(envelope.mail_from, list(envelope.rcpt_tos), message, _over_tls(server))
+            )
         return "250 Message accepted"
 
 
 @contextmanager
-def smtp_sink(**options: Any) -> Iterator[SmtpSink]:
-    sink = SmtpSink(port=free_port(), **options)
-    controller = Controller(sink, hostname="127.0.0.1", port=sink.port)
+def smtp_sink(
+    *,
+    implicit_tls: ssl.SSLContext | None = None,
+    starttls: ssl.SSLContext | None = None,
+    require_starttls: bool = False,
+    **options: Any,
+) -> Iterator[SmtpSink]:
+    sink = SmtpSink(port=free_port(), scheme="smtps" if implicit_tls else "smtp", **options)
+    server_options: dict[str, Any] = {}
+    if implicit_tls is not None:
+        server_options["ssl_context"] = implicit_tls
+    if starttls is not None:
+        server_options.update(tls_context=starttls, require_starttls=require_starttls)
+    if sink.credentials:
+        server_options.update(authenticator=sink.authenticate, auth_require_tls=False)
+    controller = Controller(sink, hostname="127.0.0.1", port=sink.port, **server_options)
     controller.start()
     try:
         yield sink

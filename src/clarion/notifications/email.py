@@ -1,7 +1,9 @@
 """The e-mail channel: SMTP delivery over a small connection pool, and message rendering.
 
-``CLARION_SMTP_URL`` is ``smtp://[user:password@]host[:port]`` (STARTTLS when the server offers
-it) or ``smtps://…`` (implicit TLS, port 465 by default); ``CLARION_SMTP_FROM`` is the sender.
+``CLARION_SMTP_URL`` is ``smtp://[user:password@]host[:port][?starttls=…]`` (STARTTLS: required
+when the URL has credentials, else used when the server offers it) or ``smtps://…`` (implicit
+TLS, port 465 by default); ``CLARION_SMTP_FROM`` is the sender. Server certificates are verified,
+host name included, against the system trust store or ``CLARION_SMTP_CA_FILE``.
 Every message has a plain-text and an HTML part, a one-click unsubscribe link (also as
 ``List-Unsubscribe`` / ``List-Unsubscribe-Post`` headers, RFC 8058) and a preferences link.
 The ``Message-ID`` is derived from the outbox row, so a receiver can spot a repeat.
@@ -13,12 +15,13 @@ import asyncio
 import base64
 import html
 import re
-from dataclasses import dataclass
+import ssl
+from dataclasses import dataclass, field
 from email.header import Header
 from email.utils import formataddr, formatdate, parseaddr
 from functools import lru_cache
-from typing import Any
-from urllib.parse import unquote, urlencode, urlsplit
+from typing import Any, Literal
+from urllib.parse import parse_qs, unquote, urlencode, urlsplit
 
 import aiosmtplib
 from jinja2 import Environment, PackageLoader, select_autoescape
@@ -46,36 +49,83 @@ def register() -> None:
 # -- SMTP ------------------------------------------------------------------------------------
 
 
+StartTls = Literal["required", "opportunistic", "never"]
+STARTTLS_MODES: tuple[StartTls, ...] = ("required", "opportunistic", "never")
+
+
 @dataclass(frozen=True)
 class SmtpTarget:
     host: str
     port: int
     implicit_tls: bool
     username: str | None
-    password: str | None
+    password: str | None = field(repr=False)
+    #: For ``smtp://``: whether the connection must be upgraded with STARTTLS (``required``),
+    #: is upgraded when the server offers it (``opportunistic``) or never is. ``never`` for
+    #: ``smtps://``, which is TLS from the first byte.
+    starttls: StartTls
+
+
+class SmtpSetupError(Exception):
+    """The SMTP session cannot go on as configured (e.g. no STARTTLS where it is required)."""
 
 
 def parse_smtp_url(url: str) -> SmtpTarget:
-    """``smtp://[user:password@]host[:port]`` or ``smtps://…``; raises ``ValueError``."""
+    """``smtp://[user:password@]host[:port][?starttls=required|opportunistic|never]`` or
+    ``smtps://[user:password@]host[:port]``; raises ``ValueError`` (whose text never repeats
+    the URL, which may hold a password).
+
+    STARTTLS defaults to ``required`` when the URL has credentials (the password is never sent
+    in clear unless the URL says so) and to ``opportunistic`` otherwise.
+    """
     parts = urlsplit(url)
     if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
         raise ValueError("CLARION_SMTP_URL must look like smtp://[user:password@]host:port")
+    try:
+        port = parts.port
+    except ValueError:
+        raise ValueError("CLARION_SMTP_URL has an invalid port") from None
     implicit = parts.scheme == "smtps"
+    query = parse_qs(parts.query, keep_blank_values=True)
+    unknown = sorted(set(query) - {"starttls"})
+    if unknown:
+        raise ValueError(f"CLARION_SMTP_URL has an unknown option: {unknown[0][:40]!r}")
+    username = unquote(parts.username) if parts.username else None
+    starttls: StartTls = "required" if username is not None else "opportunistic"
+    if "starttls" in query:
+        if implicit:
+            raise ValueError("CLARION_SMTP_URL: starttls= applies to smtp:// only, not smtps://")
+        value = query["starttls"][-1]
+        if value not in STARTTLS_MODES:
+            raise ValueError("CLARION_SMTP_URL: starttls= must be required, opportunistic or never")
+        starttls = value
     return SmtpTarget(
         host=parts.hostname,
-        port=parts.port or (465 if implicit else 25),
+        port=port or (465 if implicit else 25),
         implicit_tls=implicit,
-        username=unquote(parts.username) if parts.username else None,
+        username=username,
         password=unquote(parts.password) if parts.password else None,
+        starttls="never" if implicit else starttls,
     )
+
+
+def tls_context(ca_file: str | None) -> ssl.SSLContext:
+    """Verifies the server's certificate and host name against ``ca_file`` (a PEM bundle)
+    when given, else against the system's trust store; TLS 1.2 or later."""
+    context = ssl.create_default_context(cafile=ca_file)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    return context
 
 
 class SmtpPool:
     """Up to ``size`` open SMTP connections shared by concurrent deliveries."""
 
-    def __init__(self, target: SmtpTarget, size: int, timeout: float) -> None:
+    def __init__(
+        self, target: SmtpTarget, size: int, timeout: float, tls: ssl.SSLContext | None = None
+    ) -> None:
         self.target = target
         self.timeout = timeout
+        self.tls = tls or tls_context(None)
         self._idle: list[aiosmtplib.SMTP] = []
         self._slots = asyncio.Semaphore(max(1, size))
 
@@ -85,16 +135,31 @@ class SmtpPool:
             hostname=t.host,
             port=t.port,
             use_tls=t.implicit_tls,
-            start_tls=None if not t.implicit_tls else False,  # None: STARTTLS when offered
+            start_tls=False,  # decided below, after EHLO
+            tls_context=self.tls,
             timeout=self.timeout,
         )
         await client.connect()
-        if t.username is not None:
-            try:
+        try:
+            if t.starttls != "never":
+                try:
+                    await client.ehlo()
+                except aiosmtplib.SMTPHeloError:
+                    await client.helo()  # no ESMTP, so no STARTTLS either
+                if client.supports_extension("starttls"):
+                    await client.starttls()
+                elif t.starttls == "required":
+                    raise SmtpSetupError(
+                        "the SMTP server does not offer STARTTLS"
+                        + (", so the password was not sent" if t.username is not None else "")
+                        + " (CLARION_SMTP_URL: use smtps:// or fix the server; ?starttls="
+                        "opportunistic allows a connection without TLS)"
+                    )
+            if t.username is not None:
                 await client.login(t.username, t.password or "")
-            except BaseException:
-                await _quit(client)
-                raise
+        except BaseException:
+            await _quit(client)
+            raise
         return client
 
     async def send(self, message: bytes, sender: str, recipient: str) -> None:
@@ -146,7 +211,12 @@ def _pool(ctx: AppContext) -> SmtpPool:
         target = parse_smtp_url(ctx.settings.smtp_url)
     except ValueError as exc:
         raise _ours(str(exc)) from None
-    pool = SmtpPool(target, ctx.settings.smtp_pool_size, ctx.settings.smtp_timeout_seconds)
+    try:
+        tls = tls_context(ctx.settings.smtp_ca_file)
+    except OSError as exc:  # ssl.SSLError too: not PEM, no certificate in it
+        reason = getattr(exc, "reason", None) or exc.strerror or type(exc).__name__
+        raise _ours(f"CLARION_SMTP_CA_FILE could not be loaded: {reason}") from None
+    pool = SmtpPool(target, ctx.settings.smtp_pool_size, ctx.settings.smtp_timeout_seconds, tls)
     ctx.extras[POOL_KEY] = pool
     ctx.extras["outbox_close:smtp"] = pool.close
     return pool
@@ -190,8 +260,32 @@ async def deliver(ctx: AppContext, row: OutboxMessage, subscription: Subscriptio
         raise _ours(text) from None
     except aiosmtplib.SMTPResponseException as exc:
         raise _ours(f"SMTP {exc.code}: {exc.message[:200]}") from None
+    except SmtpSetupError as exc:
+        raise _ours(str(exc)) from None
     except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
-        raise _ours(f"SMTP connection failed: {type(exc).__name__}") from None
+        raise _ours(_connection_failure(exc)) from None
+
+
+def _connection_failure(exc: BaseException) -> str:
+    """What went wrong below SMTP, in words an operator can act on (a TLS failure names the
+    certificate problem). Never the URL or credentials: only exception types and TLS reasons."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ssl.SSLCertVerificationError):
+            detail = seen.verify_message or seen.reason or "verification failed"
+            return (
+                f"SMTP server certificate not trusted: {detail} "
+                "(the host name in CLARION_SMTP_URL must match the certificate, issued by a CA "
+                "in the system trust store or in CLARION_SMTP_CA_FILE)"
+            )
+        if isinstance(seen, ssl.SSLError):
+            return f"TLS with the SMTP server failed: {seen.reason or type(seen).__name__}"
+        seen = seen.__cause__ or seen.__context__
+    if isinstance(exc, aiosmtplib.SMTPException) and not isinstance(
+        exc, aiosmtplib.SMTPConnectError | aiosmtplib.SMTPServerDisconnected
+    ):
+        return f"SMTP connection failed: {type(exc).__name__}: {exc.message[:200]}"
+    return f"SMTP connection failed: {type(exc).__name__}"
 
 
 PAGE_CACHE_SECONDS = 60.0
