@@ -16,7 +16,7 @@ from datetime import timedelta
 from typing import Any
 
 import orjson
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -25,6 +25,11 @@ from clarion.errors import ValidationFailed
 from clarion.http.idempotency_models import IdempotencyRecord
 from clarion.http.json import drop_nones
 from clarion.ids import new_id
+
+#: Built once: it runs on every create.
+_RECORD = select(IdempotencyRecord).where(
+    IdempotencyRecord.endpoint == bindparam("endpoint"), IdempotencyRecord.key == bindparam("key")
+)
 
 
 def payload_hash(payload: dict[str, Any]) -> str:
@@ -52,13 +57,11 @@ async def run_idempotent(
 ) -> tuple[int, dict[str, Any]]:
     """Run ``action`` once per (endpoint, key); return (status, body), original or replayed."""
     digest = payload_hash(payload)
-    query = select(IdempotencyRecord).where(
-        IdempotencyRecord.endpoint == endpoint, IdempotencyRecord.key == key
-    )
+    params = {"endpoint": endpoint, "key": key}
     for _attempt in range(5):
         try:
             async with ctx.db.write() as session:
-                existing = await session.scalar(query)
+                existing = await session.scalar(_RECORD, params)
                 if existing is not None:
                     return _replay(existing, digest)
                 record = IdempotencyRecord(
@@ -79,7 +82,7 @@ async def run_idempotent(
         except IntegrityError:
             # Lost the race to a concurrent request with the same key: replay its response.
             async with ctx.db.read() as session:
-                existing = await session.scalar(query)
+                existing = await session.scalar(_RECORD, params)
             if existing is not None and existing.response_status:
                 return _replay(existing, digest)
     raise RuntimeError("idempotent request kept conflicting")

@@ -12,6 +12,7 @@ from sqlalchemy import Select, exists, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from clarion.components.ledger import (
+    ChangePoint,
     Impact,
     LedgerWriter,
     change_points_for_incidents,
@@ -151,7 +152,10 @@ async def create_incident(
             component_ids=tuple(s.component_id for s in component_statuses),
         ),
     )
-    return await load_incident(session, incident.id)
+    # Everything the view shows was written just now: build it from what was written instead
+    # of reading it back (the same derivation ``load_views`` applies to the stored rows).
+    changes = [ChangePoint(c, ledger.current[c], now) for c in ledger.changed]
+    return IncidentView(incident=incident, updates=[first], impacts=impacts_from_changes(changes))
 
 
 async def add_update(

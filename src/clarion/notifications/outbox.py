@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, bindparam, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from clarion import events
@@ -152,19 +152,23 @@ def dedupe_key(subscription_id: str, reference: str, kind: str) -> str:
     return f"{subscription_id}:{reference}:{kind}"
 
 
+#: Built once: it runs on every notifying write.
+_ACTIVE_SUBSCRIPTIONS = select(
+    Subscription.id, Subscription.channel, Subscription.component_ids
+).where(
+    Subscription.status_page_id == bindparam("page_id"),
+    Subscription.confirmed_at.is_not(None),
+    Subscription.unsubscribed_at.is_(None),
+    Subscription.disabled_at.is_(None),
+)
+
+
 async def fan_out(session: AsyncSession, event: DomainEvent) -> None:
     """Queue one row per active subscription of the page that should hear about ``event``."""
     if not event.notify_subscribers or event.kind not in NOTIFYING_KINDS:
         return
     subscriptions = (
-        await session.execute(
-            select(Subscription.id, Subscription.channel, Subscription.component_ids).where(
-                Subscription.status_page_id == event.status_page_id,
-                Subscription.confirmed_at.is_not(None),
-                Subscription.unsubscribed_at.is_(None),
-                Subscription.disabled_at.is_(None),
-            )
-        )
+        await session.execute(_ACTIVE_SUBSCRIPTIONS, {"page_id": event.status_page_id})
     ).all()
     if not subscriptions:
         return

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from clarion.components.models import Component
@@ -98,23 +98,29 @@ def iter_components(nodes: list[StructureNode]) -> list[StructureNode]:
     return found
 
 
-async def component_ids_on_page(session: AsyncSession, page_id: str) -> set[str]:
-    rows = await session.scalars(
-        select(StructureItem.component_id)
-        .join(Component, Component.id == StructureItem.component_id)
-        .where(
-            StructureItem.status_page_id == page_id,
-            StructureItem.kind == "component",
-            Component.archived_at.is_(None),
-        )
+# Statements run on every write, built once (their construction cost more than running them).
+_COMPONENTS_ON_PAGE = (
+    select(StructureItem.component_id)
+    .join(Component, Component.id == StructureItem.component_id)
+    .where(
+        StructureItem.status_page_id == bindparam("page_id"),
+        StructureItem.kind == "component",
+        Component.archived_at.is_(None),
     )
+)
+_BUMP_CONTENT_VERSION = (
+    update(StatusPage)
+    .where(StatusPage.id == bindparam("page_id"))
+    .values(content_version=StatusPage.content_version + 1, updated_at=bindparam("now"))
+    .execution_options(synchronize_session=False)
+)
+
+
+async def component_ids_on_page(session: AsyncSession, page_id: str) -> set[str]:
+    rows = await session.scalars(_COMPONENTS_ON_PAGE, {"page_id": page_id})
     return {r for r in rows if r is not None}
 
 
 async def bump_content_version(session: AsyncSession, page_id: str, now: datetime) -> None:
     """Invalidate the page's rendered output (every write that changes what it shows)."""
-    await session.execute(
-        update(StatusPage)
-        .where(StatusPage.id == page_id)
-        .values(content_version=StatusPage.content_version + 1, updated_at=now)
-    )
+    await session.execute(_BUMP_CONTENT_VERSION, {"page_id": page_id, "now": now})
