@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+from typing import Any
 
 import click
 
@@ -36,15 +37,19 @@ def serve_app(
     gc.freeze()
     if banner:
         click.echo(banner)
-    uvicorn.run(
-        app,
-        host=host,
-        port=port,
-        log_level=settings.log_level,
-        access_log=False,
-        proxy_headers=True,
-        server_header=False,
-    )
+    uvicorn.run(app, host=host, port=port, **uvicorn_options(settings.log_level))
+
+
+def uvicorn_options(log_level: str) -> dict[str, Any]:
+    """How ``clarion serve`` runs uvicorn (also used by the public page benchmark's baseline):
+    uvloop and httptools when installed (``auto``), no access log, no ``Server`` header, and
+    ``X-Forwarded-*`` from trusted proxies."""
+    return {
+        "log_level": log_level,
+        "access_log": False,
+        "proxy_headers": True,
+        "server_header": False,
+    }
 
 
 @click.command("serve")
