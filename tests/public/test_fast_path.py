@@ -253,3 +253,19 @@ def test_ready_answers_end_with_a_write_a_new_utc_day_and_a_cleared_cache(
         fresh.call(rename)
         renamed = get(fresh, path)
         assert "Renamed page" in renamed.text and calls[0] == 4
+
+
+def test_an_identity_answer_never_compresses_and_a_gzip_answer_compresses_once(
+    server: LiveServer, page: PageInfo
+) -> None:
+    async def gzip_memos(ctx: AppContext) -> list[bool]:
+        return ["gzip" in value.memo for value in site_of(ctx).cache._entries.values()]
+
+    server.call(_clear_cache)
+    for _ in range(3):
+        assert get(server, f"/{page.slug}", headers={"Accept-Encoding": "identity"}).is_success
+    assert server.call(gzip_memos) == [False]
+    for _ in range(3):
+        zipped = get(server, f"/{page.slug}", headers={"Accept-Encoding": "gzip"})
+        assert zipped.headers["content-encoding"] == "gzip"
+    assert server.call(gzip_memos) == [True]

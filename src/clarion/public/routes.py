@@ -536,7 +536,8 @@ class PublicSite:
     def _send(self, request: Request, rendered: Rendered) -> Response:
         body, etag = rendered.body, rendered.etag
         headers = self._headers(etag, dict(rendered.headers))
-        if rendered.gzipped is not None and "gzip" in request.headers.get("accept-encoding", ""):
+        # Asked first: an identity answer never pays for compressing (``Rendered.gzipped``).
+        if "gzip" in request.headers.get("accept-encoding", "") and rendered.gzipped is not None:
             body = rendered.gzipped
             headers["ETag"] = gzip_etag(etag)
             headers["Content-Encoding"] = "gzip"
