@@ -12,6 +12,8 @@ In one run, on loopback, with bounded load:
 3. **Cached throughput**: ``wrk`` with 64 connections against the page served by Clarion
    from its render cache, and against nginx (Debian's, one worker like Clarion's one process)
    serving the exported copy of the same page (``clarion export``), measured in the same run.
+   Also, as the ceiling of one Python process: uvicorn run as ``clarion serve`` runs it, with
+   an app that only sends the page's captured bytes and headers (``CeilingApp``).
 
 Targets: cached throughput at least half of nginx's; uncached p99 under 50 ms; the two-year
 page's p99 no more than 1.5x the one-month page's.
@@ -22,6 +24,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import os
 import random
 import re
@@ -391,6 +394,15 @@ http {{
 """
 
 
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 @contextlib.contextmanager
 def nginx(root: Path, tmp: Path) -> Iterator[int]:
     """Debian's nginx on a free loopback port serving ``root`` until the block ends."""
@@ -416,12 +428,7 @@ def nginx(root: Path, tmp: Path) -> Iterator[int]:
             time.sleep(0.1)
         yield port
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        _stop(process)
 
 
 def export_site(raw_url: str, srv: server.Server, slug: str, out: Path) -> tuple[Path, str]:
@@ -447,11 +454,97 @@ def export_site(raw_url: str, srv: server.Server, slug: str, out: Path) -> tuple
 
 
 def _probe(url: str, headers: tuple[str, ...]) -> tuple[int, str]:
+    body, sent = _fetch(url, headers)
+    return len(body), dict(sent).get("content-encoding", "identity")
+
+
+def _fetch(url: str, headers: tuple[str, ...]) -> tuple[bytes, list[tuple[str, str]]]:
+    """The body and the headers (lower-case names) of a GET."""
     import urllib.request
 
     request = urllib.request.Request(url, headers=dict(h.split(": ", 1) for h in headers))
     with urllib.request.urlopen(request, timeout=30) as response:
-        return len(response.read()), response.headers.get("Content-Encoding", "identity")
+        return response.read(), [(k.lower(), v) for k, v in response.headers.items()]
+
+
+# ---------------------------------------------------------------------------------------------
+# The ceiling: what one uvicorn process can serve at all, with no application work
+
+
+class CeilingApp:
+    """An ASGI app that answers every request with bytes and headers captured from Clarion
+    (identity, or gzip when asked): uvicorn, its protocol and event loop, and nothing else."""
+
+    def __init__(self, folder: Path) -> None:
+        self.answers: dict[bool, tuple[list[tuple[bytes, bytes]], bytes]] = {}
+        for gz, name in ((False, "identity"), (True, "gzip")):
+            pairs = json.loads((folder / f"{name}.headers.json").read_text())
+            headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in pairs]
+            self.answers[gz] = (headers, (folder / f"{name}.body").read_bytes())
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            while True:
+                message = await receive()
+                if message["type"] == "lifespan.startup":
+                    await send({"type": "lifespan.startup.complete"})
+                elif message["type"] == "lifespan.shutdown":
+                    await send({"type": "lifespan.shutdown.complete"})
+                    return
+        gz = False
+        for name, value in scope["headers"]:
+            if name == b"accept-encoding":
+                gz = b"gzip" in value
+        headers, body = self.answers[gz]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+
+def capture(url: str, folder: Path) -> None:
+    """What Clarion sends for ``url`` (both encodings), for ``CeilingApp``: the same bytes and
+    headers, less those uvicorn adds itself (``date``), with a request id of the same size."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, headers in ENCODINGS.items():
+        body, sent = _fetch(url, headers)  # urllib does not decode: gzip stays gzip
+        kept = [(k, v) for k, v in sent if k not in ("date", "server", "connection")]
+        (folder / f"{name}.body").write_bytes(body)
+        (folder / f"{name}.headers.json").write_text(json.dumps(kept))
+
+
+@contextlib.contextmanager
+def ceiling_server(folder: Path, log: Path) -> Iterator[int]:
+    """``CeilingApp`` in its own process, run by uvicorn as ``clarion serve`` runs it."""
+    port = server.free_port()
+    with open(log, "ab") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "bench.bench_public", "--ceiling-app", str(folder), str(port)],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("the ceiling app did not start: " + log.read_text()[-500:])
+            try:
+                _fetch(f"http://{server.HOST}:{port}/", ())
+                break
+            except OSError:
+                time.sleep(0.1)
+        yield port
+    finally:
+        _stop(process)
+
+
+def run_ceiling_app(folder: str, port: str) -> int:
+    import uvicorn
+
+    from clarion.cli.serve import uvicorn_options
+
+    uvicorn.run(
+        CeilingApp(Path(folder)), host=server.HOST, port=int(port), **uvicorn_options("warning")
+    )
+    return 0
 
 
 def precompress(root: Path) -> None:
@@ -500,6 +593,9 @@ def _serving(raw_url: str, log: Path) -> Iterator[server.Server]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if args[:1] == ["--ceiling-app"]:  # the baseline's own process (see ``ceiling_server``)
+        return run_ceiling_app(*args[1:3])
     parser = argparse.ArgumentParser(
         prog="python -m bench.bench_public",
         description=__doc__,
@@ -510,6 +606,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--seconds", type=int, default=10, help="duration of each wrk run")
     parser.add_argument("--rounds", type=int, default=2, help="wrk rounds (alternating)")
+    parser.add_argument(
+        "--no-ceiling",
+        dest="ceiling",
+        action="store_false",
+        help="skip the baseline: uvicorn, run as `clarion serve` runs it, answering every "
+        "request with the page's captured bytes and headers and doing nothing else",
+    )
     opts = parser.parse_args(argv)
     for tool in ("wrk", "nginx"):
         if not shutil.which(tool) and not Path(f"/usr/sbin/{tool}").exists():
@@ -564,16 +667,23 @@ def main(argv: list[str] | None = None) -> int:
                 clarion_url = f"{srv.base_url}/years/"
                 precompress(root)
                 runs: dict[str, list[WrkResult]] = {}
-                with nginx(root, tmp) as port:
+                baseline: contextlib.AbstractContextManager[int] = contextlib.nullcontext(0)
+                if opts.ceiling:
+                    capture(clarion_url, tmp / "ceiling")
+                    baseline = ceiling_server(tmp / "ceiling", tmp / "ceiling.log")
+                with nginx(root, tmp) as port, baseline as ceiling_port:
                     nginx_url = f"http://{server.HOST}:{port}{page_path}"
-                    for target in (clarion_url, nginx_url):  # warm-up, and what each sends
+                    sides = [("clarion", clarion_url), ("nginx", nginx_url)]
+                    if opts.ceiling:
+                        sides.append(("uvicorn", f"http://{server.HOST}:{ceiling_port}/"))
+                    for _, target in sides:  # warm-up, and what each sends
                         wrk("warm-up", target, opts.connections, 2)
                         for encoding, headers in ENCODINGS.items():
                             size, coding = _probe(target, headers)
                             print(f"  {target}: {encoding} -> {size:,} bytes {coding}")
                     for _ in range(opts.rounds):
                         for encoding, headers in ENCODINGS.items():
-                            for name, target in (("clarion", clarion_url), ("nginx", nginx_url)):
+                            for name, target in sides:
                                 found_wrk = wrk(
                                     name, target, opts.connections, opts.seconds, headers
                                 )
@@ -602,6 +712,14 @@ def main(argv: list[str] | None = None) -> int:
             f"{theirs.requests_per_second:,.0f} req/s, ratio {ratio:.2f} "
             f"(target >= {THROUGHPUT_RATIO_TARGET}) {'met' if met else 'NOT MET'}"
         )
+        bare = best.get(f"uvicorn {encoding}")
+        if bare is not None:
+            print(
+                f"  ceiling ({encoding}): uvicorn alone {bare.requests_per_second:,.0f} req/s "
+                f"= {bare.requests_per_second / theirs.requests_per_second:.2f} of nginx; "
+                f"Clarion reaches {ours.requests_per_second / bare.requests_per_second:.2f} "
+                "of it"
+            )
     errors = sum(r.non_2xx for v in runs.values() for r in v)
     ok = ok and errors == 0
     for label in ("page", "summary.json", "feed.atom"):

@@ -201,3 +201,71 @@ def test_concurrent_lookups_of_an_expired_page_version_send_one_query() -> None:
         assert loads[0] == 3
 
     asyncio.run(scenario())
+
+
+def test_ready_answers_end_with_a_write_a_new_utc_day_and_a_cleared_cache(
+    tmp_path: object,
+) -> None:
+    from datetime import timedelta
+
+    from tests.harness import fresh_database, live_server
+    from tests.public.test_page import make_display_page
+
+    with fresh_database(str(tmp_path)) as url, live_server(url) as fresh:
+        slug, _ = make_display_page(fresh)
+        calls = _count_full_path(fresh)
+        path = f"/{slug}"
+        first = get(fresh, path)  # rendered by the full path
+        assert calls[0] == 1
+        second, third = get(fresh, path), get(fresh, path)  # kept, then answered ready
+        assert calls[0] == 1
+        _same_answer(first, second)
+        _same_answer(first, third)
+        assert get(fresh, path, headers={"If-None-Match": first.headers["etag"]}).status_code == 304
+
+        # A new UTC day: the page's bytes depend on it, so they are rendered again.
+        fresh.clock.offset = timedelta(days=1)
+        tomorrow = get(fresh, path)
+        assert calls[0] == 2 and tomorrow.headers["etag"] != first.headers["etag"]
+        get(fresh, path)
+        assert get(fresh, path).headers["etag"] == tomorrow.headers["etag"]
+        assert calls[0] == 2
+
+        # A cleared cache drops the ready answers with it.
+        fresh.call(_clear_cache)
+        get(fresh, path)
+        assert calls[0] == 3
+
+        # A write made by this process shows on the next request.
+        async def rename(ctx: AppContext) -> None:
+            from sqlalchemy import update
+
+            from clarion.status_pages.models import StatusPage
+
+            async with ctx.db.write() as session:
+                await session.execute(
+                    update(StatusPage)
+                    .where(StatusPage.slug == slug)
+                    .values(name="Renamed page", content_version=StatusPage.content_version + 1)
+                )
+
+        get(fresh, path)
+        fresh.call(rename)
+        renamed = get(fresh, path)
+        assert "Renamed page" in renamed.text and calls[0] == 4
+
+
+def test_an_identity_answer_never_compresses_and_a_gzip_answer_compresses_once(
+    server: LiveServer, page: PageInfo
+) -> None:
+    async def gzip_memos(ctx: AppContext) -> list[bool]:
+        return ["gzip" in value.memo for value in site_of(ctx).cache._entries.values()]
+
+    server.call(_clear_cache)
+    for _ in range(3):
+        assert get(server, f"/{page.slug}", headers={"Accept-Encoding": "identity"}).is_success
+    assert server.call(gzip_memos) == [False]
+    for _ in range(3):
+        zipped = get(server, f"/{page.slug}", headers={"Accept-Encoding": "gzip"})
+        assert zipped.headers["content-encoding"] == "gzip"
+    assert server.call(gzip_memos) == [True]

@@ -53,13 +53,6 @@ def serve_app(
 
     from clarion.app import create_app
 
-    server_options: dict[str, Any] = {
-        "host": host,
-        "port": port,
-        "access_log": False,
-        "proxy_headers": True,
-        "server_header": False,
-    }
     if workers > 1:
         if settings is not None:
             raise click.UsageError("--workers needs its settings from the environment")
@@ -80,8 +73,9 @@ def serve_app(
                 f"{__name__}:app_for_worker_process",
                 factory=True,
                 workers=workers,
-                log_level=settings.log_level,
-                **server_options,
+                host=host,
+                port=port,
+                **uvicorn_options(settings.log_level),
             )
         return
     settings = settings or load_settings()
@@ -91,7 +85,19 @@ def serve_app(
     _freeze_startup_objects()
     if banner:
         click.echo(banner)
-    uvicorn.run(app, log_level=settings.log_level, **server_options)
+    uvicorn.run(app, host=host, port=port, **uvicorn_options(settings.log_level))
+
+
+def uvicorn_options(log_level: str) -> dict[str, Any]:
+    """How ``clarion serve`` runs uvicorn (also used by the public page benchmark's baseline):
+    uvloop and httptools when installed (``auto``), no access log, no ``Server`` header, and
+    ``X-Forwarded-*`` from trusted proxies."""
+    return {
+        "log_level": log_level,
+        "access_log": False,
+        "proxy_headers": True,
+        "server_header": False,
+    }
 
 
 @click.command("serve")

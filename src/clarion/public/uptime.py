@@ -18,19 +18,13 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
+from operator import itemgetter
 from typing import Any, NamedTuple
 
-from sqlalchemy import func, or_, select, union_all
+from sqlalchemy import DateTime, func, or_, select, type_coerce, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from clarion.components.availability import (
-    Interval,
-    LedgerPoint,
-    down_intervals,
-    floor_percent,
-    overlap_seconds,
-)
-from clarion.components.ledger import IMPACT_STATUSES, SEVERITY, worst
+from clarion.components.ledger import DOWN_STATUSES, IMPACT_STATUSES, SEVERITY
 from clarion.components.models import Component, ComponentStatusChange
 from clarion.incidents.models import Incident
 from clarion.maintenances.models import Maintenance
@@ -49,14 +43,17 @@ STATUS_WORDS = {
 
 
 #: What the bars need of a ledger row (plain rows: building ORM objects costs more than the
-#: rest of the computation).
+#: rest of the computation). ``occurred_at`` is read as a plain ``DateTime``, without the
+#: column type's conversion to aware UTC (a third of the cost of reading the rows): it is only
+#: subtracted from the window's start, naive on SQLite (which stores naive UTC) and aware on
+#: PostgreSQL.
 _LEDGER_COLUMNS = (
     ComponentStatusChange.id,
     ComponentStatusChange.component_id,
     ComponentStatusChange.incident_id,
     ComponentStatusChange.maintenance_id,
     ComponentStatusChange.status,
-    ComponentStatusChange.occurred_at,
+    type_coerce(ComponentStatusChange.occurred_at, DateTime()).label("occurred_at"),
     ComponentStatusChange.seq,
 )
 
@@ -157,25 +154,41 @@ async def load_uptime(
         cause = r[2] or r[3]
         if cause:
             names[cause] = r[7]
-    rows = sorted(unique.values(), key=lambda r: (r.occurred_at, r.seq, r.id))
+    # (occurred_at, seq, id): the ledger's order.
+    rows = sorted(unique.values(), key=itemgetter(5, 6, 0))
 
-    by_component: dict[str, list[Any]] = {}
-    for row in rows:
-        by_component.setdefault(row.component_id, []).append(row)
+    # Everything below is in whole microseconds from the window's start (exact, like
+    # ``timedelta``, and several times cheaper than datetime arithmetic).
+    by_component: dict[str, list[_Point]] = {}
+    naive_start = start.replace(tzinfo=None)
+    for r in rows:
+        at = r[5]
+        by_component.setdefault(r[1], []).append(
+            _Point(
+                r[2] or r[3] or "",
+                r[2] is not None,
+                r[4],
+                (at - (naive_start if at.tzinfo is None else start)) // _ONE_US,
+            )
+        )
 
     first_seen = await _first_seen(session, page.id, component_ids)
     # When data starts: the component's creation, or its first ledger row if earlier
     # (history imported or published retrospectively).
     since = {
-        cid: min([to_utc(c.created_at), *[to_utc(f) for f in [first_seen.get(cid)] if f]])
+        cid: _us(
+            min([to_utc(c.created_at), *[to_utc(f) for f in [first_seen.get(cid)] if f]]), start
+        )
         for cid, c in snapshot.components_by_id.items()
     }
+    now_us = _us(now, start)
+    dates = _dates(start, days)
     result: dict[str, UptimeRow] = {}
     per_component: dict[str, _Series] = {}
     for cid in component_ids:
-        series = _Series.build(by_component.get(cid, []), names, now)
+        series = _Series.build(by_component.get(cid, ()), names, now_us)
         per_component[cid] = series
-        result[cid] = series.row(start, days, since[cid], now)
+        result[cid] = series.row(dates, since[cid], now_us)
     for node in _groups(snapshot.structure):
         members = [
             c.item.component_id
@@ -187,7 +200,7 @@ async def load_uptime(
         if not members:
             continue
         merged = _Series.merge([per_component[m] for m in members])
-        result[node.item.id] = merged.row(start, days, min(since[m] for m in members), now)
+        result[node.item.id] = merged.row(dates, min(since[m] for m in members), now_us)
     return result
 
 
@@ -219,42 +232,80 @@ async def _first_seen(
     return {cid: at for cid, at in rows if at is not None}
 
 
+class _Point(NamedTuple):
+    """A ledger row of one component, as the bars need it."""
+
+    cause: str
+    incident: bool
+    status: str
+    at: int  # microseconds from the window's start
+
+
+def _down_intervals(points: Sequence[_Point], until: int) -> list[tuple[int, int]]:
+    """``availability.down_intervals`` (the same rule, kept in step by a test), on
+    microseconds: merged intervals during which the component was down, up to ``until``."""
+    status_by_cause: dict[str, str] = {}
+    down_causes = 0
+    started: int | None = None
+    found: list[tuple[int, int]] = []
+    for cause, _incident, status, at in points:
+        if at >= until:
+            break
+        was_down = status_by_cause.get(cause) in DOWN_STATUSES
+        is_down = status in DOWN_STATUSES
+        status_by_cause[cause] = status
+        if was_down == is_down:
+            continue
+        down_causes += 1 if is_down else -1
+        if down_causes == 1 and is_down:
+            started = at
+        elif down_causes == 0 and started is not None:
+            if at > started:
+                found.append((started, at))
+            started = None
+    if started is not None and until > started:
+        found.append((started, until))
+    return found
+
+
+#: A stretch during which a cause gave a component a status the bars show:
+#: (cause id, kind, name, status, severity, start, end), times in microseconds from the
+#: window's start.
+_Span = tuple[str, str, str, str, int, int, int]
+
+
 @dataclass
 class _Series:
-    """One component's (or a group's merged) down intervals and per-cause status spans."""
+    """One component's (or a group's merged) down intervals and per-cause status spans, in
+    microseconds from the window's start."""
 
-    down: list[Interval]
-    #: (cause id, kind, name, status, start, end) for every non-operational stretch.
-    spans: list[tuple[str, str, str, str, datetime, datetime]]
+    down: list[tuple[int, int]]
+    #: Every non-operational stretch of an incident impact or a maintenance window.
+    spans: list[_Span]
 
     @classmethod
-    def build(cls, rows: Sequence[Any], names: dict[str, str], now: datetime) -> _Series:
-        points = [
-            LedgerPoint(r.incident_id or r.maintenance_id or "", r.occurred_at, r.seq, r.status)
-            for r in rows
-        ]
-        down = down_intervals(points, now)
-        spans: list[tuple[str, str, str, str, datetime, datetime]] = []
+    def build(cls, points: Sequence[_Point], names: dict[str, str], now: int) -> _Series:
+        down = _down_intervals(points, now)
+        spans: list[_Span] = []
         # cause -> (kind, status, since)
-        open_: dict[str, tuple[str, str, datetime]] = {}
-        for r in rows:
-            cause = r.incident_id or r.maintenance_id or ""
+        open_: dict[str, tuple[str, str, int]] = {}
+        for cause, incident, status, at in points:
             current = open_.pop(cause, None)
-            if current is not None and current[2] < r.occurred_at:
-                kind, status, begun = current
-                spans.append((cause, kind, names.get(cause, ""), status, begun, r.occurred_at))
-            if r.status != "operational":
-                kind = "incident" if r.incident_id else "maintenance"
-                open_[cause] = (kind, r.status, r.occurred_at)
+            if current is not None and current[2] < at:
+                kind, was, begun = current
+                spans.append(_span(cause, kind, names, was, begun, at))
+            if status != "operational":
+                open_[cause] = ("incident" if incident else "maintenance", status, at)
         for cause, (kind, status, begun) in open_.items():
-            spans.append((cause, kind, names.get(cause, ""), status, begun, now))
-        return cls(down, spans)
+            spans.append(_span(cause, kind, names, status, begun, now))
+        # Only impacts and maintenance show on the bars.
+        return cls(down, [s for s in spans if s[3] in IMPACT_STATUSES or s[1] == "maintenance"])
 
     @classmethod
     def merge(cls, members: Sequence[_Series]) -> _Series:
         """A group: down whenever any member is down (union of intervals)."""
         edges = sorted(i for m in members for i in m.down)
-        merged: list[Interval] = []
+        merged: list[tuple[int, int]] = []
         for a, b in edges:
             if merged and a <= merged[-1][1]:
                 merged[-1] = (merged[-1][0], max(merged[-1][1], b))
@@ -262,63 +313,77 @@ class _Series:
                 merged.append((a, b))
         return cls(merged, [s for m in members for s in m.spans])
 
-    def row(self, start: datetime, days: int, since: datetime, now: datetime) -> UptimeRow:
+    def row(self, dates: tuple[date, ...], since: int, now: int) -> UptimeRow:
         """Daily bars and the window's percentage, in one pass over intervals and spans
         (each is added to the days it touches), so the cost is linear in what the window holds.
-
-        Day arithmetic is in whole microseconds from ``start`` (exact, like ``timedelta``, and
-        several times cheaper than datetime arithmetic for 90 days of 20-odd rows).
         """
-        end = start + timedelta(days=days)
-        now_us, since_us = _us(now, start), _us(since, start)
-        down_by_day = [0] * days
+        days = len(dates)
+        down_by_day: dict[int, int] = {}
         for a, b in self.down:
-            a_us, b_us = _us(a, start), _us(b, start)
-            for index in _days_touched(a_us, b_us, days):
+            for index in _days_touched(a, b, days):
                 lo = index * _DAY_US
-                down_by_day[index] += min(b_us, lo + _DAY_US) - max(a_us, lo)
-        causes_by_day: list[dict[str, DayIncident] | None] = [None] * days
-        for cause, kind, name, status, a, b in self.spans:
-            if status not in IMPACT_STATUSES and kind != "maintenance":
-                continue
-            rank = SEVERITY.get(status, 0)
-            for index in _days_touched(_us(a, start), _us(b, start), days):
-                found = causes_by_day[index]
+                hi = lo + _DAY_US
+                down = (b if b < hi else hi) - (a if a > lo else lo)
+                down_by_day[index] = down_by_day.get(index, 0) + down
+        causes_by_day: dict[int, dict[str, DayIncident]] = {}
+        for cause, kind, name, status, rank, a, b in self.spans:
+            for index in _days_touched(a, b, days):
+                found = causes_by_day.get(index)
                 if found is None:
                     found = causes_by_day[index] = {}
                 known = found.get(cause)
                 if known is None or rank > SEVERITY.get(known.status, 0):
                     found[cause] = DayIncident(cause, name, kind, status)
-        dates = _dates(start, days)
-        quiet = _quiet_days(start, days)
-        bars: list[DayBar] = []
-        for index in range(days):
+        # Every day starts as a whole day on which nothing happened (the common case); only
+        # the days that are not wholly covered (before ``since``, today, the future) or on
+        # which something happened are worked out.
+        bars = list(_quiet_days(dates))
+        first, last = max(0, -(-since // _DAY_US)), min(days, now // _DAY_US)
+        todo = {*down_by_day, *causes_by_day}
+        if first < last:
+            todo.update(range(first))
+            todo.update(range(last, days))
+        else:
+            todo.update(range(days))
+        for index in todo:
             lo = index * _DAY_US
             hi = lo + _DAY_US
-            c_lo = since_us if since_us > lo else lo
-            c_hi = now_us if now_us < hi else hi
-            day_causes = causes_by_day[index]
+            c_lo = since if since > lo else lo
+            c_hi = now if now < hi else hi
             if c_hi <= c_lo:
-                bars.append(DayBar(dates[index], None, "nodata"))
-                continue
-            if day_causes is None and not down_by_day[index] and c_lo == lo and c_hi == hi:
-                bars.append(quiet[index])  # the common case: a whole day, nothing happened
+                bars[index] = DayBar(dates[index], None, "nodata")
                 continue
             # Down time lies inside the covered part: there is no data before ``since`` and
             # intervals end at ``now``.
-            percent = _floor_percent_us(c_hi - c_lo, down_by_day[index])
+            percent = _floor_percent_us(c_hi - c_lo, down_by_day.get(index, 0))
+            day_causes = causes_by_day.get(index)
             if day_causes is None:
-                bars.append(DayBar(dates[index], percent, "operational"))
+                bars[index] = DayBar(dates[index], percent, "operational")
                 continue
             found_causes = tuple(day_causes.values())
-            status = worst(c.status for c in found_causes)
-            bars.append(DayBar(dates[index], percent, status, found_causes))
-        total_lo, total_hi = max(start, since), min(end, now)
-        covered = (total_hi - total_lo).total_seconds()
+            # ``ledger.worst``: the first of the most severe.
+            status, best = "operational", -1
+            for c in found_causes:
+                rank = SEVERITY.get(c.status, 0)
+                if rank > best:
+                    status, best = c.status, rank
+            bars[index] = DayBar(dates[index], percent, status, found_causes)
+        total_lo = since if since > 0 else 0
+        end = days * _DAY_US
+        total_hi = now if now < end else end
         percent_all = None
-        if covered > 0:
-            percent_all = floor_percent(covered, overlap_seconds(self.down, total_lo, total_hi))
+        if total_hi > total_lo:
+            down_all = 0
+            for a, b in self.down:
+                lo, hi = max(a, total_lo), min(b, total_hi)
+                if hi > lo:
+                    down_all += hi - lo
+            percent_all = _floor_percent_us(total_hi - total_lo, down_all)
         return UptimeRow(bars, percent_all)
+
+
+def _span(cause: str, kind: str, names: dict[str, str], status: str, begun: int, end: int) -> _Span:
+    return (cause, kind, names.get(cause, ""), status, SEVERITY.get(status, 0), begun, end)
 
 
 _DAY_US = 86_400_000_000
@@ -337,9 +402,9 @@ def _dates(start: datetime, days: int) -> tuple[date, ...]:
 
 
 @lru_cache(maxsize=8)
-def _quiet_days(start: datetime, days: int) -> tuple[DayBar, ...]:
+def _quiet_days(dates: tuple[date, ...]) -> tuple[DayBar, ...]:
     """The bar of each day of the window when it was wholly covered and nothing happened."""
-    return tuple(DayBar(d, "100.00", "operational") for d in _dates(start, days))
+    return tuple(DayBar(d, "100.00", "operational") for d in dates)
 
 
 def _floor_percent_us(covered_us: int, down_us: int) -> str:

@@ -71,6 +71,14 @@ class VersionMemo:
         self.generation += 1
         self._entries.clear()
 
+    def fresh(self, key: tuple[str, str]) -> tuple[PageRef, ...] | None:
+        """The memoised answer for ``key`` while it is valid, else None (no query). The same
+        tuple object is returned for as long as one answer is valid, so callers may compare
+        answers by identity."""
+        entry = self._entries.get(key)
+        valid = entry is not None and entry.generation == self.generation
+        return entry.refs if valid and entry.expires > time.monotonic() else None  # type: ignore[union-attr]
+
     async def lookup(
         self, key: tuple[str, str], load: Callable[[], Awaitable[list[PageRef]]]
     ) -> tuple[PageRef, ...]:
