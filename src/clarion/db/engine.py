@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, nullcontext
 from typing import Any
 
 import orjson
 from sqlalchemy import event, text
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
     AsyncEngine,
@@ -80,7 +80,11 @@ class Database:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
         self._write_lock: asyncio.Lock | None = None
+        self._writer_turns: inline_sqlite.WriterTurns | None = None
         if self.is_sqlite:
+            path = make_url(url).database
+            if path and path != ":memory:":
+                self._writer_turns = inline_sqlite.WriterTurns(path)
             self.write_engine = _sqlite_engine(url, immediate=True, pool_size=1)
             self.read_engine = _sqlite_engine(url, immediate=False, pool_size=4, reset=False)
         else:
@@ -111,8 +115,10 @@ class Database:
         if self.is_sqlite:
             if self._write_lock is None:
                 self._write_lock = asyncio.Lock()
-            async with self._write_lock, self._write_sessions() as session, session.begin():
-                yield session
+            async with self._write_lock:
+                turn = self._writer_turns.turn() if self._writer_turns else nullcontext()
+                async with turn, self._write_sessions() as session, session.begin():
+                    yield session
         else:
             async with self._write_sessions() as session, session.begin():
                 yield session
@@ -140,6 +146,8 @@ class Database:
             return False
 
     async def dispose(self) -> None:
+        if self._writer_turns is not None:
+            self._writer_turns.close()
         await self.write_engine.dispose()
         if self.read_engine is not self.write_engine:
             await self.read_engine.dispose()

@@ -1,0 +1,89 @@
+"""Processes writing to one SQLite file take turns through ``WriterTurns`` (an ``flock`` beside
+the database): every write of racing processes lands, and a waiter that gives up never leaves
+the lock taken."""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import os
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from clarion.db.engine import Database
+from clarion.db.inline_sqlite import WriterTurns
+from tests.harness import backend
+
+pytestmark = pytest.mark.skipif(backend() != "sqlite", reason="SQLite's writers")
+
+
+def _increment(url: str, times: int) -> int:
+    async def run() -> int:
+        db = Database(url)
+        try:
+            for _ in range(times):
+                async with db.write() as session:
+                    value = (await session.execute(text("SELECT n FROM counter"))).scalar_one()
+                    await session.execute(text("UPDATE counter SET n = :n"), {"n": value + 1})
+            return times
+        finally:
+            await db.dispose()
+
+    return asyncio.run(run())
+
+
+def test_racing_processes_each_get_every_write_through(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path}/turns.db"
+
+    async def setup() -> None:
+        db = Database(url)
+        async with db.write() as session:
+            await session.execute(text("CREATE TABLE counter (n INTEGER NOT NULL)"))
+            await session.execute(text("INSERT INTO counter VALUES (0)"))
+        await db.dispose()
+
+    asyncio.run(setup())
+    with ProcessPoolExecutor(max_workers=3) as pool:
+        done = sum(pool.map(_increment, [url] * 3, [150] * 3))
+
+    async def count() -> int:
+        db = Database(url)
+        async with db.read() as session:
+            value = (await session.execute(text("SELECT n FROM counter"))).scalar_one()
+        await db.dispose()
+        return int(value)
+
+    # Read-modify-write in each transaction: a lost update would show as a smaller count.
+    assert asyncio.run(count()) == done == 450
+    assert Path(f"{tmp_path}/turns.db-writers.lock").exists()
+
+
+def test_a_cancelled_waiter_hands_the_lock_back(tmp_path: Path) -> None:
+    turns = WriterTurns(str(tmp_path / "x.db"))
+    holder = os.open(turns.path, os.O_RDWR | os.O_CREAT)
+    fcntl.flock(holder, fcntl.LOCK_EX)  # another process's turn
+
+    async def run() -> None:
+        async def wait_for_turn() -> None:
+            async with turns.turn():
+                raise AssertionError("got a turn while another writer held it")
+
+        waiter = asyncio.create_task(wait_for_turn())
+        await asyncio.sleep(0.2)
+        assert not waiter.done()
+        waiter.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await waiter
+        fcntl.flock(holder, fcntl.LOCK_UN)  # the other writer finishes
+        await asyncio.sleep(0.2)  # the abandoned thread takes the lock and gives it back
+        async with asyncio.timeout(5), turns.turn():
+            pass
+
+    try:
+        asyncio.run(run())
+    finally:
+        os.close(holder)
+        turns.close()
