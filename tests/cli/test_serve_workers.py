@@ -245,3 +245,25 @@ def test_the_shared_file_limiter_reuses_refilled_slots_and_keeps_keys_apart(
         await limiter.close()
 
     asyncio.run(run())
+
+
+def test_a_process_that_dies_is_replaced(database: str, tmp_path: Path) -> None:
+    import signal
+
+    with serve_workers(database, tmp_path / "serve.log", 2) as (base, pid):
+        first = _children(pid)
+        os.kill(first[0], signal.SIGKILL)
+        deadline = time.monotonic() + 60
+        while True:
+            now = _children(pid)
+            if len(now) == 2 and first[0] not in now:
+                break
+            assert time.monotonic() < deadline, (first, now)
+            time.sleep(0.2)
+        # The new process serves: new connections are spread over both (SO_REUSEPORT).
+        before = {w: _cpu_ticks(w) for w in now}
+        for _ in range(60):
+            assert httpx.get(f"{base}/healthz", timeout=10).status_code == 200
+        after = {w: _cpu_ticks(w) for w in now}
+        assert all(after[w] > before[w] for w in now), (before, after)
+    assert "starting another" in (tmp_path / "serve.log").read_text()
