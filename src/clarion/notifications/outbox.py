@@ -296,6 +296,14 @@ class Outcome:
 _owner_by_context: dict[int, str] = {}
 
 
+#: Outbox rows (and their subscriptions) loaded per statement when delivering a batch.
+LOAD_SLICE = 25
+
+
+def _slices(items: list[str], size: int) -> list[list[str]]:
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
 async def deliver_due(ctx: AppContext) -> int:
     """Claim one batch and deliver it; returns how many rows were handled."""
     install(ctx)
@@ -303,17 +311,21 @@ async def deliver_due(ctx: AppContext) -> int:
     ids = await claim(ctx, owner, ctx.settings.outbox_batch_size)
     if not ids:
         return 0
+    rows: list[OutboxMessage] = []
+    subscriptions: dict[str, Subscription] = {}
     async with ctx.db.read() as session:
-        rows = list(
-            (await session.scalars(select(OutboxMessage).where(OutboxMessage.id.in_(ids)))).all()
-        )
-        sub_ids = {r.subscription_id for r in rows}
-        subscriptions = {
-            s.id: s
-            for s in (
-                await session.scalars(select(Subscription).where(Subscription.id.in_(sub_ids)))
-            ).all()
-        }
+        # In slices, letting other work run between them: on SQLite statements run on the
+        # event loop's thread, and loading a whole batch with its payloads at once held up the
+        # API requests that arrived meanwhile.
+        for part in _slices(ids, LOAD_SLICE):
+            rows.extend(
+                await session.scalars(select(OutboxMessage).where(OutboxMessage.id.in_(part)))
+            )
+            await asyncio.sleep(0)
+        for part in _slices(sorted({r.subscription_id for r in rows}), LOAD_SLICE):
+            found = await session.scalars(select(Subscription).where(Subscription.id.in_(part)))
+            subscriptions.update((s.id, s) for s in found)
+            await asyncio.sleep(0)
     outcomes: asyncio.Queue[Outcome | None] = asyncio.Queue()
     recorder = asyncio.create_task(_record_outcomes(ctx, outcomes))
     limit = asyncio.Semaphore(max(1, ctx.settings.outbox_concurrency))
