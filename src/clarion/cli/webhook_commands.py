@@ -1,7 +1,9 @@
-"""``clarion subscribers add-webhook | enable-webhook | remove-webhook`` (added to the
-``subscribers`` group)."""
+"""``clarion subscribers add-webhook | enable-webhook | remove-webhook | rotate-webhook-secret``
+(added to the ``subscribers`` group)."""
 
 from __future__ import annotations
+
+from datetime import timedelta
 
 import click
 
@@ -87,4 +89,35 @@ def remove_webhook(subscription_id: str) -> None:
     click.echo(f"removed webhook subscription {subscription_id}", err=True)
 
 
-commands = [add_webhook, enable_webhook, remove_webhook]
+@click.command("rotate-webhook-secret")
+@click.option(
+    "--keep-old-hours",
+    default=24.0,
+    show_default=True,
+    type=click.FloatRange(min=0),
+    help="How long messages also carry a signature made with the old secret, so the receiver "
+    "can switch over without rejecting anything (0: drop the old secret at once).",
+)
+@click.argument("subscription_id")
+def rotate_webhook_secret(subscription_id: str, keep_old_hours: float) -> None:
+    """Give a webhook a new signing secret; prints it (whsec_…) alone on stdout."""
+
+    async def body(ctx: AppContext) -> str:
+        async with ctx.db.write() as session:
+            return await webhooks.rotate_secret(
+                session, subscription_id, ctx.clock.now(), timedelta(hours=keep_old_hours)
+            )
+
+    try:
+        secret = run_with_context(load_settings(), body)
+    except (NotFound, ValidationFailed) as exc:
+        raise _fail(exc) from None
+    click.echo(
+        f"rotated the signing secret of webhook subscription {subscription_id}"
+        + (f"; the old one also signs for {keep_old_hours:g} h" if keep_old_hours else ""),
+        err=True,
+    )
+    click.echo(secret)
+
+
+commands = [add_webhook, enable_webhook, remove_webhook, rotate_webhook_secret]

@@ -40,12 +40,17 @@ def sign(secret: str, message_id: str, timestamp: int, body: bytes) -> str:
     return "v1," + base64.b64encode(digest).decode("ascii")
 
 
-def signature_headers(secret: str, message_id: str, timestamp: int, body: bytes) -> dict[str, str]:
-    """The three Standard Webhooks headers for one delivery attempt."""
+def signature_headers(
+    secret: str, message_id: str, timestamp: int, body: bytes, *also: str
+) -> dict[str, str]:
+    """The three Standard Webhooks headers for one delivery attempt. Secrets in ``also`` (a
+    rotated-out secret still in its grace period) add their signatures, space-separated, as
+    the specification allows, so receivers holding either secret verify the message."""
+    signatures = [sign(s, message_id, timestamp, body) for s in (secret, *also)]
     return {
         "webhook-id": message_id,
         "webhook-timestamp": str(timestamp),
-        "webhook-signature": sign(secret, message_id, timestamp, body),
+        "webhook-signature": " ".join(signatures),
     }
 
 

@@ -25,7 +25,7 @@ import asyncio
 import json
 import ssl
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
@@ -183,7 +183,16 @@ async def deliver(ctx: AppContext, row: OutboxMessage, subscription: Subscriptio
     host = urlsplit(subscription.url).hostname or "?"
     body = encode_body(row.payload)
     now = ctx.clock.now()
-    headers = signature_headers(subscription.signing_secret, row.id, int(now.timestamp()), body)
+    also = []
+    if (
+        subscription.previous_signing_secret
+        and subscription.previous_secret_expires_at is not None
+        and now < subscription.previous_secret_expires_at
+    ):
+        also.append(subscription.previous_signing_secret)
+    headers = signature_headers(
+        subscription.signing_secret, row.id, int(now.timestamp()), body, *also
+    )
     try:
         status, retry_after = await sender_for(ctx).post(subscription.url, body, headers)
     except BlockedAddress as exc:
@@ -328,3 +337,27 @@ async def remove_webhook(
         subscription.updated_at = now
         await session.flush()
     return subscription
+
+
+async def rotate_secret(
+    session: AsyncSession, subscription_id: str, now: datetime, keep_previous: timedelta
+) -> str:
+    """Give a webhook a new signing secret and return it. Until ``now + keep_previous`` every
+    message carries a signature with the old secret too, so the receiver can switch to the
+    new one without rejecting anything; ``keep_previous`` of zero drops the old one at once."""
+    subscription = await _webhook(session, subscription_id)
+    if subscription.unsubscribed_at is not None:
+        raise ValidationFailed.at(
+            "not_allowed", "this webhook was removed; add it again instead", "subscription"
+        )
+    if keep_previous.total_seconds() > 0 and subscription.signing_secret:
+        subscription.previous_signing_secret = subscription.signing_secret
+        subscription.previous_secret_expires_at = now + keep_previous
+    else:
+        subscription.previous_signing_secret = None
+        subscription.previous_secret_expires_at = None
+    secret = new_secret()
+    subscription.signing_secret = secret
+    subscription.updated_at = now
+    await session.flush()
+    return secret

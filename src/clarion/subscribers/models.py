@@ -39,6 +39,9 @@ class Subscription(Base):
     # For webhook subscriptions (filled by the webhook channel).
     url: Mapped[str | None] = mapped_column(Text)
     signing_secret: Mapped[str | None] = mapped_column(String(200))
+    # After a rotation, the old secret also signs until it expires (receivers switch over).
+    previous_signing_secret: Mapped[str | None] = mapped_column(String(200))
+    previous_secret_expires_at: Mapped[datetime | None]
     component_ids: Mapped[list[Any]] = mapped_column(default=list)
     confirmed_at: Mapped[datetime | None]
     unsubscribed_at: Mapped[datetime | None]
