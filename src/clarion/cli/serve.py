@@ -62,12 +62,12 @@ def serve_app(
 
     from clarion.app import create_app
 
+    if workers > 1 and settings is not None:
+        raise click.UsageError("--workers needs its settings from the environment")
+    settings = settings or load_settings()
+    setup_logging(settings.log_level)
+    migrate(settings)
     if workers > 1:
-        if settings is not None:
-            raise click.UsageError("--workers needs its settings from the environment")
-        settings = load_settings()
-        setup_logging(settings.log_level)
-        migrate(settings)
         if worker is not None:
             os.environ["CLARION_RUN_WORKER_IN_SERVE"] = "true" if worker else "false"
         if banner:
@@ -82,9 +82,6 @@ def serve_app(
                 app_for_worker_process, host, port, workers, uvicorn_options(settings.log_level)
             )
         return
-    settings = settings or load_settings()
-    setup_logging(settings.log_level)
-    migrate(settings)
     app = create_app(settings, run_worker=worker)
     _freeze_startup_objects()
     if banner:
