@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
+from typing import TypeVar
 
 import click
 
@@ -12,9 +14,16 @@ from clarion.context import AppContext
 from clarion.errors import NotFound, ValidationFailed
 from clarion.notifications import webhooks
 
+T = TypeVar("T")
 
-def _fail(exc: NotFound | ValidationFailed) -> click.ClickException:
-    return click.ClickException(str(exc))
+
+def _run(body: Callable[[AppContext], Awaitable[T]]) -> T:
+    """``run_with_context`` with the settings from the environment; a missing webhook or
+    refused input becomes the command's error message."""
+    try:
+        return run_with_context(load_settings(), body)
+    except (NotFound, ValidationFailed) as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 @click.command("add-webhook")
@@ -34,7 +43,6 @@ def add_webhook(page: str, components: tuple[str, ...], url: str) -> None:
     signatures with. Private, loopback and link-local targets are refused unless
     CLARION_WEBHOOK_ALLOW_PRIVATE is set.
     """
-    settings = load_settings()
 
     async def body(ctx: AppContext) -> tuple[str, str]:
         async with ctx.db.write() as session:
@@ -48,10 +56,7 @@ def add_webhook(page: str, components: tuple[str, ...], url: str) -> None:
             )
         return subscription.id, secret
 
-    try:
-        subscription_id, secret = run_with_context(settings, body)
-    except (NotFound, ValidationFailed) as exc:
-        raise _fail(exc) from None
+    subscription_id, secret = _run(body)
     click.echo(f"added webhook subscription {subscription_id}", err=True)
     click.echo(secret)
 
@@ -66,10 +71,7 @@ def enable_webhook(subscription_id: str) -> None:
         async with ctx.db.write() as session:
             await webhooks.enable_webhook(session, subscription_id, ctx.clock.now())
 
-    try:
-        run_with_context(load_settings(), body)
-    except (NotFound, ValidationFailed) as exc:
-        raise _fail(exc) from None
+    _run(body)
     click.echo(f"enabled webhook subscription {subscription_id}", err=True)
 
 
@@ -82,10 +84,7 @@ def remove_webhook(subscription_id: str) -> None:
         async with ctx.db.write() as session:
             await webhooks.remove_webhook(session, subscription_id, ctx.clock.now())
 
-    try:
-        run_with_context(load_settings(), body)
-    except (NotFound, ValidationFailed) as exc:
-        raise _fail(exc) from None
+    _run(body)
     click.echo(f"removed webhook subscription {subscription_id}", err=True)
 
 
@@ -108,10 +107,7 @@ def rotate_webhook_secret(subscription_id: str, keep_old_hours: float) -> None:
                 session, subscription_id, ctx.clock.now(), timedelta(hours=keep_old_hours)
             )
 
-    try:
-        secret = run_with_context(load_settings(), body)
-    except (NotFound, ValidationFailed) as exc:
-        raise _fail(exc) from None
+    secret = _run(body)
     click.echo(
         f"rotated the signing secret of webhook subscription {subscription_id}"
         + (f"; the old one also signs for {keep_old_hours:g} h" if keep_old_hours else ""),

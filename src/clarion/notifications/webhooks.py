@@ -309,16 +309,22 @@ async def _webhook(session: AsyncSession, subscription_id: str) -> Subscription:
     return subscription
 
 
-async def enable_webhook(
-    session: AsyncSession, subscription_id: str, now: datetime
-) -> Subscription:
-    """Re-enable a disabled webhook and clear its failure run. Messages that failed while it
-    was disabled stay failed; ``clarion outbox retry`` re-drives them."""
+async def _live_webhook(session: AsyncSession, subscription_id: str) -> Subscription:
+    """``_webhook``, refusing one that was removed (it is added again instead)."""
     subscription = await _webhook(session, subscription_id)
     if subscription.unsubscribed_at is not None:
         raise ValidationFailed.at(
             "not_allowed", "this webhook was removed; add it again instead", "subscription"
         )
+    return subscription
+
+
+async def enable_webhook(
+    session: AsyncSession, subscription_id: str, now: datetime
+) -> Subscription:
+    """Re-enable a disabled webhook and clear its failure run. Messages that failed while it
+    was disabled stay failed; ``clarion outbox retry`` re-drives them."""
+    subscription = await _live_webhook(session, subscription_id)
     subscription.disabled_at = None
     subscription.consecutive_failures = 0
     subscription.updated_at = now
@@ -345,11 +351,7 @@ async def rotate_secret(
     """Give a webhook a new signing secret and return it. Until ``now + keep_previous`` every
     message carries a signature with the old secret too, so the receiver can switch to the
     new one without rejecting anything; ``keep_previous`` of zero drops the old one at once."""
-    subscription = await _webhook(session, subscription_id)
-    if subscription.unsubscribed_at is not None:
-        raise ValidationFailed.at(
-            "not_allowed", "this webhook was removed; add it again instead", "subscription"
-        )
+    subscription = await _live_webhook(session, subscription_id)
     if keep_previous.total_seconds() > 0 and subscription.signing_secret:
         subscription.previous_signing_secret = subscription.signing_secret
         subscription.previous_secret_expires_at = now + keep_previous
