@@ -126,6 +126,15 @@ class Result:
     offered_rate: float = 0.0
     unsent: int = 0
 
+    def record(self, seconds: float, status: int, body: bytes, expect: tuple[int, ...]) -> None:
+        """One response: its latency, its status if unexpected, and the body if it is the
+        first (the scenario checks it)."""
+        self.latencies.append(seconds)
+        if status not in expect:
+            self.errors[status] = self.errors.get(status, 0) + 1
+        if not self.first_body:
+            self.first_body = body
+
     @property
     def count(self) -> int:
         return len(self.latencies)
@@ -194,13 +203,7 @@ async def drive(
             seq += 1
             started = time.perf_counter()
             status, body = await conn.send(raw)
-            result.latencies.append(time.perf_counter() - started)
-            if status not in expect:
-                result.errors[status] = result.errors.get(status, 0) + 1
-                if not result.first_body:
-                    result.first_body = body
-            elif not result.first_body:
-                result.first_body = body
+            result.record(time.perf_counter() - started, status, body, expect)
 
     server_before = process_cpu_seconds(server_pid)
     client_before = time.process_time()
@@ -262,13 +265,7 @@ async def drive_open(
                 await asyncio.sleep(scheduled - now)
             raw = make_request(index, seq)
             status, body = await conn.send(raw)
-            result.latencies.append(time.perf_counter() - scheduled)
-            if status not in expect:
-                result.errors[status] = result.errors.get(status, 0) + 1
-                if not result.first_body:
-                    result.first_body = body
-            elif not result.first_body:
-                result.first_body = body
+            result.record(time.perf_counter() - scheduled, status, body, expect)
 
     server_before = process_cpu_seconds(server_pid)
     client_before = time.process_time()
