@@ -18,7 +18,7 @@ import pytest
 
 from clarion.http.ratelimit import SharedFileRateLimiter
 from tests.contract.checks import check_response
-from tests.contract.cli import run_cli
+from tests.contract.cli import cli_environment, run_cli
 from tests.harness import free_port, fresh_database
 
 DECLARATION = """\
@@ -55,16 +55,8 @@ def _children(pid: int) -> list[int]:
 @contextmanager
 def serve_workers(url: str, log: Path, workers: int, **env: str) -> Iterator[tuple[str, int]]:
     port = free_port()
-    environment = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith("CLARION_") or k.startswith("CLARION_TEST")
-    }
-    environment.update(
-        CLARION_DATABASE_URL=url,
-        CLARION_BASE_URL=f"http://127.0.0.1:{port}",
-        CLARION_LOG_LEVEL="warning",
-        **env,
+    environment = cli_environment(
+        url, CLARION_BASE_URL=f"http://127.0.0.1:{port}", CLARION_LOG_LEVEL="warning", **env
     )
     args = ["serve", "--port", str(port), "--workers", str(workers), "--no-worker"]
     with log.open("ab") as out:

@@ -7,21 +7,27 @@ import subprocess
 import sys
 
 
-def run_cli(
-    database_url: str, *args: str, check: bool = True, timeout: float = 120
-) -> subprocess.CompletedProcess[str]:
-    """``python -m clarion ARGS`` with ``CLARION_DATABASE_URL=database_url``."""
+def cli_environment(database_url: str, **settings: str) -> dict[str, str]:
+    """This environment without Clarion's own settings (the test suite's kept), plus
+    ``CLARION_DATABASE_URL`` and ``settings`` (``CLARION_*`` names)."""
     env = {
         k: v
         for k, v in os.environ.items()
         if not k.startswith("CLARION_") or k.startswith("CLARION_TEST")
     }
-    env["CLARION_DATABASE_URL"] = database_url
+    env.update(CLARION_DATABASE_URL=database_url, **settings)
+    return env
+
+
+def run_cli(
+    database_url: str, *args: str, check: bool = True, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """``python -m clarion ARGS`` with ``CLARION_DATABASE_URL=database_url``."""
     result = subprocess.run(
         [sys.executable, "-m", "clarion", *args],
         capture_output=True,
         text=True,
-        env=env,
+        env=cli_environment(database_url),
         timeout=timeout,
         check=False,
     )

@@ -33,8 +33,10 @@ from standardwebhooks import Webhook
 from clarion.context import AppContext
 from clarion.notifications import outbox
 from clarion.notifications.models import OutboxMessage
+from clarion.notifications.signing import verify
 from clarion.notifications.webhooks import add_webhook
 from clarion.subscribers.models import Subscription
+from tests.cli.test_add_webhook import run
 from tests.factories import PageInfo, make_key, make_page
 from tests.harness import LiveServer, fresh_database, live_server
 from tests.notifications.webhook_receiver import Receiver, Reply, webhook_receiver
@@ -384,17 +386,8 @@ def test_a_scheduled_maintenance_reaches_the_webhook(
 def test_a_rotated_secret_signs_beside_the_old_one_until_the_old_one_expires(
     hook_server: LiveServer, hook_sdk: AuthenticatedClient, hook_page: PageInfo, receiver: Receiver
 ) -> None:
-    from click.testing import CliRunner
-
-    from clarion.cli.main import cli
-    from clarion.notifications.signing import verify
-
     sub_id, old = subscribe(hook_server, hook_page, receiver.url())
-    result = CliRunner().invoke(
-        cli,
-        ["subscribers", "rotate-webhook-secret", sub_id, "--keep-old-hours", "2"],
-        env={"CLARION_DATABASE_URL": hook_server.settings.database_url},
-    )
+    result = run(hook_server, "rotate-webhook-secret", sub_id, "--keep-old-hours", "2")
     assert result.exit_code == 0, result.output
     [new] = result.stdout.splitlines()
     assert new.startswith("whsec_") and new != old
@@ -428,20 +421,12 @@ def test_a_rotated_secret_signs_beside_the_old_one_until_the_old_one_expires(
 def test_rotating_at_once_drops_the_old_secret_and_unknown_ids_fail(
     hook_server: LiveServer, hook_page: PageInfo, receiver: Receiver
 ) -> None:
-    from click.testing import CliRunner
-
-    from clarion.cli.main import cli
-
     sub_id, _old = subscribe(hook_server, hook_page, receiver.url())
-    env = {"CLARION_DATABASE_URL": hook_server.settings.database_url}
-    runner = CliRunner()
-    result = runner.invoke(
-        cli, ["subscribers", "rotate-webhook-secret", sub_id, "--keep-old-hours", "0"], env=env
-    )
+    result = run(hook_server, "rotate-webhook-secret", sub_id, "--keep-old-hours", "0")
     assert result.exit_code == 0, result.output
     stored = subscription(hook_server, sub_id)
     assert stored.signing_secret == result.stdout.strip()
     assert stored.previous_signing_secret is None
-    missing = runner.invoke(cli, ["subscribers", "rotate-webhook-secret", "01NOSUCH"], env=env)
+    missing = run(hook_server, "rotate-webhook-secret", "01NOSUCH")
     assert missing.exit_code != 0
     assert "No webhook subscription" in missing.output
