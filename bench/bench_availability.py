@@ -69,18 +69,7 @@ def seed_impacts(
             }
         )
         for status, at in ((rng.choice(IMPACTS), start), ("operational", end)):
-            changes.append(
-                {
-                    "id": new_id(),
-                    "status_page_id": page.id,
-                    "component_id": component_id,
-                    "incident_id": incident_id,
-                    "maintenance_id": None,
-                    "status": status,
-                    "occurred_at": at,
-                    "seq": 1,
-                }
-            )
+            changes.append(seed.change_row(page, component_id, incident_id, status, at, 1))
     with engine.begin() as conn:
         for i in range(0, len(incidents), 2_000):
             conn.execute(insert(Incident.__table__), incidents[i : i + 2_000])

@@ -401,15 +401,6 @@ http {{
 """
 
 
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    process.terminate()
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-
-
 @contextlib.contextmanager
 def nginx(root: Path, tmp: Path) -> Iterator[int]:
     """Debian's nginx on a free loopback port serving ``root`` until the block ends."""
@@ -435,7 +426,7 @@ def nginx(root: Path, tmp: Path) -> Iterator[int]:
             time.sleep(0.1)
         yield port
     finally:
-        _stop(process)
+        server.stop(process, 10)
 
 
 def export_site(raw_url: str, srv: server.Server, slug: str, out: Path) -> tuple[Path, str]:
@@ -540,7 +531,7 @@ def ceiling_server(folder: Path, log: Path) -> Iterator[int]:
                 time.sleep(0.1)
         yield port
     finally:
-        _stop(process)
+        server.stop(process, 10)
 
 
 def run_ceiling_app(folder: str, port: str) -> int:

@@ -114,10 +114,10 @@ def _incident_rows(
         if n == 0:
             statuses = [{"component_id": c, "component_status": impact} for c in affected]
             for seq, component_id in enumerate(affected, 1):
-                changes.append(_change(page, component_id, incident_id, impact, at, seq))
+                changes.append(change_row(page, component_id, incident_id, impact, at, seq))
         if status == "resolved":
             for seq, component_id in enumerate(affected, 1):
-                changes.append(_change(page, component_id, incident_id, "operational", at, seq))
+                changes.append(change_row(page, component_id, incident_id, "operational", at, seq))
         updates.append(
             {
                 "id": new_id(),
@@ -145,7 +145,7 @@ def _incident_rows(
     return incident, updates, changes
 
 
-def _change(
+def change_row(
     page: Page, component_id: str, incident_id: str, status: str, at: datetime, seq: int
 ) -> dict[str, Any]:
     return {
