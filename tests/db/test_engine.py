@@ -3,8 +3,10 @@ lookup), so it neither holds a snapshot nor pays for BEGIN and COMMIT."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
+import pytest
 from sqlalchemy import select, text
 
 from clarion.api_keys.models import ApiKey
@@ -54,3 +56,33 @@ def test_read_single_sees_a_revocation_committed_just_before(server: LiveServer)
         return seen
 
     assert server.call(body) == [True, False]
+
+
+def test_sqlite_blocks_give_their_connection_back_without_a_trip_round_the_loop(
+    server: LiveServer,
+) -> None:
+    """Leaving ``read``, ``read_single`` or ``write`` on SQLite returns the connection to its
+    pool before any other task runs. (SQLAlchemy's own ``async with`` closes through a new task:
+    under load, requests then held connections while other requests ran, queued for the pool,
+    and ``asyncio.Queue`` let newcomers overtake them: seconds-long stalls for a few.)"""
+    if not server.ctx.db.is_sqlite:
+        pytest.skip("PostgreSQL connections keep SQLAlchemy's cancellation-safe close")
+
+    async def body(ctx: AppContext) -> list[tuple[str, bool, int, int]]:
+        seen: list[tuple[str, bool, int, int]] = []
+        blocks = {"read": ctx.db.read, "read_single": ctx.db.read_single, "write": ctx.db.write}
+        for name, block in blocks.items():
+            ran: list[bool] = []
+            engine = ctx.db.write_engine if name == "write" else ctx.db.read_engine
+            async with block() as handle:
+                await handle.execute(text("SELECT 1"))
+                asyncio.get_running_loop().call_soon(ran.append, True)
+                held = engine.pool.checkedout()  # type: ignore[attr-defined]
+            seen.append((name, bool(ran), held, engine.pool.checkedout()))  # type: ignore[attr-defined]
+        return seen
+
+    assert server.call(body) == [
+        ("read", False, 1, 0),
+        ("read_single", False, 1, 0),
+        ("write", False, 1, 0),
+    ]

@@ -73,6 +73,27 @@ def _sqlite_engine(url: str, *, immediate: bool, pool_size: int, reset: bool = T
     return engine
 
 
+@asynccontextmanager
+async def _inline_session(
+    sessions: async_sessionmaker[AsyncSession],
+) -> AsyncIterator[AsyncSession]:
+    """A session in a transaction, closed directly when the block ends.
+
+    SQLAlchemy's ``async with session`` closes through a new task under ``asyncio.shield``, so
+    that a cancellation cannot cut a close short. That costs a trip round the event loop per
+    request, and the connection stays checked out meanwhile: under load, requests then queue
+    for the pool, and ``asyncio.Queue`` lets newcomers take a returned connection before the
+    requests already waiting, which starved some of them for seconds (the benchmark's tail).
+    With inline SQLite connections nothing in ``close()`` suspends, so there is nothing for a
+    cancellation to interrupt and the shield is not needed."""
+    session = sessions()
+    try:
+        async with session.begin():
+            yield session
+    finally:
+        await session.close()
+
+
 class Database:
     """Owns the engines; hands out read and write transactions."""
 
@@ -106,8 +127,12 @@ class Database:
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
         """A transaction for reading (nothing is written through it)."""
-        async with self._read_sessions() as session, session.begin():
-            yield session
+        if self.is_sqlite:
+            async with _inline_session(self._read_sessions) as session:
+                yield session
+        else:
+            async with self._read_sessions() as session, session.begin():
+                yield session
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncSession]:
@@ -117,7 +142,7 @@ class Database:
                 self._write_lock = asyncio.Lock()
             async with self._write_lock:
                 turn = self._writer_turns.turn() if self._writer_turns else nullcontext()
-                async with turn, self._write_sessions() as session, session.begin():
+                async with turn, _inline_session(self._write_sessions) as session:
                     yield session
         else:
             async with self._write_sessions() as session, session.begin():
@@ -128,12 +153,17 @@ class Database:
         """A connection outside any transaction, for one self-contained SELECT (a statement is
         atomic on its own). It saves the BEGIN and COMMIT round trips of ``read()``, which
         matters for lookups made on every request (API key authentication)."""
-        async with self.read_engine.connect() as conn:
-            if self.is_sqlite:
+        if self.is_sqlite:
+            conn = await self.read_engine.connect().start()
+            try:
                 await conn.execution_options(**{NO_BEGIN: True})
-            else:
+                yield conn
+            finally:
+                await conn.close()
+        else:
+            async with self.read_engine.connect() as conn:
                 await conn.execution_options(isolation_level="AUTOCOMMIT")
-            yield conn
+                yield conn
 
     async def ping(self) -> bool:
         """True when the database answers a trivial query."""
