@@ -4,6 +4,8 @@ lookup), so it neither holds a snapshot nor pays for BEGIN and COMMIT."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 import pytest
@@ -70,7 +72,11 @@ def test_sqlite_blocks_give_their_connection_back_without_a_trip_round_the_loop(
 
     async def body(ctx: AppContext) -> list[tuple[str, bool, int, int]]:
         seen: list[tuple[str, bool, int, int]] = []
-        blocks = {"read": ctx.db.read, "read_single": ctx.db.read_single, "write": ctx.db.write}
+        blocks: dict[str, Callable[[], AbstractAsyncContextManager[Any]]] = {
+            "read": ctx.db.read,
+            "read_single": ctx.db.read_single,
+            "write": ctx.db.write,
+        }
         for name, block in blocks.items():
             ran: list[bool] = []
             engine = ctx.db.write_engine if name == "write" else ctx.db.read_engine
