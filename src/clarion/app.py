@@ -80,6 +80,10 @@ def create_app(
 
     include_routes(app)
 
+    from clarion.incidents.list_fast import install as install_fast_list
+
+    install_fast_list(app)
+
     @app.get("/v1/openapiV3.json", include_in_schema=False)
     async def openapi_v3() -> Response:
         """The same document as ``/openapi.json`` (the SDK's ``utilities_v1_open_apiv3``)."""

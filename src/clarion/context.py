@@ -42,7 +42,7 @@ class AppContext:
             limiter = InProcessRateLimiter()
         return cls(
             settings=settings,
-            db=Database(settings.database_url),
+            db=Database(settings.database_url, pool_size=settings.db_pool_size),
             clock=clock or SystemClock(),
             rate_limiter=limiter,
         )

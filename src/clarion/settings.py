@@ -32,6 +32,9 @@ class Settings(BaseSettings):
     idempotency_retention_hours: int = 72
     #: Serialised incident list pages kept per page content version (0 turns the cache off).
     api_list_cache_entries: int = 256
+    #: PostgreSQL: connections each process keeps open (more are opened, up to half as many
+    #: again, and closed after use when many requests wait on the database at once).
+    db_pool_size: int = 32
 
     # background work
     run_worker_in_serve: bool = True

@@ -7,6 +7,7 @@ import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
@@ -98,7 +99,14 @@ _LIVE_KEY_BY_HASH = select(ApiKey.id, ApiKey.name, ApiKey.roles, ApiKey.token_ha
 async def authenticate(session: AsyncSession | AsyncConnection, token: str) -> Principal | None:
     """The live key whose token this is, or None. Compares hashes in constant time."""
     digest = hash_token(token)
-    row = (await session.execute(_LIVE_KEY_BY_HASH, {"digest": digest})).first()
+    return principal_of(
+        (await session.execute(_LIVE_KEY_BY_HASH, {"digest": digest})).first(), digest
+    )
+
+
+def principal_of(row: Any, digest: str) -> Principal | None:
+    """The principal of a ``_LIVE_KEY_BY_HASH``-shaped row found for ``digest`` (constant-time
+    comparison), or None."""
     if row is None or not hmac.compare_digest(row.token_hash, digest):
         return None
     return Principal(id=row.id, name=row.name, roles=tuple(row.roles))

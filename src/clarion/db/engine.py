@@ -12,6 +12,7 @@ event loop's thread (``inline_sqlite``), not on aiosqlite's per-connection threa
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, nullcontext
 from typing import Any
@@ -19,6 +20,7 @@ from typing import Any
 import orjson
 from sqlalchemy import event, text
 from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
     AsyncEngine,
@@ -85,19 +87,59 @@ async def _inline_session(
     for the pool, and ``asyncio.Queue`` lets newcomers take a returned connection before the
     requests already waiting, which starved some of them for seconds (the benchmark's tail).
     With inline SQLite connections nothing in ``close()`` suspends, so there is nothing for a
-    cancellation to interrupt and the shield is not needed."""
+    cancellation to interrupt and the shield is not needed. Other tasks get their turn after
+    the connection is back (``_let_others_run``)."""
     session = sessions()
     try:
         async with session.begin():
             yield session
     finally:
         await session.close()
+    await _let_others_run()
+
+
+async def _let_others_run() -> None:
+    """One trip round the event loop after an inline SQLite block, once its connection is back
+    in the pool. Inline statements never suspend, so without it a loop of database work (the
+    outbox claiming batches, say) would hold the event loop, and every request, until done."""
+    await asyncio.sleep(0)
+
+
+#: A pooled PostgreSQL connection unused for longer than this is checked before it is handed out.
+IDLE_PING_SECONDS = 1.0
+
+
+def _ping_when_idle(engine: AsyncEngine) -> None:
+    """Check a connection on checkout only when it has been idle (``pool_pre_ping`` checks on
+    every checkout: one more round trip per request, about a fifth of a cached list's cost).
+
+    A connection that the server dropped while it sat in the pool (a restart, an idle timeout)
+    is replaced before any request sees it: raising ``DisconnectionError`` from the checkout
+    event makes the pool discard it and try another, as SQLAlchemy documents. A connection
+    lost while in busy use fails that request, and SQLAlchemy then invalidates the pool."""
+    dialect = engine.dialect
+
+    @event.listens_for(engine.sync_engine, "checkout")
+    def _check(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        last = record.info.get("checked_in_at")
+        if last is not None and time.monotonic() - last < IDLE_PING_SECONDS:
+            return
+        try:
+            dialect.do_ping(dbapi_connection)
+        except dialect.loaded_dbapi.Error as error:
+            if dialect.is_disconnect(error, dbapi_connection, None):
+                raise DisconnectionError(str(error)) from error
+            raise
+
+    @event.listens_for(engine.sync_engine, "checkin")
+    def _checked_in(_dbapi_connection: Any, record: Any) -> None:
+        record.info["checked_in_at"] = time.monotonic()
 
 
 class Database:
     """Owns the engines; hands out read and write transactions."""
 
-    def __init__(self, url: str, *, pool_size: int = 10) -> None:
+    def __init__(self, url: str, *, pool_size: int = 32) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
         self._write_lock: asyncio.Lock | None = None
@@ -112,10 +154,10 @@ class Database:
             self.write_engine = create_async_engine(
                 url,
                 pool_size=pool_size,
-                max_overflow=pool_size,
-                pool_pre_ping=True,
+                max_overflow=pool_size // 2,
                 json_deserializer=orjson.loads,
             )
+            _ping_when_idle(self.write_engine)
             self.read_engine = self.write_engine
         self._write_sessions = async_sessionmaker(self.write_engine, expire_on_commit=False)
         self._read_sessions = async_sessionmaker(self.read_engine, expire_on_commit=False)
@@ -160,6 +202,7 @@ class Database:
                 yield conn
             finally:
                 await conn.close()
+            await _let_others_run()
         else:
             async with self.read_engine.connect() as conn:
                 await conn.execution_options(isolation_level="AUTOCOMMIT")

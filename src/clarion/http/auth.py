@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
 from fastapi import Request
+from starlette.types import Scope
 
 from clarion.api_keys.service import Principal, authenticate
 from clarion.context import AppContext
@@ -41,15 +42,17 @@ def _token_from(request: Request) -> str:
     return token
 
 
-async def _rate_limit(
-    request: Request, ctx: AppContext, principal: Principal, bucket: str, capacity: int, rate: float
+async def spend_token(
+    scope: Scope, ctx: AppContext, principal: Principal, bucket: str, capacity: int, rate: float
 ) -> None:
+    """Take one token from ``principal``'s ``bucket``; the ``X-RateLimit-*`` headers go into
+    ``scope["state"]["response_headers"]``. Raises ``RateLimited`` when the bucket is empty."""
     now = ctx.clock.now()
     ts = now.timestamp()
     decision = await ctx.rate_limiter.take(f"{principal.id}:{bucket}", capacity, rate, ts)
     window = round(capacity / rate)
     headers = headers_for(decision, capacity, window, ts)
-    request.scope["state"].setdefault("response_headers", {}).update(headers)
+    scope["state"].setdefault("response_headers", {}).update(headers)
     if not decision.allowed:
         wait = max(1, math.ceil(decision.retry_after))
         raise RateLimited(
@@ -81,8 +84,8 @@ def require(
                 "access_token_invalid", "The API key is invalid, revoked or expired"
             )
         settings = ctx.settings
-        await _rate_limit(
-            request,
+        await spend_token(
+            request.scope,
             ctx,
             principal,
             "default",
@@ -92,8 +95,8 @@ def require(
         if role is not None and not principal.has(role):
             raise Forbidden(f"This API key needs the '{role}' role for this request")
         if extra_bucket == RETROSPECTIVE_BUCKET:
-            await _rate_limit(
-                request,
+            await spend_token(
+                request.scope,
                 ctx,
                 principal,
                 RETROSPECTIVE_BUCKET,

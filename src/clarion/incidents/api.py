@@ -17,6 +17,7 @@ from clarion.http.list_cache import cached_page_list
 from clarion.http.pagination import PageRequest, page_request, pagination_meta
 from clarion.http.wire import ERROR_RESPONSES
 from clarion.incidents import retrospective, service
+from clarion.incidents.list_fast import list_key
 from clarion.incidents.schemas import (
     StatusPageIncidentResult,
     StatusPagesCreateStatusPageIncidentPayloadV2,
@@ -71,7 +72,7 @@ async def list_status_page_incidents(
             "pagination_meta": pagination_meta(page, items, more),
         }
 
-    key = ("status_page_incidents", status_page_id, page, filters)
+    key = list_key(status_page_id, page, filters)
     return await cached_page_list(context_of(request), status_page_id, key, build)
 
 
