@@ -5,13 +5,16 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from clarion.components.models import ComponentStatusChange
 from clarion.ids import new_id
+
+#: Built once: the ledger rows of a create go in with it.
+_INSERT_CHANGE = insert(cast(Table, ComponentStatusChange.__table__))
 
 OPERATIONAL = "operational"
 #: From best to worst; a component shows the worst status any of its causes gives it.
@@ -147,6 +150,7 @@ class LedgerWriter:
         *,
         incident_id: str | None = None,
         maintenance_id: str | None = None,
+        collect: bool = False,
     ) -> None:
         self.session = session
         self.status_page_id = status_page_id
@@ -155,27 +159,38 @@ class LedgerWriter:
         self.maintenance_id = maintenance_id
         self._seq = 0
         self.changed: list[str] = []
+        #: With ``collect``, the rows are kept here for the caller to insert (``insert_rows``)
+        #: instead of being added to the session.
+        self.collect = collect
+        self.rows: list[dict[str, Any]] = []
 
     def set(self, component_id: str, status: str, at: datetime) -> bool:
         """Record ``status`` for the component unless it already has it; True if recorded."""
         if self.current.get(component_id, OPERATIONAL) == status:
             return False
         self._seq += 1
-        self.session.add(
-            ComponentStatusChange(
-                id=new_id(),
-                status_page_id=self.status_page_id,
-                component_id=component_id,
-                incident_id=self.incident_id,
-                maintenance_id=self.maintenance_id,
-                status=status,
-                occurred_at=at,
-                seq=self._seq,
-            )
-        )
+        row = {
+            "id": new_id(),
+            "status_page_id": self.status_page_id,
+            "component_id": component_id,
+            "incident_id": self.incident_id,
+            "maintenance_id": self.maintenance_id,
+            "status": status,
+            "occurred_at": at,
+            "seq": self._seq,
+        }
+        if self.collect:
+            self.rows.append(row)
+        else:
+            self.session.add(ComponentStatusChange(**row))
         self.current[component_id] = status
         self.changed.append(component_id)
         return True
+
+    async def insert_rows(self) -> None:
+        """Insert the collected rows in one statement (no unit-of-work flush)."""
+        if self.rows:
+            await self.session.execute(_INSERT_CHANGE, self.rows)
 
     def reset_all(self, at: datetime) -> None:
         """Every component of this cause back to ``operational``."""

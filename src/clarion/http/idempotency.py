@@ -3,9 +3,11 @@ in the same transaction, and replayed for every later request with the same key.
 
 Keys are scoped to the endpoint (one namespace per create endpoint, shared by every API key of
 the installation). A reused key with a different payload is refused with 422
-``idempotency_key_reused``. Concurrent duplicates: the record row is inserted *before* the work,
-so the second transaction waits on the unique index (PostgreSQL) or the write lock (SQLite) and
-then replays the winner's response.
+``idempotency_key_reused``. Concurrent duplicates: on SQLite, writes take turns, so the second
+finds the first's record and replays it. On PostgreSQL both may do the work, but the record is
+inserted in the same transaction, last: the second insert waits on the unique index until the
+first commits, fails, and its whole transaction (incident, ledger rows, notifications) rolls
+back before it replays the winner's response. Exactly one set of rows is ever committed.
 """
 
 from __future__ import annotations
@@ -13,10 +15,10 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
 import orjson
-from sqlalchemy import bindparam, delete, select
+from sqlalchemy import Table, bindparam, delete, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -30,6 +32,9 @@ from clarion.ids import new_id
 _RECORD = select(IdempotencyRecord).where(
     IdempotencyRecord.endpoint == bindparam("endpoint"), IdempotencyRecord.key == bindparam("key")
 )
+
+
+_INSERT_RECORD = insert(cast(Table, IdempotencyRecord.__table__))
 
 
 def payload_hash(payload: dict[str, Any]) -> str:
@@ -64,20 +69,19 @@ async def run_idempotent(
                 existing = await session.scalar(_RECORD, params)
                 if existing is not None:
                     return _replay(existing, digest)
-                record = IdempotencyRecord(
-                    id=new_id(),
-                    endpoint=endpoint,
-                    key=key,
-                    request_hash=digest,
-                    response_status=0,
-                    response_body="",
-                    created_at=ctx.clock.now(),
-                )
-                session.add(record)
-                await session.flush()
                 body = drop_nones(await action(session))
-                record.response_status = status
-                record.response_body = orjson.dumps(body).decode()
+                await session.execute(
+                    _INSERT_RECORD,
+                    {
+                        "id": new_id(),
+                        "endpoint": endpoint,
+                        "key": key,
+                        "request_hash": digest,
+                        "response_status": status,
+                        "response_body": orjson.dumps(body).decode(),
+                        "created_at": ctx.clock.now(),
+                    },
+                )
                 return status, body
         except IntegrityError:
             # Lost the race to a concurrent request with the same key: replay its response.

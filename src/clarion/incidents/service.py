@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from typing import cast as typed
 
-from sqlalchemy import Select, exists, func, select, update
+from sqlalchemy import Select, Table, exists, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from clarion.components.ledger import (
@@ -28,6 +28,9 @@ from clarion.ids import new_id
 from clarion.incidents.models import Incident, IncidentUpdate
 from clarion.status_pages.models import StatusPage
 from clarion.status_pages.service import bump_content_version, component_ids_on_page
+
+_INSERT_INCIDENT = insert(typed(Table, Incident.__table__))
+_INSERT_UPDATE = insert(typed(Table, IncidentUpdate.__table__))
 
 MAX_UPDATES = 100
 RESOLVED = "resolved"
@@ -111,34 +114,36 @@ async def create_incident(
             "component_statuses",
         )
     await check_components(session, page_id, component_statuses)
-    incident = Incident(
-        id=new_id(),
-        status_page_id=page_id,
-        name=name,
-        incident_status=incident_status,
-        published_at=now,
-        resolved_at=now if incident_status == RESOLVED else None,
-        retrospective=False,
-        update_count=1,
-        created_at=now,
-        updated_at=now,
-    )
-    session.add(incident)
-    first = IncidentUpdate(
-        id=new_id(),
-        incident_id=incident.id,
-        message=message,
-        incident_status=incident_status,
-        component_statuses=_as_json(component_statuses),
-        notify_subscribers=notify_subscribers,
-        published_at=now,
-    )
-    session.add(first)
-    await session.flush()  # the ledger rows reference the incident
-    ledger = LedgerWriter(session, page_id, {}, incident_id=incident.id)
+    # Plain inserts, not the unit of work: three statements on the hot write path, and the
+    # view below is built from the same values.
+    incident_row = {
+        "id": new_id(),
+        "status_page_id": page_id,
+        "name": name,
+        "incident_status": incident_status,
+        "published_at": now,
+        "resolved_at": now if incident_status == RESOLVED else None,
+        "retrospective": False,
+        "update_count": 1,
+        "created_at": now,
+        "updated_at": now,
+    }
+    update_row = {
+        "id": new_id(),
+        "incident_id": incident_row["id"],
+        "message": message,
+        "incident_status": incident_status,
+        "component_statuses": _as_json(component_statuses),
+        "notify_subscribers": notify_subscribers,
+        "published_at": now,
+    }
+    await session.execute(_INSERT_INCIDENT, incident_row)
+    await session.execute(_INSERT_UPDATE, update_row)
+    incident, first = Incident(**incident_row), IncidentUpdate(**update_row)
+    ledger = LedgerWriter(session, page_id, {}, incident_id=incident.id, collect=True)
     for entry in component_statuses:
         ledger.set(entry.component_id, entry.component_status, now)
-    await session.flush()
+    await ledger.insert_rows()
     await bump_content_version(session, page_id, now)
     await emit(
         session,
