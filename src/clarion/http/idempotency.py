@@ -29,7 +29,11 @@ from clarion.http.json import drop_nones
 from clarion.ids import new_id
 
 #: Built once: it runs on every create.
-_RECORD = select(IdempotencyRecord).where(
+_RECORD = select(
+    IdempotencyRecord.request_hash,
+    IdempotencyRecord.response_status,
+    IdempotencyRecord.response_body,
+).where(
     IdempotencyRecord.endpoint == bindparam("endpoint"), IdempotencyRecord.key == bindparam("key")
 )
 
@@ -41,7 +45,7 @@ def payload_hash(payload: dict[str, Any]) -> str:
     return hashlib.sha256(orjson.dumps(payload, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
-def _replay(record: IdempotencyRecord, digest: str) -> tuple[int, dict[str, Any]]:
+def _replay(record: Any, digest: str) -> tuple[int, dict[str, Any]]:
     if record.request_hash != digest:
         raise ValidationFailed.at(
             "idempotency_key_reused",
@@ -66,7 +70,7 @@ async def run_idempotent(
     for _attempt in range(5):
         try:
             async with ctx.db.write() as session:
-                existing = await session.scalar(_RECORD, params)
+                existing = (await session.execute(_RECORD, params)).first()
                 if existing is not None:
                     return _replay(existing, digest)
                 body = drop_nones(await action(session))
@@ -86,7 +90,7 @@ async def run_idempotent(
         except IntegrityError:
             # Lost the race to a concurrent request with the same key: replay its response.
             async with ctx.db.read() as session:
-                existing = await session.scalar(_RECORD, params)
+                existing = (await session.execute(_RECORD, params)).first()
             if existing is not None and existing.response_status:
                 return _replay(existing, digest)
     raise RuntimeError("idempotent request kept conflicting")

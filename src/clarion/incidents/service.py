@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from typing import cast as typed
 
-from sqlalchemy import Select, Table, exists, func, insert, select, update
+from sqlalchemy import Select, Table, bindparam, exists, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from clarion.components.ledger import (
@@ -49,13 +49,12 @@ class ComponentStatusInput:
     component_status: str
 
 
-async def _require_page(
-    session: AsyncSession, page_id: str, field: str = "status_page_id"
-) -> StatusPage:
-    page = await session.get(StatusPage, page_id)
-    if page is None:
+_PAGE_ID = select(StatusPage.id).where(StatusPage.id == bindparam("page_id"))
+
+
+async def _require_page(session: AsyncSession, page_id: str, field: str = "status_page_id") -> None:
+    if (await session.execute(_PAGE_ID, {"page_id": page_id})).first() is None:
         raise ValidationFailed.at("not_found", "No status page with this id", field)
-    return page
 
 
 async def check_components(
