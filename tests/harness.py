@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import uvicorn
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from clarion.app import create_app
 from clarion.clock import OffsetClock
@@ -136,3 +138,18 @@ def live_server(
     finally:
         server.should_exit = True
         thread.join(30)
+
+
+@contextmanager
+def record_statements(engine: AsyncEngine) -> Iterator[list[str]]:
+    """The SQL statements ``engine`` runs inside the block (any thread)."""
+    seen: list[str] = []
+
+    def record(*args: Any) -> None:
+        seen.append(args[2])
+
+    event.listen(engine.sync_engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", record)

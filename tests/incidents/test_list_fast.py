@@ -5,19 +5,16 @@ full path."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Any
 
 import httpx
-from sqlalchemy import event
 
 from clarion.api_keys.service import revoke_key
 from clarion.context import AppContext
 from tests.contract.checks import Raw
 from tests.factories import PageInfo, make_key, make_page
-from tests.harness import LiveServer, fresh_database, live_server
+from tests.harness import LiveServer, fresh_database, live_server, record_statements
 from tests.incidents.test_list_incidents import create
 
 PATH = "/v2/status_page_incidents"
@@ -25,20 +22,9 @@ PATH = "/v2/status_page_incidents"
 PER_REQUEST = {"x-request-id", "x-ratelimit-remaining", "x-ratelimit-used", "x-ratelimit-reset"}
 
 
-@contextmanager
-def statements(server: LiveServer) -> Iterator[list[str]]:
+def statements(server: LiveServer) -> AbstractContextManager[list[str]]:
     """The SQL statements the server's read engine runs inside the block."""
-    seen: list[str] = []
-    engine = server.ctx.db.read_engine.sync_engine
-
-    def record(*args: Any) -> None:
-        seen.append(args[2])
-
-    event.listen(engine, "before_cursor_execute", record)
-    try:
-        yield seen
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
+    return record_statements(server.ctx.db.read_engine)
 
 
 def _stable(response: httpx.Response) -> list[tuple[str, str]]:

@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, event, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from clarion.components.models import Component
 from clarion.errors import NotFound
@@ -121,6 +122,28 @@ async def component_ids_on_page(session: AsyncSession, page_id: str) -> set[str]
     return {r for r in rows if r is not None}
 
 
+_PENDING_BUMPS = "clarion_pending_bumps"
+
+
 async def bump_content_version(session: AsyncSession, page_id: str, now: datetime) -> None:
-    """Invalidate the page's rendered output (every write that changes what it shows)."""
-    await session.execute(_BUMP_CONTENT_VERSION, {"page_id": page_id, "now": now})
+    """Invalidate the page's rendered output (every write that changes what it shows).
+
+    The version moves in the same transaction, as its last statement (``_bump_on_commit``):
+    on PostgreSQL the ``UPDATE`` locks the page's row until commit, and every write to the
+    page waits for that lock, so it is taken as late as possible. Taken earlier, the lock was
+    held across the transaction's remaining round trips, each a full turn of a busy event loop,
+    and concurrent creates on one page queued behind it (p99 over a second with 32 clients)."""
+    session.info.setdefault(_PENDING_BUMPS, {})[page_id] = now
+
+
+@event.listens_for(Session, "before_commit")
+def _bump_on_commit(session: Session) -> None:
+    pending: dict[str, datetime] | None = session.info.pop(_PENDING_BUMPS, None)
+    # In page order, so that two transactions bumping the same pages cannot deadlock.
+    for page_id, now in sorted((pending or {}).items()):
+        session.execute(_BUMP_CONTENT_VERSION, {"page_id": page_id, "now": now})
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget_bumps(session: Session) -> None:
+    session.info.pop(_PENDING_BUMPS, None)

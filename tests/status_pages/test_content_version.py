@@ -1,0 +1,74 @@
+"""The page's ``content_version`` moves once per write, as the transaction's last statement (on
+PostgreSQL its row lock is then held only for the commit), and not at all when the write fails."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import select
+
+from clarion.context import AppContext
+from clarion.status_pages.models import StatusPage
+from tests.contract.checks import Raw
+from tests.factories import PageInfo
+from tests.harness import LiveServer, record_statements
+
+
+def _version(server: LiveServer, page_id: str) -> int:
+    async def body(ctx: AppContext) -> int:
+        async with ctx.db.read() as session:
+            found = await session.scalar(
+                select(StatusPage.content_version).where(StatusPage.id == page_id)
+            )
+        return int(found or 0)
+
+    return server.call(body)
+
+
+def _create(raw: Raw, page: PageInfo, component_id: str) -> int:
+    response = raw.post(
+        "/v2/status_page_incidents",
+        json={
+            "status_page_id": page.id,
+            "name": "Versioned",
+            "incident_status": "investigating",
+            "message": "Looking",
+            "notify_subscribers": True,
+            "idempotency_key": uuid.uuid4().hex,
+            "component_statuses": [
+                {"component_id": component_id, "component_status": "partial_outage"}
+            ],
+        },
+    )
+    return response.status_code
+
+
+def _target(statement: str) -> str:
+    """``"INSERT incidents"``, ``"UPDATE status_pages"``: the verb and its table."""
+    words = statement.split()
+    return f"{words[0].upper()} {words[1 if words[0].upper() == 'UPDATE' else 2]}"
+
+
+def test_a_create_bumps_the_version_once_as_its_last_statement(
+    server: LiveServer, raw: Raw, page: PageInfo
+) -> None:
+    before = _version(server, page.id)
+    with record_statements(server.ctx.db.write_engine) as seen:
+        assert _create(raw, page, next(iter(page.components.values()))) == 201
+    writes = [
+        s.split()[0].upper() + " " + s.split()[1 if s.startswith("UPDATE") else 2]
+        for s in seen
+        if s.lstrip().upper().startswith(("INSERT", "UPDATE", "DELETE"))
+    ]
+    assert writes.count("UPDATE status_pages") == 1, writes
+    assert writes[-1] == "UPDATE status_pages", writes
+    assert len(writes) >= 4  # incident, update, ledger row, idempotency record or more
+    assert _version(server, page.id) == before + 1
+
+
+def test_a_failed_write_leaves_the_version_alone(
+    server: LiveServer, raw: Raw, page: PageInfo
+) -> None:
+    before = _version(server, page.id)
+    assert _create(raw, page, "01NOSUCHCOMPONENT") == 422
+    assert _version(server, page.id) == before
