@@ -5,24 +5,10 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import select
-
-from clarion.context import AppContext
-from clarion.status_pages.models import StatusPage
 from tests.contract.checks import Raw
 from tests.factories import PageInfo
 from tests.harness import LiveServer, record_statements
-
-
-def _version(server: LiveServer, page_id: str) -> int:
-    async def body(ctx: AppContext) -> int:
-        async with ctx.db.read() as session:
-            found = await session.scalar(
-                select(StatusPage.content_version).where(StatusPage.id == page_id)
-            )
-        return int(found or 0)
-
-    return server.call(body)
+from tests.incidents.test_list_cache import _version
 
 
 def _create(raw: Raw, page: PageInfo, component_id: str) -> int:
