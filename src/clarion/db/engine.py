@@ -77,7 +77,7 @@ def _sqlite_engine(url: str, *, immediate: bool, pool_size: int, reset: bool = T
 
 @asynccontextmanager
 async def _inline_session(
-    sessions: async_sessionmaker[AsyncSession],
+    sessions: async_sessionmaker[AsyncSession], *, then_yield: bool = True
 ) -> AsyncIterator[AsyncSession]:
     """A session in a transaction, closed directly when the block ends.
 
@@ -88,14 +88,15 @@ async def _inline_session(
     requests already waiting, which starved some of them for seconds (the benchmark's tail).
     With inline SQLite connections nothing in ``close()`` suspends, so there is nothing for a
     cancellation to interrupt and the shield is not needed. Other tasks get their turn after
-    the connection is back (``_let_others_run``)."""
+    the connection is back (``_let_others_run``), unless the caller gives it (``then_yield``)."""
     session = sessions()
     try:
         async with session.begin():
             yield session
     finally:
         await session.close()
-    await _let_others_run()
+    if then_yield:
+        await _let_others_run()
 
 
 async def _let_others_run() -> None:
@@ -184,8 +185,10 @@ class Database:
                 self._write_lock = asyncio.Lock()
             async with self._write_lock:
                 turn = self._writer_turns.turn() if self._writer_turns else nullcontext()
-                async with turn, _inline_session(self._write_sessions) as session:
-                    yield session
+                async with turn, _inline_session(self._write_sessions, then_yield=False) as s:
+                    yield s
+            # Outside the write lock and the writers' turn: other writers go meanwhile.
+            await _let_others_run()
         else:
             async with self._write_sessions() as session, session.begin():
                 yield session
