@@ -21,12 +21,12 @@ from functools import lru_cache
 from operator import itemgetter
 from typing import Any, NamedTuple
 
-from sqlalchemy import DateTime, func, or_, select, type_coerce, union_all
+from sqlalchemy import DateTime, func, select, type_coerce, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from clarion.components.ledger import DOWN_STATUSES, IMPACT_STATUSES, SEVERITY
 from clarion.components.models import Component, ComponentStatusChange
-from clarion.incidents.models import Incident
+from clarion.incidents.models import UNRESOLVED, Incident
 from clarion.maintenances.models import Maintenance
 from clarion.public.snapshot import PageSnapshot
 from clarion.status_pages.service import StructureNode
@@ -116,15 +116,27 @@ async def load_uptime(
     # row of the causes still open then, found through the incidents' and windows' own
     # indexes, then the ledger's per-cause indexes, so the history before the window is never
     # scanned), each with its cause's name.
-    open_incidents = select(Incident.id).where(
-        Incident.status_page_id == page.id,
-        Incident.published_at < start,
-        or_(Incident.resolved_at.is_(None), Incident.resolved_at >= start),
+    # Each as two index ranges (not resolved or complete yet, ended since the start), so that
+    # the causes that ended before the window are never read. (An incident has no
+    # ``resolved_at`` exactly while it is unresolved.)
+    open_incidents = union_all(
+        *(
+            select(Incident.id).where(
+                Incident.status_page_id == page.id, still_open, Incident.published_at < start
+            )
+            for still_open in (UNRESOLVED, Incident.resolved_at >= start)
+        )
     )
-    open_maintenances = select(Maintenance.id).where(
-        Maintenance.status_page_id == page.id,
-        Maintenance.started_at < start,
-        or_(Maintenance.completed_at.is_(None), Maintenance.completed_at >= start),
+    open_maintenances = union_all(
+        *(
+            select(Maintenance.id).where(
+                Maintenance.status_page_id == page.id, still_open, Maintenance.started_at < start
+            )
+            for still_open in (
+                Maintenance.completed_at.is_(None),
+                Maintenance.completed_at >= start,
+            )
+        )
     )
     csc = ComponentStatusChange
 
