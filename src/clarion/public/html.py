@@ -24,7 +24,7 @@ from clarion.incidents.service import IncidentView, load_views
 from clarion.maintenances.models import Maintenance
 from clarion.public.cache import RenderContext
 from clarion.public.markdown import render_markdown, render_plain
-from clarion.public.snapshot import PageSnapshot
+from clarion.public.snapshot import PageSnapshot, recent_resolved
 from clarion.public.uptime import DayBar, UptimeRow, load_uptime
 from clarion.timeutil import to_utc
 
@@ -232,18 +232,12 @@ async def render_index(session: AsyncSession, snap: PageSnapshot, ctx: RenderCon
     uptime: dict[str, UptimeRow] = {}
     if mode != "nothing":
         uptime = await load_uptime(session, snap, ctx.now)
-    in_progress = [m for m in snap.maintenances if m.maintenance.maintenance_status == IN_PROGRESS]
+    windows = snap.open_maintenances
+    in_progress = [m for m in windows if m.maintenance.maintenance_status == IN_PROGRESS]
     upcoming = sorted(
-        (m for m in snap.maintenances if m.maintenance.maintenance_status == SCHEDULED),
+        (m for m in windows if m.maintenance.maintenance_status == SCHEDULED),
         key=lambda m: m.maintenance.start_at,
     )
-    week_ago = ctx.now - timedelta(days=14)
-    recent_resolved = [
-        v
-        for v in snap.recent_incidents
-        if v.incident.incident_status == "resolved"
-        and to_utc(v.incident.resolved_at or v.incident.published_at) >= week_ago
-    ][:10]
     headline = BANNERS.get(snap.overall, BANNERS["operational"])
     if snap.overall == "operational" and snap.ongoing_incidents:
         headline = "We are looking into an issue"
@@ -254,7 +248,7 @@ async def render_index(session: AsyncSession, snap: PageSnapshot, ctx: RenderCon
         mode=mode,
         in_progress=in_progress,
         upcoming=upcoming,
-        recent_resolved=recent_resolved,
+        recent_resolved=await recent_resolved(session, snap, ctx.now),
         headline=headline,
     )
 
