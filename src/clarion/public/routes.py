@@ -53,6 +53,7 @@ from clarion.public.snapshot import (
     load_history,
     load_snapshot,
 )
+from clarion.public.uptime import UptimeMemo
 from clarion.public.versions import PageRef, VersionMemo
 from clarion.settings import Settings
 from clarion.status_pages.models import StatusPage
@@ -121,11 +122,12 @@ async def render_path(
     ctx: RenderContext,
     rest: str,
     registry: ResourceRegistry,
+    uptime_memo: UptimeMemo | None = None,
 ) -> tuple[bytes, str, dict[str, str]]:
     """The body, content type and extra headers of ``rest`` under the page (shared with the
     export). Raises ``NotFoundError`` when ``rest`` names nothing."""
     if rest == "":
-        return await html.render_index(session, snap, ctx), HTML_TYPE, {}
+        return await html.render_index(session, snap, ctx, uptime_memo), HTML_TYPE, {}
     parts = rest.split("/")
     if parts[0] == "incidents" and len(parts) == 2 and _ULID.match(parts[1]):
         body = await html.render_incident(session, snap, ctx, parts[1])
@@ -238,6 +240,7 @@ class PublicSite:
         self.base_path = urlsplit(ctx.settings.base_url).path.rstrip("/")
         self.versions = VersionMemo(ctx.settings.public_version_ttl_seconds)
         self.snapshots = SnapshotShare()
+        self.uptime = UptimeMemo()
         self.versions.watch(ctx.db.write_engine)
         self._hot: dict[tuple[str, bytes, bool], _Hot] = {}
         self.request_ids = RequestIds()
@@ -542,7 +545,7 @@ class PublicSite:
                     await self.snapshots.history(snap, lambda: load_detached_history(session, snap))
                 ctx = page_context(page, self.settings, now, on_domain=target.prefix == "")
                 body, content_type, headers = await render_path(
-                    session, snap, ctx, target.rest, self.registry
+                    session, snap, ctx, target.rest, self.registry, self.uptime
                 )
             return Rendered.build(body, content_type, key.etag, headers=headers)
 
