@@ -33,7 +33,7 @@ from functools import lru_cache, partial
 from operator import itemgetter
 from typing import Any, NamedTuple
 
-from sqlalchemy import DateTime, func, select, type_coerce, union_all
+from sqlalchemy import DateTime, bindparam, func, select, type_coerce, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from clarion.components.ledger import DOWN_STATUSES, IMPACT_STATUSES, SEVERITY
@@ -177,7 +177,22 @@ class UptimeMemo:
         return found if found is not None and found.key == key else None
 
     def keep(self, page_id: str, found: _Window) -> None:
+        """Keep ``found`` for the page, with the rows of the window it replaces that can
+        still serve: those of components whose ledger rows are the same (after a write, all
+        but the few it touched), and those of groups."""
+        before = self._pages.get(page_id)
         self._pages[page_id] = found
+        if before is None or before.key[1:] != found.key[1:]:
+            return
+        component_ids = found.key[2]
+        for cid in component_ids:
+            entry = before.bars.get(cid)
+            old = before.components.get(cid, _NOTHING)
+            if entry is not None and old.points == found.components.get(cid, _NOTHING).points:
+                found.bars[cid] = entry
+        for row_id, entry in before.bars.items():
+            if row_id not in component_ids:  # a group: its members' entries are compared
+                found.bars[row_id] = entry  # with its inputs at each use (``_row``)
 
 
 async def load_uptime(
@@ -383,13 +398,20 @@ def _component(points: list[_Point], today: int) -> _Component:
     return _Component(tuple(points), tuple(last), volatile)
 
 
+_NAMES = [
+    (cause, select(model.id, model.name).where(model.id.in_(bindparam("ids", expanding=True))))
+    for cause, model in (("incident_ids", Incident), ("maintenance_ids", Maintenance))
+]
+
+
 async def _names(session: AsyncSession, found: _Window) -> dict[str, str]:
     """The current name of every cause in the window (a rename does not touch the ledger)."""
     names: dict[str, str] = {}
-    for model, ids in ((Incident, found.incident_ids), (Maintenance, found.maintenance_ids)):
+    for cause, statement in _NAMES:
+        ids = getattr(found, cause)
         if ids:
-            rows = await session.execute(select(model.id, model.name).where(model.id.in_(ids)))
-            names.update((cause, name) for cause, name in rows)
+            rows = await session.execute(statement, {"ids": ids})
+            names.update((cause_id, name) for cause_id, name in rows)
     return names
 
 
