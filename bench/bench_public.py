@@ -241,6 +241,16 @@ def seed(engine: Engine, now: datetime, rng: random.Random) -> Seeded:
     return done
 
 
+def seeded_database(raw_url: str, folder: Path, now: datetime) -> tuple[Engine, Seeded]:
+    """The fresh database at ``raw_url`` migrated, with the pages declared (the declaration is
+    written in ``folder``) and seeded as of ``now``; an engine on it."""
+    server.run_cli(raw_url, "db", "upgrade")
+    (folder / "pages.yaml").write_text(declaration())
+    server.run_cli(raw_url, "apply", str(folder / "pages.yaml"))
+    engine = make_sync_engine(Settings(database_url=raw_url).database_url)
+    return engine, seed(engine, now, random.Random(4))
+
+
 # ---------------------------------------------------------------------------------------------
 # Uncached renders
 
@@ -621,13 +631,8 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="clarion-bench-public-") as tmp_name:
         tmp = Path(tmp_name)
         with server.temporary_database(opts.backend) as raw_url:
-            url = Settings(database_url=raw_url).database_url
-            server.run_cli(raw_url, "db", "upgrade")
-            (tmp / "pages.yaml").write_text(declaration())
-            server.run_cli(raw_url, "apply", str(tmp / "pages.yaml"))
-            engine = make_sync_engine(url)
             started = time.perf_counter()
-            seeded = seed(engine, now, random.Random(4))
+            engine, seeded = seeded_database(raw_url, tmp, now)
             token = create_keys(engine, 1, now)[0]
             print(
                 f"seeded {seeded.incidents} incidents, {seeded.maintenances} maintenance "

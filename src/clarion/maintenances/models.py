@@ -5,10 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String, Text
+from sqlalchemy import ForeignKey, Index, String, Text, literal_column, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from clarion.db.base import Base
+
+#: The partial index of unfinished windows holds the rows matching this (see ``UNFINISHED``).
+_UNFINISHED_SQL = "maintenance_status <> 'maintenance_complete'"
 
 
 class Maintenance(Base):
@@ -16,6 +19,25 @@ class Maintenance(Base):
     __table_args__ = (
         Index("ix_maintenances_page_published", "status_page_id", "published_at", "id"),
         Index("ix_maintenances_automation_due", "automate", "maintenance_status", "start_at"),
+        # The page's windows in progress and upcoming, without scanning its history.
+        Index(
+            "ix_maintenances_page_unfinished",
+            "status_page_id",
+            "start_at",
+            "id",
+            sqlite_where=text(_UNFINISHED_SQL),
+            postgresql_where=text(_UNFINISHED_SQL),
+        ),
+        # The latest windows of one status (the completed ones, for feeds and JSON).
+        Index(
+            "ix_maintenances_page_status_start",
+            "status_page_id",
+            "maintenance_status",
+            "start_at",
+            "id",
+        ),
+        # Windows completed since a moment (or not completed): those still open then.
+        Index("ix_maintenances_page_completed", "status_page_id", "completed_at"),
     )
 
     id: Mapped[str] = mapped_column(String(26), primary_key=True)
@@ -34,6 +56,11 @@ class Maintenance(Base):
     update_count: Mapped[int] = mapped_column(default=0)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+
+
+#: Not complete, as the partial index ``ix_maintenances_page_unfinished`` states it (the
+#: constant inline, so that the planners can match it).
+UNFINISHED = Maintenance.maintenance_status != literal_column("'maintenance_complete'")
 
 
 class MaintenanceComponent(Base):

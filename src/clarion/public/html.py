@@ -24,8 +24,8 @@ from clarion.incidents.service import IncidentView, load_views
 from clarion.maintenances.models import Maintenance
 from clarion.public.cache import RenderContext
 from clarion.public.markdown import render_markdown, render_plain
-from clarion.public.snapshot import PageSnapshot
-from clarion.public.uptime import DayBar, UptimeRow, load_uptime
+from clarion.public.snapshot import PageSnapshot, recent_resolved
+from clarion.public.uptime import DayBar, UptimeMemo, UptimeRow, load_uptime
 from clarion.timeutil import to_utc
 
 STATUS_LABELS = {
@@ -170,11 +170,17 @@ def _bar_cell(bar: DayBar) -> str:
 def _bar_items(row: UptimeRow) -> Markup:
     """The ``<li>`` of every day of an uptime row (see ``_bar_cell``).
 
-    Built here rather than in the template because a page has 90 of them per component.
+    Built here rather than in the template because a page has 90 of them per component. The
+    markup of the row's first ``steady_days`` days is made once (``row.memo``), for every
+    later render that takes those days unchanged from ``uptime.UptimeMemo``.
     """
+    steady = row.steady_days
+    made: str | None = row.memo.get(("items", steady))
+    if made is None:
+        made = row.memo[("items", steady)] = "".join(map(_bar_cell, row.days[:steady]))
     # Every dynamic part is escaped (quiet cells hold only dates, figures and fixed words);
     # statuses and figures come from fixed vocabularies.
-    return Markup("".join(map(_bar_cell, row.days)))  # noqa: S704
+    return Markup(made + "".join(map(_bar_cell, row.days[steady:])))  # noqa: S704
 
 
 @lru_cache(maxsize=1)
@@ -226,24 +232,24 @@ def _common(snap: PageSnapshot, ctx: RenderContext, title: str) -> dict[str, Any
     }
 
 
-async def render_index(session: AsyncSession, snap: PageSnapshot, ctx: RenderContext) -> bytes:
-    """The page: banner, incidents and maintenance in progress, components with uptime bars."""
+async def render_index(
+    session: AsyncSession,
+    snap: PageSnapshot,
+    ctx: RenderContext,
+    uptime_memo: UptimeMemo | None = None,
+) -> bytes:
+    """The page: banner, incidents and maintenance in progress, components with uptime bars
+    (what is still valid of earlier renders taken from ``uptime_memo``)."""
     mode = snap.page.display_uptime_mode
     uptime: dict[str, UptimeRow] = {}
     if mode != "nothing":
-        uptime = await load_uptime(session, snap, ctx.now)
-    in_progress = [m for m in snap.maintenances if m.maintenance.maintenance_status == IN_PROGRESS]
+        uptime = await load_uptime(session, snap, ctx.now, memo=uptime_memo)
+    windows = snap.open_maintenances
+    in_progress = [m for m in windows if m.maintenance.maintenance_status == IN_PROGRESS]
     upcoming = sorted(
-        (m for m in snap.maintenances if m.maintenance.maintenance_status == SCHEDULED),
+        (m for m in windows if m.maintenance.maintenance_status == SCHEDULED),
         key=lambda m: m.maintenance.start_at,
     )
-    week_ago = ctx.now - timedelta(days=14)
-    recent_resolved = [
-        v
-        for v in snap.recent_incidents
-        if v.incident.incident_status == "resolved"
-        and to_utc(v.incident.resolved_at or v.incident.published_at) >= week_ago
-    ][:10]
     headline = BANNERS.get(snap.overall, BANNERS["operational"])
     if snap.overall == "operational" and snap.ongoing_incidents:
         headline = "We are looking into an issue"
@@ -254,7 +260,7 @@ async def render_index(session: AsyncSession, snap: PageSnapshot, ctx: RenderCon
         mode=mode,
         in_progress=in_progress,
         upcoming=upcoming,
-        recent_resolved=recent_resolved,
+        recent_resolved=await recent_resolved(session, snap, ctx.now),
         headline=headline,
     )
 

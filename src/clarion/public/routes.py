@@ -46,7 +46,14 @@ from clarion.public.cache import (
     etag_matches,
     gzip_etag,
 )
-from clarion.public.snapshot import PageSnapshot, SnapshotShare, load_snapshot
+from clarion.public.snapshot import (
+    PageHistory,
+    PageSnapshot,
+    SnapshotShare,
+    load_history,
+    load_snapshot,
+)
+from clarion.public.uptime import UptimeMemo
 from clarion.public.versions import PageRef, VersionMemo
 from clarion.settings import Settings
 from clarion.status_pages.models import StatusPage
@@ -115,11 +122,12 @@ async def render_path(
     ctx: RenderContext,
     rest: str,
     registry: ResourceRegistry,
+    uptime_memo: UptimeMemo | None = None,
 ) -> tuple[bytes, str, dict[str, str]]:
     """The body, content type and extra headers of ``rest`` under the page (shared with the
     export). Raises ``NotFoundError`` when ``rest`` names nothing."""
     if rest == "":
-        return await html.render_index(session, snap, ctx), HTML_TYPE, {}
+        return await html.render_index(session, snap, ctx, uptime_memo), HTML_TYPE, {}
     parts = rest.split("/")
     if parts[0] == "incidents" and len(parts) == 2 and _ULID.match(parts[1]):
         body = await html.render_incident(session, snap, ctx, parts[1])
@@ -152,16 +160,25 @@ def static_asset(name: str) -> tuple[bytes, str, str] | None:
     return body, STATIC_TYPES.get(path.suffix, "application/octet-stream"), etag
 
 
-async def load_detached_snapshot(session: Any, page: StatusPage, now: datetime) -> PageSnapshot:
+async def load_detached_snapshot(
+    session: Any, page: StatusPage, now: datetime, *, history: bool
+) -> PageSnapshot:
     """``load_snapshot``, with its objects detached from ``session`` at once.
 
     The snapshot outlives the session (``SnapshotShare`` hands it to later renders), and a
     rollback of this session — any exception raised inside it, such as a 404 for an unknown
     sub-path — would otherwise expire every object it holds, breaking every later render.
     """
-    snap = await load_snapshot(session, page, now)
+    snap = await load_snapshot(session, page, now, history=history)
     session.expunge_all()
     return snap
+
+
+async def load_detached_history(session: Any, snap: PageSnapshot) -> PageHistory:
+    """``load_history``, detached from ``session`` like ``load_detached_snapshot``."""
+    history = await load_history(session, snap)
+    session.expunge_all()
+    return history
 
 
 def wants_html(request: Request) -> bool:
@@ -223,6 +240,7 @@ class PublicSite:
         self.base_path = urlsplit(ctx.settings.base_url).path.rstrip("/")
         self.versions = VersionMemo(ctx.settings.public_version_ttl_seconds)
         self.snapshots = SnapshotShare()
+        self.uptime = UptimeMemo()
         self.versions.watch(ctx.db.write_engine)
         self._hot: dict[tuple[str, bytes, bool], _Hot] = {}
         self.request_ids = RequestIds()
@@ -514,12 +532,20 @@ class PublicSite:
                     raise NotFoundError
                 # Shared by every resource of this version; read here when it is the first
                 # (this render waits for that read, so its session is not used concurrently).
+                # The HTML pages do not show the recent history; the other resources do, and
+                # read it here (in this transaction, which sees the snapshot's version) when
+                # no resource of this version has yet.
+                history = self.registry.get(target.rest) is not None if target.rest else False
                 snap = await self.snapshots.get(
-                    page, now, lambda: load_detached_snapshot(session, page, now)
+                    page,
+                    now,
+                    lambda: load_detached_snapshot(session, page, now, history=history),
                 )
+                if history:
+                    await self.snapshots.history(snap, lambda: load_detached_history(session, snap))
                 ctx = page_context(page, self.settings, now, on_domain=target.prefix == "")
                 body, content_type, headers = await render_path(
-                    session, snap, ctx, target.rest, self.registry
+                    session, snap, ctx, target.rest, self.registry, self.uptime
                 )
             return Rendered.build(body, content_type, key.etag, headers=headers)
 

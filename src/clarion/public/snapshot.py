@@ -1,10 +1,17 @@
-"""Everything the public face of one status page shows, read in one transaction.
+"""Everything the public face of one status page shows, read per content version.
 
-``load_snapshot`` is the single read the HTML page, the Statuspage-compatible JSON, the feeds
-and the badge are rendered from, so they always agree with each other. Its cost does not grow
-with the length of the history: it reads the page's structure, the causes that are still open
-(unresolved incidents, unfinished maintenance), the latest 50 incidents and the maintenance
-windows that are in progress, upcoming or among the latest 50 completed.
+``load_snapshot`` is the read the HTML page, the Statuspage-compatible JSON, the feeds and the
+badge are rendered from, so they always agree with each other. Its cost does not grow with the
+length of the history. It has two parts:
+
+1. The current state, which every resource shows: the page's structure, the causes that are
+   still open (unresolved incidents, maintenance in progress or upcoming) and the status they
+   give each component.
+2. The recent history (``PageHistory``): the latest 50 incidents and the latest 50 completed
+   maintenance windows. The JSON documents, the feeds and the badge show it; the HTML page
+   does not (it lists at most 10 recently resolved incidents, read by ``recent_resolved``),
+   so a render of the page never reads it. ``load_history`` reads it for a snapshot, in a
+   transaction that sees the snapshot's content version.
 """
 
 from __future__ import annotations
@@ -12,7 +19,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -26,17 +34,37 @@ from clarion.components.ledger import (
     worst,
 )
 from clarion.components.models import Component
-from clarion.incidents.models import Incident
+from clarion.incidents.models import UNRESOLVED, Incident
 from clarion.incidents.service import IncidentView, load_views
-from clarion.maintenances.models import Maintenance
+from clarion.maintenances.models import UNFINISHED, Maintenance
 from clarion.maintenances.view import MaintenanceView
 from clarion.maintenances.view import load_views as load_maintenance_views
 from clarion.status_pages.models import StatusPage
 from clarion.status_pages.service import StructureNode, iter_components, load_structure
+from clarion.timeutil import to_utc
 
+T = TypeVar("T")
 RECENT_LIMIT = 50
 RESOLVED = "resolved"
 MAINTENANCE_COMPLETE = "maintenance_complete"
+#: The HTML page's "Recently resolved": at most this many, resolved within ``RESOLVED_DAYS``,
+#: among the latest ``RECENT_LIMIT`` incidents.
+RESOLVED_SHOWN = 10
+RESOLVED_DAYS = 14
+
+
+@dataclass
+class PageHistory:
+    """The recent history of a page, for the resources that list it (JSON, feeds, badge).
+
+    - ``recent_incidents``: the latest ``RECENT_LIMIT`` incidents (ongoing ones included),
+      newest first.
+    - ``maintenances``: windows in progress, upcoming, and the latest ``RECENT_LIMIT``
+      completed, ordered by ``start_at`` descending.
+    """
+
+    recent_incidents: list[IncidentView]
+    maintenances: list[MaintenanceView]
 
 
 @dataclass
@@ -51,10 +79,11 @@ class PageSnapshot:
       the worst status any open cause (unresolved incident, unfinished maintenance) gives it.
     - ``overall`` is the worst status among the *visible* components (``operational`` when
       nothing is wrong).
-    - ``ongoing_incidents``: unresolved incidents, newest first. ``recent_incidents``: the latest
-      ``RECENT_LIMIT`` incidents (ongoing ones included), newest first.
-    - ``maintenances``: windows in progress, upcoming, and the latest ``RECENT_LIMIT``
-      completed, ordered by ``start_at`` descending (``MaintenanceView`` objects).
+    - ``ongoing_incidents``: unresolved incidents, newest first.
+    - ``open_maintenances``: windows in progress and upcoming, ordered by ``start_at``
+      descending (``MaintenanceView`` objects).
+    - ``history``: the recent history (``PageHistory``) once it is loaded (``load_history``),
+      else None; ``recent_incidents`` and ``maintenances`` read it.
     """
 
     page: StatusPage
@@ -65,8 +94,24 @@ class PageSnapshot:
     component_status: dict[str, str]
     overall: str
     ongoing_incidents: list[IncidentView]
-    recent_incidents: list[IncidentView]
-    maintenances: list[MaintenanceView] = field(default_factory=list)
+    open_maintenances: list[MaintenanceView] = field(default_factory=list)
+    history: PageHistory | None = None
+
+    @property
+    def recent_incidents(self) -> list[IncidentView]:
+        """The latest ``RECENT_LIMIT`` incidents, newest first (``PageHistory``)."""
+        return self._history.recent_incidents
+
+    @property
+    def maintenances(self) -> list[MaintenanceView]:
+        """Open windows and the latest ``RECENT_LIMIT`` completed ones (``PageHistory``)."""
+        return self._history.maintenances
+
+    @property
+    def _history(self) -> PageHistory:
+        if self.history is None:
+            raise LookupError("the snapshot's history is not loaded (see load_history)")
+        return self.history
 
     def status_of(self, component_id: str) -> str:
         return self.component_status.get(component_id, OPERATIONAL)
@@ -97,8 +142,11 @@ def _visible_component_ids(nodes: list[StructureNode]) -> list[str]:
     return found
 
 
-async def load_snapshot(session: AsyncSession, page: StatusPage, now: datetime) -> PageSnapshot:
-    """Read the page's public state (see ``PageSnapshot``) inside ``session``'s transaction."""
+async def load_snapshot(
+    session: AsyncSession, page: StatusPage, now: datetime, *, history: bool = True
+) -> PageSnapshot:
+    """Read the page's public state (see ``PageSnapshot``) inside ``session``'s transaction,
+    with its recent history unless ``history`` is False."""
     version = page.content_version
     structure = await load_structure(session, page.id)
     components_by_id = {
@@ -109,26 +157,15 @@ async def load_snapshot(session: AsyncSession, page: StatusPage, now: datetime) 
         (
             await session.scalars(
                 select(Incident)
-                .where(Incident.status_page_id == page.id, Incident.incident_status != RESOLVED)
+                .where(Incident.status_page_id == page.id, UNRESOLVED)
                 .order_by(Incident.published_at.desc(), Incident.id.desc())
             )
         ).all()
     )
-    recent_rows = list(
-        (
-            await session.scalars(
-                select(Incident)
-                .where(Incident.status_page_id == page.id)
-                .order_by(Incident.published_at.desc(), Incident.id.desc())
-                .limit(RECENT_LIMIT)
-            )
-        ).all()
+    ongoing = await load_views(session, ongoing_rows)
+    open_maintenances = await load_maintenance_views(
+        session, await _open_maintenances(session, page.id)
     )
-    by_id = {i.id: i for i in recent_rows}
-    by_id.update({i.id: i for i in ongoing_rows})
-    views = {v.incident.id: v for v in await load_views(session, list(by_id.values()))}
-
-    maintenances = await _load_maintenances(session, page.id)
 
     # Current statuses: only open causes can hold a component away from operational, since
     # resolving an incident and completing a maintenance set every component back.
@@ -137,11 +174,7 @@ async def load_snapshot(session: AsyncSession, page: StatusPage, now: datetime) 
     for changes in open_incident_changes.values():
         for component_id, status in latest_by_component(changes).items():
             statuses.setdefault(component_id, []).append(status)
-    open_maintenance_ids = [
-        view.maintenance.id
-        for view in maintenances
-        if view.maintenance.maintenance_status != MAINTENANCE_COMPLETE
-    ]
+    open_maintenance_ids = [view.maintenance.id for view in open_maintenances]
     for changes in (await changes_for_maintenances(session, open_maintenance_ids)).values():
         for component_id, status in latest_by_component(changes).items():
             statuses.setdefault(component_id, []).append(status)
@@ -149,7 +182,7 @@ async def load_snapshot(session: AsyncSession, page: StatusPage, now: datetime) 
     visible = _visible_component_ids(structure)
     overall = worst(component_status.get(cid, OPERATIONAL) for cid in visible)
 
-    return PageSnapshot(
+    snap = PageSnapshot(
         page=page,
         version=version,
         generated_at=now,
@@ -157,29 +190,35 @@ async def load_snapshot(session: AsyncSession, page: StatusPage, now: datetime) 
         components_by_id=components_by_id,
         component_status=component_status,
         overall=overall,
-        ongoing_incidents=[views[i.id] for i in ongoing_rows],
-        recent_incidents=[views[i.id] for i in recent_rows],
-        maintenances=maintenances,
+        ongoing_incidents=ongoing,
+        open_maintenances=open_maintenances,
     )
+    if history:
+        snap.history = await load_history(session, snap)
+    return snap
 
 
-async def _open_maintenances(session: AsyncSession, page_id: str) -> list[Maintenance]:
-    return list(
+async def load_history(session: AsyncSession, snap: PageSnapshot) -> PageHistory:
+    """The recent history of ``snap``'s page (see ``PageHistory``), read in ``session``.
+
+    ``session``'s transaction must see the snapshot's content version (the page row it read
+    has ``content_version == snap.version``), as the renders of the public site do: every
+    write that changes what the page shows bumps that version in its own transaction.
+    """
+    page_id = snap.page.id
+    recent_rows = list(
         (
             await session.scalars(
-                select(Maintenance).where(
-                    Maintenance.status_page_id == page_id,
-                    Maintenance.maintenance_status != MAINTENANCE_COMPLETE,
-                )
+                select(Incident)
+                .where(Incident.status_page_id == page_id)
+                .order_by(Incident.published_at.desc(), Incident.id.desc())
+                .limit(RECENT_LIMIT)
             )
         ).all()
     )
-
-
-async def _load_maintenances(session: AsyncSession, page_id: str) -> list[MaintenanceView]:
-    """In progress and upcoming windows, and the latest ``RECENT_LIMIT`` completed ones, as
-    ``MaintenanceView``s ordered by ``start_at`` descending."""
-    open_rows = await _open_maintenances(session, page_id)
+    known = {v.incident.id: v for v in snap.ongoing_incidents}
+    views = {v.incident.id: v for v in await load_views(session, _new(recent_rows, known))}
+    views.update(known)
     done_rows = list(
         (
             await session.scalars(
@@ -193,8 +232,56 @@ async def _load_maintenances(session: AsyncSession, page_id: str) -> list[Mainte
             )
         ).all()
     )
-    rows = sorted([*open_rows, *done_rows], key=lambda m: (m.start_at, m.id), reverse=True)
-    return await load_maintenance_views(session, rows)
+    windows = [*snap.open_maintenances, *await load_maintenance_views(session, done_rows)]
+    windows.sort(key=lambda v: (v.maintenance.start_at, v.maintenance.id), reverse=True)
+    return PageHistory([views[i.id] for i in recent_rows], windows)
+
+
+def _new(rows: list[Incident], known: dict[str, IncidentView]) -> list[Incident]:
+    return [i for i in rows if i.id not in known]
+
+
+async def recent_resolved(
+    session: AsyncSession, snap: PageSnapshot, now: datetime
+) -> list[IncidentView]:
+    """The HTML page's "Recently resolved": among the latest ``RECENT_LIMIT`` incidents, the
+    first ``RESOLVED_SHOWN`` resolved within ``RESOLVED_DAYS`` of ``now``, newest first.
+
+    The same list as filtering ``recent_incidents``, without reading the other incidents'
+    updates and ledger rows: the latest rows are read as plain columns, and only the shown
+    ones in full.
+    """
+    since = now - timedelta(days=RESOLVED_DAYS)
+    latest = await session.execute(
+        select(Incident.id, Incident.incident_status, Incident.resolved_at, Incident.published_at)
+        .where(Incident.status_page_id == snap.page.id)
+        .order_by(Incident.published_at.desc(), Incident.id.desc())
+        .limit(RECENT_LIMIT)
+    )
+    shown = [
+        incident_id
+        for incident_id, status, resolved_at, published_at in latest
+        if status == RESOLVED and to_utc(resolved_at or published_at) >= since
+    ][:RESOLVED_SHOWN]
+    if not shown:
+        return []
+    rows = (await session.scalars(select(Incident).where(Incident.id.in_(shown)))).all()
+    by_id = {v.incident.id: v for v in await load_views(session, list(rows))}
+    return [by_id[i] for i in shown]
+
+
+async def _open_maintenances(session: AsyncSession, page_id: str) -> list[Maintenance]:
+    """Windows in progress and upcoming, ``start_at`` descending (a partial index holds
+    exactly these: the page's completed windows are never scanned)."""
+    return list(
+        (
+            await session.scalars(
+                select(Maintenance)
+                .where(Maintenance.status_page_id == page_id, UNFINISHED)
+                .order_by(Maintenance.start_at.desc(), Maintenance.id.desc())
+            )
+        ).all()
+    )
 
 
 def severity(status: str) -> int:
@@ -205,14 +292,16 @@ class SnapshotShare:
     """The latest snapshot of each page, shared by every resource rendered for its version.
 
     After a write, the page, its JSON documents, feeds and badge each miss the render cache;
-    they render from one snapshot read instead of one each. A snapshot is reused only for the
+    they render from one snapshot read instead of one each, and the resources that show the
+    recent history share one read of it (``history``). A snapshot is reused only for the
     ``content_version`` it was read at, so it never outlives the content it shows. Concurrent
-    requests for a version not yet read wait for the one read in flight.
+    requests for a version (or its history) not yet read wait for the one read in flight.
     """
 
     def __init__(self) -> None:
         self._latest: dict[str, PageSnapshot] = {}
         self._inflight: dict[tuple[str, int], asyncio.Task[PageSnapshot]] = {}
+        self._histories: dict[tuple[str, int], asyncio.Task[PageHistory]] = {}
 
     async def get(
         self, page: StatusPage, now: datetime, read: Callable[[], Awaitable[PageSnapshot]]
@@ -222,21 +311,47 @@ class SnapshotShare:
         found = self._latest.get(page.id)
         if found is not None and found.version == page.content_version:
             return found
-        key = (page.id, page.content_version)
-        task = self._inflight.get(key)
-        if task is None:
-            task = asyncio.ensure_future(self._read(key, read))
-            self._inflight[key] = task
-        return await asyncio.shield(task)
+        return await _single_flight(
+            self._inflight, (page.id, page.content_version), read, self._keep
+        )
 
-    async def _read(
-        self, key: tuple[str, int], read: Callable[[], Awaitable[PageSnapshot]]
-    ) -> PageSnapshot:
-        try:
-            snap = await read()
-            known = self._latest.get(snap.page.id)
-            if known is None or snap.version >= known.version:
-                self._latest[snap.page.id] = snap
-            return snap
-        finally:
-            self._inflight.pop(key, None)
+    async def history(
+        self, snap: PageSnapshot, read: Callable[[], Awaitable[PageHistory]]
+    ) -> PageHistory:
+        """``snap.history``, read by ``read()`` (``load_history`` in a transaction that sees
+        ``snap``'s version) when it is not loaded yet."""
+        if snap.history is None:
+            snap.history = await _single_flight(
+                self._histories, (snap.page.id, snap.version), read, lambda _found: None
+            )
+        return snap.history
+
+    def _keep(self, snap: PageSnapshot) -> None:
+        known = self._latest.get(snap.page.id)
+        if known is None or snap.version >= known.version:
+            self._latest[snap.page.id] = snap
+
+
+async def _single_flight(
+    inflight: dict[tuple[str, int], asyncio.Task[T]],
+    key: tuple[str, int],
+    read: Callable[[], Awaitable[T]],
+    keep: Callable[[T], None],
+) -> T:
+    """``read()``'s result, read once for every concurrent caller with the same ``key``: it runs
+    in a task of its own (shielded, so a caller that goes away does not cancel it for the
+    others), and ``keep`` sees it before the callers do."""
+    task = inflight.get(key)
+    if task is None:
+
+        async def run() -> T:
+            try:
+                found = await read()
+                keep(found)
+                return found
+            finally:
+                inflight.pop(key, None)
+
+        task = asyncio.ensure_future(run())
+        inflight[key] = task
+    return await asyncio.shield(task)

@@ -4,29 +4,41 @@ The same rules as the availability endpoint (``components/availability.py``): pa
 outages are down, overlapping causes are merged, time before ``data_available_since`` and in
 the future is not counted. A group is down whenever any of its counted components is down.
 
-The cost does not grow with the length of the history:
+The cost does not grow with the length of the history. What is read:
 
 1. the ledger rows inside the window (index ``status_page_id, component_id, occurred_at``);
 2. every row of the causes that were still open when the window started (incidents not
-   resolved, maintenance not complete at that moment): the state at the window's start;
-3. per component, the earliest ledger row (one index seek each) for ``data_available_since``.
+   resolved, maintenance not complete at that moment, found through their own indexes): the
+   state at the window's start;
+3. per component, the earliest ledger row (one index seek each) for ``data_available_since``;
+4. the names of the causes in the window (tooltips name them).
+
+What is kept (``UptimeMemo``, one per running site): 1 to 3 depend on nothing but the page's
+ledger, and the database bumps the page's ``ledger_version`` whenever a row of it is added,
+changed or removed (triggers). So they are read again only when that version, the window (a
+new UTC day) or the page's components change; every render reads the names (4), which a
+rename changes without touching the ledger. A row of bars is worked out again only when its
+input changed (its ledger rows, its causes' names, when its data starts) or when it depends
+on the moment of the render: a cause still open at the end, a change today, data starting
+today. The others are the same bars, and only their percentage over the window, whose span
+grows with the clock, is worked out again.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from functools import lru_cache
+from functools import lru_cache, partial
 from operator import itemgetter
 from typing import Any, NamedTuple
 
-from sqlalchemy import DateTime, func, or_, select, type_coerce, union_all
+from sqlalchemy import DateTime, bindparam, func, select, type_coerce, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from clarion.components.ledger import DOWN_STATUSES, IMPACT_STATUSES, SEVERITY
 from clarion.components.models import Component, ComponentStatusChange
-from clarion.incidents.models import Incident
+from clarion.incidents.models import UNRESOLVED, Incident
 from clarion.maintenances.models import Maintenance
 from clarion.public.snapshot import PageSnapshot
 from clarion.status_pages.service import StructureNode
@@ -95,6 +107,10 @@ class DayBar(NamedTuple):
 class UptimeRow:
     days: list[DayBar]
     percent: str | None
+    #: What a renderer derives once from the first ``steady_days`` days (their markup):
+    #: shared with the rows that later renders take from ``UptimeMemo`` with the same days.
+    memo: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
+    steady_days: int = field(default=0, compare=False)
 
 
 def window(now: datetime, days: int = DAYS) -> tuple[datetime, datetime]:
@@ -103,92 +119,129 @@ def window(now: datetime, days: int = DAYS) -> tuple[datetime, datetime]:
     return today - timedelta(days=days - 1), today + timedelta(days=1)
 
 
+class _Component(NamedTuple):
+    """One component's part of the window: its ledger points (ledger order), the causes they
+    name (in order of appearance), and whether its bars depend on the moment of the render
+    beyond the window's day: a cause still not back to operational at the end, or a change
+    today."""
+
+    points: tuple[_Point, ...]
+    causes: tuple[str, ...]
+    volatile: bool
+
+
+@dataclass(eq=False)
+class _Bars:
+    """A row of bars as a render worked it out, kept in ``_Window.bars`` for later renders.
+
+    The bars before today depend on nothing but the window's ledger rows (fixed by the
+    window's key), the names of their causes and when the data starts: later renders with the
+    same ``inputs`` and ``since`` take them as they are. Today's bar and the percentage depend
+    on the moment too, unless the row is ``fixed`` (see ``load_uptime``): then its ``series``
+    and ``today`` are kept as well, and only the percentage is worked out again.
+    """
+
+    #: A component: its id and its causes' names; a group: its members' entries (``_Bars``,
+    #: equal only to themselves).
+    inputs: tuple[Any, ...]
+    since: int
+    past: list[DayBar]
+    #: ``UptimeRow.memo`` of the rows made from it.
+    memo: dict[Any, Any]
+    series: _Series | None = None
+    today: DayBar | None = None
+
+
+@dataclass
+class _Window:
+    """What a page's bars read from the ledger for one window (see the module's docstring)."""
+
+    #: (``ledger_version``, the window's start, the page's component ids).
+    key: tuple[int, datetime, tuple[str, ...]]
+    components: dict[str, _Component]
+    first_seen: dict[str, datetime]
+    incident_ids: list[str]
+    maintenance_ids: list[str]
+    #: Rows of bars by component id and group item id (see ``_Bars``).
+    bars: dict[str, _Bars] = field(default_factory=dict)
+
+
+class UptimeMemo:
+    """The window each page's bars last read, with the rows worked out from it."""
+
+    def __init__(self) -> None:
+        self._pages: dict[str, _Window] = {}
+
+    def get(self, page_id: str, key: tuple[int, datetime, tuple[str, ...]]) -> _Window | None:
+        found = self._pages.get(page_id)
+        return found if found is not None and found.key == key else None
+
+    def keep(self, page_id: str, found: _Window) -> None:
+        """Keep ``found`` for the page, with the rows of the window it replaces that can
+        still serve: those of components whose ledger rows are the same (after a write, all
+        but the few it touched), and those of groups."""
+        before = self._pages.get(page_id)
+        self._pages[page_id] = found
+        if before is None or before.key[1:] != found.key[1:]:
+            return
+        component_ids = found.key[2]
+        for cid in component_ids:
+            entry = before.bars.get(cid)
+            old = before.components.get(cid, _NOTHING)
+            if entry is not None and old.points == found.components.get(cid, _NOTHING).points:
+                found.bars[cid] = entry
+        for row_id, entry in before.bars.items():
+            if row_id not in component_ids:  # a group: its members' entries are compared
+                found.bars[row_id] = entry  # with its inputs at each use (``_row``)
+
+
 async def load_uptime(
-    session: AsyncSession, snapshot: PageSnapshot, now: datetime, days: int = DAYS
+    session: AsyncSession,
+    snapshot: PageSnapshot,
+    now: datetime,
+    days: int = DAYS,
+    memo: UptimeMemo | None = None,
 ) -> dict[str, UptimeRow]:
-    """Uptime rows by component id and by group item id, for what the page displays."""
+    """Uptime rows by component id and by group item id, for what the page displays; with
+    ``memo``, what is still valid of an earlier call is taken from it (same result)."""
     page = snapshot.page
     start, _end = window(now, days)
     component_ids = list(snapshot.components_by_id)
     if not component_ids:
         return {}
-    # One statement: the window's ledger rows, plus the state at the window's start (every
-    # row of the causes still open then, found through the incidents' and windows' own
-    # indexes, then the ledger's per-cause indexes, so the history before the window is never
-    # scanned), each with its cause's name.
-    open_incidents = select(Incident.id).where(
-        Incident.status_page_id == page.id,
-        Incident.published_at < start,
-        or_(Incident.resolved_at.is_(None), Incident.resolved_at >= start),
-    )
-    open_maintenances = select(Maintenance.id).where(
-        Maintenance.status_page_id == page.id,
-        Maintenance.started_at < start,
-        or_(Maintenance.completed_at.is_(None), Maintenance.completed_at >= start),
-    )
-    csc = ComponentStatusChange
+    key = (page.ledger_version, start, tuple(component_ids))
+    found = memo.get(page.id, key) if memo is not None else None
+    if found is None:
+        found = await _read_window(session, page.id, component_ids, start, days, key)
+        if memo is not None:
+            memo.keep(page.id, found)
+    names = await _names(session, found)
 
-    def ledger(*conditions: Any) -> Any:
-        return (
-            select(*_LEDGER_COLUMNS, func.coalesce(Incident.name, Maintenance.name, ""))
-            .outerjoin(Incident, Incident.id == csc.incident_id)
-            .outerjoin(Maintenance, Maintenance.id == csc.maintenance_id)
-            .where(*conditions)
-        )
-
-    found = await session.execute(
-        union_all(
-            ledger(csc.incident_id.in_(open_incidents), csc.occurred_at < start),
-            ledger(csc.maintenance_id.in_(open_maintenances), csc.occurred_at < start),
-            ledger(
-                csc.status_page_id == page.id,
-                csc.component_id.in_(component_ids),
-                csc.occurred_at >= start,
-            ),
-        )
-    )
-    names: dict[str, str] = {}
-    unique: dict[str, Any] = {}
-    for r in found.all():
-        unique[r[0]] = r
-        cause = r[2] or r[3]
-        if cause:
-            names[cause] = r[7]
-    # (occurred_at, seq, id): the ledger's order.
-    rows = sorted(unique.values(), key=itemgetter(5, 6, 0))
-
-    # Everything below is in whole microseconds from the window's start (exact, like
-    # ``timedelta``, and several times cheaper than datetime arithmetic).
-    by_component: dict[str, list[_Point]] = {}
-    naive_start = start.replace(tzinfo=None)
-    for r in rows:
-        at = r[5]
-        by_component.setdefault(r[1], []).append(
-            _Point(
-                r[2] or r[3] or "",
-                r[2] is not None,
-                r[4],
-                (at - (naive_start if at.tzinfo is None else start)) // _ONE_US,
-            )
-        )
-
-    first_seen = await _first_seen(session, page.id, component_ids)
     # When data starts: the component's creation, or its first ledger row if earlier
     # (history imported or published retrospectively).
     since = {
         cid: _us(
-            min([to_utc(c.created_at), *[to_utc(f) for f in [first_seen.get(cid)] if f]]), start
+            min([to_utc(c.created_at), *[to_utc(f) for f in [found.first_seen.get(cid)] if f]]),
+            start,
         )
         for cid, c in snapshot.components_by_id.items()
     }
     now_us = _us(now, start)
+    # Before today has begun no bar is kept: today's would have no data yet.
+    today = (days - 1) * _DAY_US
+    steady = now_us > today
     dates = _dates(start, days)
     result: dict[str, UptimeRow] = {}
-    per_component: dict[str, _Series] = {}
+    per_component: dict[str, tuple[_Bars | None, _Series]] = {}
     for cid in component_ids:
-        series = _Series.build(by_component.get(cid, ()), names, now_us)
-        per_component[cid] = series
-        result[cid] = series.row(dates, since[cid], now_us)
+        component = found.components.get(cid, _NOTHING)
+        named: tuple[Any, ...] = (cid, tuple(names.get(c, "") for c in component.causes))
+        fixed = not component.volatile and since[cid] <= today
+        build = partial(_Series.build, component.points, names, now_us)
+        entry, series, result[cid] = _row(
+            found, cid, named, steady, fixed, since[cid], dates, now_us, build
+        )
+        per_component[cid] = (entry, series)
     for node in _groups(snapshot.structure):
         members = [
             c.item.component_id
@@ -199,9 +252,167 @@ async def load_uptime(
         ]
         if not members:
             continue
-        merged = _Series.merge([per_component[m] for m in members])
-        result[node.item.id] = merged.row(dates, min(since[m] for m in members), now_us)
+        parts = [per_component[m] for m in members]
+        group_since = min(since[m] for m in members)
+        fixed = all(
+            not found.components.get(m, _NOTHING).volatile and since[m] <= today for m in members
+        )
+        merge = partial(_Series.merge, [series for _entry, series in parts])
+        entries = tuple(entry for entry, _series in parts)
+        _entry, _series, result[node.item.id] = _row(
+            found, node.item.id, entries, steady, fixed, group_since, dates, now_us, merge
+        )
     return result
+
+
+_NOTHING = _Component((), (), False)
+
+
+def _row(
+    found: _Window,
+    row_id: str,
+    inputs: tuple[Any, ...],
+    steady: bool,
+    fixed: bool,
+    since: int,
+    dates: tuple[date, ...],
+    now: int,
+    build: Callable[[], _Series],
+) -> tuple[_Bars | None, _Series, UptimeRow]:
+    """The row ``row_id`` (see ``_Bars``): what is kept of it in ``found`` when it was worked
+    out from equal ``inputs`` and the same ``since``, the rest from ``build()``; kept for later
+    renders when ``steady``. With its entry (None when not kept) and its series."""
+    known = found.bars.get(row_id)
+    if known is None or not steady or known.since != since or known.inputs != inputs:
+        series = build()
+        row = series.row(dates, since, now)
+        if not steady or None in inputs:
+            found.bars.pop(row_id, None)
+            return None, series, row
+        known = _Bars(inputs, since, row.days[:-1], {})
+        if fixed:
+            known.series, known.today = series, row.days[-1]
+        found.bars[row_id] = known
+        return known, series, UptimeRow(row.days, row.percent, known.memo, len(known.past))
+    if fixed and known.series is not None and known.today is not None:
+        days = [*known.past, known.today]
+        percent = known.series.percent(len(dates), since, now)
+        return known, known.series, UptimeRow(days, percent, known.memo, len(days))
+    series = build()
+    row = series.row(dates, since, now, known.past)
+    return known, series, UptimeRow(row.days, row.percent, known.memo, len(known.past))
+
+
+async def _read_window(
+    session: AsyncSession,
+    page_id: str,
+    component_ids: list[str],
+    start: datetime,
+    days: int,
+    key: tuple[int, datetime, tuple[str, ...]],
+) -> _Window:
+    """Read 1 to 3 of the module's docstring for the window starting at ``start``."""
+    # One statement: the window's ledger rows, plus the state at the window's start (every
+    # row of the causes still open then, found through the incidents' and windows' own
+    # indexes, then the ledger's per-cause indexes, so the history before the window is never
+    # scanned). The causes still open at the start are each found as two index ranges (not
+    # resolved or complete yet, ended since the start), so that the causes that ended before
+    # the window are never read. (An incident has no ``resolved_at`` exactly while it is
+    # unresolved.)
+    open_incidents = union_all(
+        *(
+            select(Incident.id).where(
+                Incident.status_page_id == page_id, still_open, Incident.published_at < start
+            )
+            for still_open in (UNRESOLVED, Incident.resolved_at >= start)
+        )
+    )
+    open_maintenances = union_all(
+        *(
+            select(Maintenance.id).where(
+                Maintenance.status_page_id == page_id, still_open, Maintenance.started_at < start
+            )
+            for still_open in (
+                Maintenance.completed_at.is_(None),
+                Maintenance.completed_at >= start,
+            )
+        )
+    )
+    csc = ComponentStatusChange
+    found = await session.execute(
+        union_all(
+            select(*_LEDGER_COLUMNS).where(
+                csc.incident_id.in_(open_incidents), csc.occurred_at < start
+            ),
+            select(*_LEDGER_COLUMNS).where(
+                csc.maintenance_id.in_(open_maintenances), csc.occurred_at < start
+            ),
+            select(*_LEDGER_COLUMNS).where(
+                csc.status_page_id == page_id,
+                csc.component_id.in_(component_ids),
+                csc.occurred_at >= start,
+            ),
+        )
+    )
+    unique = {r[0]: r for r in found.all()}
+    # (occurred_at, seq, id): the ledger's order.
+    rows = sorted(unique.values(), key=itemgetter(5, 6, 0))
+
+    # Everything below is in whole microseconds from the window's start (exact, like
+    # ``timedelta``, and several times cheaper than datetime arithmetic).
+    by_component: dict[str, list[_Point]] = {}
+    incidents: dict[str, None] = {}
+    maintenances: dict[str, None] = {}
+    naive_start = start.replace(tzinfo=None)
+    for r in rows:
+        at = r[5]
+        if r[2] is not None:
+            incidents[r[2]] = None
+        elif r[3] is not None:
+            maintenances[r[3]] = None
+        by_component.setdefault(r[1], []).append(
+            _Point(
+                r[2] or r[3] or "",
+                r[2] is not None,
+                r[4],
+                (at - (naive_start if at.tzinfo is None else start)) // _ONE_US,
+            )
+        )
+    today = (days - 1) * _DAY_US
+    return _Window(
+        key,
+        {cid: _component(points, today) for cid, points in by_component.items()},
+        await _first_seen(session, page_id, component_ids),
+        list(incidents),
+        list(maintenances),
+    )
+
+
+def _component(points: list[_Point], today: int) -> _Component:
+    last: dict[str, str] = {}
+    for point in points:
+        last[point.cause] = point.status
+    volatile = any(s != "operational" for s in last.values()) or (
+        bool(points) and points[-1].at >= today
+    )
+    return _Component(tuple(points), tuple(last), volatile)
+
+
+_NAMES = [
+    (cause, select(model.id, model.name).where(model.id.in_(bindparam("ids", expanding=True))))
+    for cause, model in (("incident_ids", Incident), ("maintenance_ids", Maintenance))
+]
+
+
+async def _names(session: AsyncSession, found: _Window) -> dict[str, str]:
+    """The current name of every cause in the window (a rename does not touch the ledger)."""
+    names: dict[str, str] = {}
+    for cause, statement in _NAMES:
+        ids = getattr(found, cause)
+        if ids:
+            rows = await session.execute(statement, {"ids": ids})
+            names.update((cause_id, name) for cause_id, name in rows)
+    return names
 
 
 def _groups(nodes: Iterable[StructureNode]) -> list[StructureNode]:
@@ -274,10 +485,11 @@ def _down_intervals(points: Sequence[_Point], until: int) -> list[tuple[int, int
 _Span = tuple[str, str, str, str, int, int, int]
 
 
-@dataclass
+@dataclass(eq=False)
 class _Series:
     """One component's (or a group's merged) down intervals and per-cause status spans, in
-    microseconds from the window's start."""
+    microseconds from the window's start. (Equal only to itself: ``_Bars`` compares the series
+    a group was merged from by identity.)"""
 
     down: list[tuple[int, int]]
     #: Every non-operational stretch of an incident impact or a maintenance window.
@@ -313,21 +525,31 @@ class _Series:
                 merged.append((a, b))
         return cls(merged, [s for m in members for s in m.spans])
 
-    def row(self, dates: tuple[date, ...], since: int, now: int) -> UptimeRow:
+    def row(
+        self, dates: tuple[date, ...], since: int, now: int, keep: Sequence[DayBar] = ()
+    ) -> UptimeRow:
         """Daily bars and the window's percentage, in one pass over intervals and spans
         (each is added to the days it touches), so the cost is linear in what the window holds.
+        The first ``len(keep)`` days are ``keep`` (worked out before from the same series):
+        only the days after them are worked out.
         """
         days = len(dates)
+        kept = len(keep)
+        cut = kept * _DAY_US
         down_by_day: dict[int, int] = {}
         for a, b in self.down:
-            for index in _days_touched(a, b, days):
+            if b <= cut:
+                continue
+            for index in _days_touched(a if a > cut else cut, b, days):
                 lo = index * _DAY_US
                 hi = lo + _DAY_US
                 down = (b if b < hi else hi) - (a if a > lo else lo)
                 down_by_day[index] = down_by_day.get(index, 0) + down
         causes_by_day: dict[int, dict[str, DayIncident]] = {}
         for cause, kind, name, status, rank, a, b in self.spans:
-            for index in _days_touched(a, b, days):
+            if b <= cut:
+                continue
+            for index in _days_touched(a if a > cut else cut, b, days):
                 found = causes_by_day.get(index)
                 if found is None:
                     found = causes_by_day[index] = {}
@@ -337,14 +559,14 @@ class _Series:
         # Every day starts as a whole day on which nothing happened (the common case); only
         # the days that are not wholly covered (before ``since``, today, the future) or on
         # which something happened are worked out.
-        bars = list(_quiet_days(dates))
-        first, last = max(0, -(-since // _DAY_US)), min(days, now // _DAY_US)
+        bars = [*keep, *_quiet_days(dates)[kept:]]
+        first, last = max(kept, -(-since // _DAY_US)), max(kept, min(days, now // _DAY_US))
         todo = {*down_by_day, *causes_by_day}
         if first < last:
-            todo.update(range(first))
+            todo.update(range(kept, first))
             todo.update(range(last, days))
         else:
-            todo.update(range(days))
+            todo.update(range(kept, days))
         for index in todo:
             lo = index * _DAY_US
             hi = lo + _DAY_US
@@ -368,18 +590,21 @@ class _Series:
                 if rank > best:
                     status, best = c.status, rank
             bars[index] = DayBar(dates[index], percent, status, found_causes)
+        return UptimeRow(bars, self.percent(days, since, now))
+
+    def percent(self, days: int, since: int, now: int) -> str | None:
+        """The window's percentage: its covered part, ``[since, now)`` within the window."""
         total_lo = since if since > 0 else 0
         end = days * _DAY_US
         total_hi = now if now < end else end
-        percent_all = None
-        if total_hi > total_lo:
-            down_all = 0
-            for a, b in self.down:
-                lo, hi = max(a, total_lo), min(b, total_hi)
-                if hi > lo:
-                    down_all += hi - lo
-            percent_all = _floor_percent_us(total_hi - total_lo, down_all)
-        return UptimeRow(bars, percent_all)
+        if total_hi <= total_lo:
+            return None
+        down_all = 0
+        for a, b in self.down:
+            lo, hi = max(a, total_lo), min(b, total_hi)
+            if hi > lo:
+                down_all += hi - lo
+        return _floor_percent_us(total_hi - total_lo, down_all)
 
 
 def _span(cause: str, kind: str, names: dict[str, str], status: str, begun: int, end: int) -> _Span:

@@ -25,6 +25,9 @@ class StatusPage(Base):
     time_zone: Mapped[str] = mapped_column(String(64), default="Etc/UTC")
     # Bumped by every write that changes what the public page shows (render cache key).
     content_version: Mapped[int] = mapped_column(default=1)
+    # Bumped by the database (triggers, migration 0004) whenever a row of the page's status
+    # ledger is added, changed or removed: what the public uptime bars read keeps while it holds.
+    ledger_version: Mapped[int] = mapped_column(default=0, server_default="0")
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 
