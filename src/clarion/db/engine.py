@@ -12,6 +12,7 @@ event loop's thread (``inline_sqlite``), not on aiosqlite's per-connection threa
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, nullcontext
@@ -37,6 +38,23 @@ SQLITE_BUSY_TIMEOUT_MS = inline_sqlite.BUSY_TIMEOUT_MS
 NO_BEGIN = "clarion_no_begin"
 
 
+def _enable_wal(cursor: Any, attempts: int = 100) -> None:
+    """``PRAGMA journal_mode=WAL``, retried while another connection holds the lock it needs.
+
+    On a new database file, the first connections of processes starting together (replicas,
+    ``clarion db upgrade`` racing ``clarion serve``) race to switch it to WAL, and SQLite
+    answers the losers "database is locked" at once, without waiting on the busy timeout. On a
+    database already in WAL mode the statement changes nothing and never waits."""
+    for attempt in range(attempts):
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or attempt == attempts - 1:
+                raise
+            time.sleep(0.02)
+
+
 def _sqlite_engine(url: str, *, immediate: bool, pool_size: int, reset: bool = True) -> AsyncEngine:
     engine = create_async_engine(
         url,
@@ -57,7 +75,7 @@ def _sqlite_engine(url: str, *, immediate: bool, pool_size: int, reset: bool = T
         # take control of BEGIN ourselves (SQLAlchemy's documented pysqlite recipe).
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
+        _enable_wal(cursor)
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
@@ -246,7 +264,7 @@ def make_sync_engine(url: str) -> Engine:
         def _on_connect(dbapi_connection: Any, _record: Any) -> None:
             dbapi_connection.isolation_level = None
             cursor = dbapi_connection.cursor()
-            cursor.execute("PRAGMA journal_mode=WAL")
+            _enable_wal(cursor)
             cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
             cursor.close()
 
