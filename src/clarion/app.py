@@ -76,13 +76,13 @@ def create_app(
     install_error_handlers(app)
     app.add_middleware(ApiMiddleware, max_body_bytes=settings.max_body_bytes)
 
+    from clarion.incidents.list_fast import install as install_fast_list
     from clarion.routes import include_routes
 
-    include_routes(app)
-
-    from clarion.incidents.list_fast import install as install_fast_list
-
+    # The cached incident list's layer first, so that the public site's (installed by
+    # ``include_routes``) ends up outermost: public traffic, by far the most, passes one layer.
     install_fast_list(app)
+    include_routes(app)
 
     @app.get("/v1/openapiV3.json", include_in_schema=False)
     async def openapi_v3() -> Response:
