@@ -1,6 +1,7 @@
 """``status_pages.ledger_version``: bumped by triggers whenever a row of the page's status ledger
 is added, changed or removed (by any statement, cascades included), so that what was derived
-from the ledger (the public uptime bars' window) can be kept while it holds.
+from the ledger (the public uptime bars' window) can be kept while it holds. On PostgreSQL the
+trigger is deferred to commit (SQLite's writers take turns anyway).
 
 Revision ID: 0004
 Revises: 0003
@@ -47,9 +48,13 @@ def upgrade() -> None:
         )
     if op.get_bind().dialect.name == "postgresql":
         op.execute(POSTGRESQL_FUNCTION)
+        # Deferred to commit: the UPDATE locks the page's row until the transaction ends, and
+        # every write to the page waits for that lock, so it is taken as late as possible
+        # (as ``bump_content_version`` does for the content version).
         op.execute(
-            "CREATE TRIGGER component_status_changes_ledger_version AFTER INSERT OR UPDATE OR "
-            "DELETE ON component_status_changes FOR EACH ROW EXECUTE FUNCTION bump_ledger_version()"
+            "CREATE CONSTRAINT TRIGGER component_status_changes_ledger_version AFTER INSERT OR "
+            "UPDATE OR DELETE ON component_status_changes DEFERRABLE INITIALLY DEFERRED "
+            "FOR EACH ROW EXECUTE FUNCTION bump_ledger_version()"
         )
         return
     for name, (event, rows) in SQLITE_TRIGGERS.items():
