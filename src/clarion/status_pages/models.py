@@ -32,6 +32,21 @@ class StatusPage(Base):
     updated_at: Mapped[datetime]
 
 
+class PendingPageBump(Base):
+    """A page whose ``content_version`` the writing transaction moves when it commits.
+
+    Rows never outlive their transaction: a trigger (deferred to commit on PostgreSQL, migration
+    0005) bumps the page's version and deletes the row. The page's row is then locked only
+    inside the server's commit, never while the transaction waits for its client, so writes to
+    one page do not queue behind each other's round trips."""
+
+    __tablename__ = "pending_page_bumps"
+
+    id: Mapped[str] = mapped_column(String(26), primary_key=True)
+    status_page_id: Mapped[str] = mapped_column(String(26))
+    bumped_at: Mapped[datetime]
+
+
 class StructureItem(Base):
     """One entry in a page's structure.
 

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import cast
 
-from sqlalchemy import bindparam, event, select, update
+from sqlalchemy import Table, bindparam, event, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from clarion.components.models import Component
 from clarion.errors import NotFound
-from clarion.status_pages.models import StatusPage, StructureItem
+from clarion.ids import new_id
+from clarion.status_pages.models import PendingPageBump, StatusPage, StructureItem
 
 
 @dataclass
@@ -109,12 +111,7 @@ _COMPONENTS_ON_PAGE = (
         Component.archived_at.is_(None),
     )
 )
-_BUMP_CONTENT_VERSION = (
-    update(StatusPage)
-    .where(StatusPage.id == bindparam("page_id"))
-    .values(content_version=StatusPage.content_version + 1, updated_at=bindparam("now"))
-    .execution_options(synchronize_session=False)
-)
+_INSERT_BUMPS = insert(cast(Table, PendingPageBump.__table__))
 
 
 async def component_ids_on_page(session: AsyncSession, page_id: str) -> set[str]:
@@ -128,20 +125,26 @@ _PENDING_BUMPS = "clarion_pending_bumps"
 async def bump_content_version(session: AsyncSession, page_id: str, now: datetime) -> None:
     """Invalidate the page's rendered output (every write that changes what it shows).
 
-    The version moves in the same transaction, as its last statement (``_bump_on_commit``):
-    on PostgreSQL the ``UPDATE`` locks the page's row until commit, and every write to the
-    page waits for that lock, so it is taken as late as possible. Taken earlier, the lock was
-    held across the transaction's remaining round trips, each a full turn of a busy event loop,
-    and concurrent creates on one page queued behind it (p99 over a second with 32 clients)."""
+    The version moves in the same transaction, at its end: the pages are noted on the session
+    and inserted into ``pending_page_bumps`` when it commits (``_bump_on_commit``), and a
+    trigger (deferred to commit on PostgreSQL) bumps them. On PostgreSQL the bump locks the
+    page's row, and every write to the page waits for that lock; taken by an ``UPDATE`` from
+    here, it was held until the client sent ``COMMIT``, a full turn of a busy event loop
+    later, and concurrent creates on one page queued behind each other (p99 over a second
+    with 32 clients). Inside the server's commit it is held for the commit alone."""
     session.info.setdefault(_PENDING_BUMPS, {})[page_id] = now
 
 
 @event.listens_for(Session, "before_commit")
 def _bump_on_commit(session: Session) -> None:
     pending: dict[str, datetime] | None = session.info.pop(_PENDING_BUMPS, None)
-    # In page order, so that two transactions bumping the same pages cannot deadlock.
-    for page_id, now in sorted((pending or {}).items()):
-        session.execute(_BUMP_CONTENT_VERSION, {"page_id": page_id, "now": now})
+    if pending:
+        # In page order, so that two transactions bumping the same pages cannot deadlock.
+        rows = [
+            {"id": new_id(), "status_page_id": page_id, "bumped_at": now}
+            for page_id, now in sorted(pending.items())
+        ]
+        session.execute(_INSERT_BUMPS, rows)
 
 
 @event.listens_for(Session, "after_rollback")
