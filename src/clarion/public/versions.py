@@ -24,7 +24,13 @@ from typing import Any
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-_WRITES = ("update status_pages", "insert into status_pages", "delete from status_pages")
+_WRITES = (
+    "update status_pages",
+    "insert into status_pages",
+    "delete from status_pages",
+    # How writes bump a page's content version (a trigger applies it; migration 0005).
+    "insert into pending_page_bumps",
+)
 _FLAG = "clarion_status_pages_written"
 
 
@@ -57,7 +63,7 @@ class VersionMemo:
         """Move the generation on after every transaction on ``engine`` that wrote pages."""
 
         def after_execute(conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-            if statement.lstrip()[:24].lower().startswith(_WRITES):
+            if statement.lstrip()[:32].lower().startswith(_WRITES):
                 conn.info[_FLAG] = True
 
         def checkin(_dbapi_connection: Any, record: Any) -> None:
