@@ -5,16 +5,17 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, NamedTuple, cast
+from typing import Any, NamedTuple
 
-from sqlalchemy import Table, insert, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from clarion.components.models import ComponentStatusChange
+from clarion.db.base import insert_into
 from clarion.ids import new_id
 
 #: Built once: the ledger rows of a create go in with it.
-_INSERT_CHANGE = insert(cast(Table, ComponentStatusChange.__table__))
+_INSERT_CHANGE = insert_into(ComponentStatusChange)
 
 OPERATIONAL = "operational"
 #: From best to worst; a component shows the worst status any of its causes gives it.

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from typing import cast as typed
 
-from sqlalchemy import Select, Table, bindparam, exists, func, insert, select, update
+from sqlalchemy import Select, bindparam, exists, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from clarion.components.ledger import (
@@ -21,6 +21,7 @@ from clarion.components.ledger import (
     latest_by_component,
 )
 from clarion.components.models import ComponentStatusChange
+from clarion.db.base import insert_into
 from clarion.errors import ErrorDetail, NotFound, ValidationFailed
 from clarion.events import DomainEvent, emit
 from clarion.http.filters import ListFilters, resolve_component_ids, span_overlaps
@@ -29,8 +30,8 @@ from clarion.incidents.models import Incident, IncidentUpdate
 from clarion.status_pages.models import StatusPage
 from clarion.status_pages.service import bump_content_version, component_ids_on_page
 
-_INSERT_INCIDENT = insert(typed(Table, Incident.__table__))
-_INSERT_UPDATE = insert(typed(Table, IncidentUpdate.__table__))
+_INSERT_INCIDENT = insert_into(Incident)
+_INSERT_UPDATE = insert_into(IncidentUpdate)
 
 MAX_UPDATES = 100
 RESOLVED = "resolved"

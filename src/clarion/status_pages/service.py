@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import cast
 
-from sqlalchemy import Table, bindparam, event, insert, select
+from sqlalchemy import bindparam, event, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from clarion.components.models import Component
+from clarion.db.base import insert_into
 from clarion.errors import NotFound
 from clarion.ids import new_id
 from clarion.status_pages.models import PendingPageBump, StatusPage, StructureItem
@@ -111,7 +111,7 @@ _COMPONENTS_ON_PAGE = (
         Component.archived_at.is_(None),
     )
 )
-_INSERT_BUMPS = insert(cast(Table, PendingPageBump.__table__))
+_INSERT_BUMPS = insert_into(PendingPageBump)
 
 
 async def component_ids_on_page(session: AsyncSession, page_id: str) -> set[str]:
