@@ -15,14 +15,15 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
-from typing import Any, cast
+from typing import Any
 
 import orjson
-from sqlalchemy import Table, bindparam, delete, insert, select
+from sqlalchemy import bindparam, delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from clarion.context import AppContext
+from clarion.db.base import insert_into
 from clarion.errors import ValidationFailed
 from clarion.http.idempotency_models import IdempotencyRecord
 from clarion.http.json import drop_nones
@@ -38,7 +39,7 @@ _RECORD = select(
 )
 
 
-_INSERT_RECORD = insert(cast(Table, IdempotencyRecord.__table__))
+_INSERT_RECORD = insert_into(IdempotencyRecord)
 
 
 def payload_hash(payload: dict[str, Any]) -> str:
@@ -91,7 +92,7 @@ async def run_idempotent(
             # Lost the race to a concurrent request with the same key: replay its response.
             async with ctx.db.read() as session:
                 existing = (await session.execute(_RECORD, params)).first()
-            if existing is not None and existing.response_status:
+            if existing is not None:
                 return _replay(existing, digest)
     raise RuntimeError("idempotent request kept conflicting")
 
