@@ -59,6 +59,19 @@ class _TooLarge(HTTPException):
         super().__init__(413)
 
 
+def finish_headers(headers: list[tuple[bytes, bytes]], scope: Scope) -> list[tuple[bytes, bytes]]:
+    """``headers`` with what every API response leaves with appended: ``X-Request-Id`` and the
+    headers set during the request (``state["response_headers"]``: the rate limit's), each
+    unless already there (error responses carry the id, a 429 the rate-limit headers)."""
+    if not any(name.lower() == b"x-request-id" for name, _ in headers):
+        headers.append((b"x-request-id", request_id_of(scope).encode()))
+    present = {name.lower() for name, _ in headers}
+    for key, value in scope["state"].get("response_headers", {}).items():
+        if key.lower().encode() not in present:
+            headers.append((key.lower().encode(), value.encode()))
+    return headers
+
+
 class ApiMiddleware:
     """Adds ``X-Request-Id`` and any ``state["response_headers"]`` to every response, and
     answers 413 (the error envelope) for bodies over ``max_body_bytes``."""
@@ -71,8 +84,7 @@ class ApiMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        rid = request_id_of(scope)
-        state = scope["state"]
+        request_id_of(scope)  # made now, so that every answer to this request carries one id
         limit = self.max_body_bytes
         for name, value in scope.get("headers", ()):
             if name == b"content-length":
@@ -136,14 +148,7 @@ class ApiMiddleware:
             nonlocal started
             if message["type"] == "http.response.start":
                 started = True
-                headers = list(message.get("headers", []))
-                # Error responses already carry it (error_response sets it for every path).
-                if not any(name.lower() == b"x-request-id" for name, _ in headers):
-                    headers.append((b"x-request-id", rid.encode()))
-                present = {name.lower() for name, _ in headers}
-                for key, value in state.get("response_headers", {}).items():
-                    if key.lower().encode() not in present:  # a 429 already carries them
-                        headers.append((key.lower().encode(), value.encode()))
+                headers = finish_headers(list(message.get("headers", [])), scope)
                 message = {**message, "headers": headers}
             await send(message)
 

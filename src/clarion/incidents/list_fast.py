@@ -32,9 +32,10 @@ from clarion.api_keys.service import Principal, hash_token, principal_of
 from clarion.context import AppContext
 from clarion.errors import RateLimited
 from clarion.http.auth import spend_token
-from clarion.http.envelope import error_response, request_id_of
+from clarion.http.envelope import error_response
 from clarion.http.filters import ListFilters
 from clarion.http.list_cache import list_cache_of
+from clarion.http.middleware import finish_headers
 from clarion.http.pagination import DEFAULT_PAGE_SIZE, PageRequest
 from clarion.status_pages.models import StatusPage
 
@@ -146,7 +147,7 @@ class ApiListFast:
 
     async def _answer(self, scope: Scope, send: Send, principal: Principal, body: bytes) -> None:
         settings = self.ctx.settings
-        state = scope.setdefault("state", {})
+        scope.setdefault("state", {})  # spend_token and finish_headers keep their headers there
         try:
             await spend_token(
                 scope,
@@ -159,15 +160,9 @@ class ApiListFast:
         except RateLimited as limited:
             await error_response(scope, limited)(scope, _no_receive, send)
             return
-        headers = [
-            (b"content-length", str(len(body)).encode()),
-            (b"content-type", _JSON),
-            (b"x-request-id", request_id_of(scope).encode()),
-        ]
-        headers += [
-            (key.lower().encode(), value.encode())
-            for key, value in state["response_headers"].items()
-        ]
+        headers = finish_headers(
+            [(b"content-length", str(len(body)).encode()), (b"content-type", _JSON)], scope
+        )
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 
