@@ -26,15 +26,21 @@ def context_of(request: Request) -> AppContext:
     return ctx
 
 
+def bearer_token(header: str) -> str | None:
+    """The API key of an ``Authorization`` value, when it is ``Bearer <key>``; else None."""
+    scheme, _, token = header.strip().partition(" ")
+    token = token.strip()
+    return token if scheme.lower() == "bearer" and token else None
+
+
 def _token_from(request: Request) -> str:
     header = request.headers.get("authorization")
     if not header or not header.strip():
         raise Unauthenticated(
             "missing_authorization_material", "No authorization material provided in request"
         )
-    scheme, _, token = header.strip().partition(" ")
-    token = token.strip()
-    if scheme.lower() != "bearer" or not token:
+    token = bearer_token(header)
+    if token is None:
         raise Unauthenticated(
             "access_token_invalid",
             "The Authorization header must be 'Bearer <API key>'",

@@ -31,7 +31,7 @@ from clarion.api_keys.models import ApiKey
 from clarion.api_keys.service import Principal, hash_token, principal_of
 from clarion.context import AppContext
 from clarion.errors import RateLimited
-from clarion.http.auth import spend_token
+from clarion.http.auth import bearer_token, spend_token
 from clarion.http.envelope import error_response
 from clarion.http.filters import ListFilters
 from clarion.http.list_cache import list_cache_of
@@ -70,9 +70,8 @@ def _plain_request(scope: Scope) -> tuple[str, PageRequest, str] | None:
         if name == b"authorization":
             if token is not None:
                 return None
-            scheme, _, rest = value.decode("latin-1").strip().partition(" ")
-            token = rest.strip()
-            if scheme.lower() != "bearer" or not token:
+            token = bearer_token(value.decode("latin-1"))
+            if token is None:
                 return None
         elif name in (b"content-length", b"transfer-encoding"):
             return None
