@@ -31,6 +31,7 @@ _WRITES = (
     # How writes bump a page's content version (a trigger applies it; migration 0005).
     "insert into pending_page_bumps",
 )
+_WRITES_PREFIX = max(map(len, _WRITES))
 _FLAG = "clarion_status_pages_written"
 
 
@@ -63,7 +64,7 @@ class VersionMemo:
         """Move the generation on after every transaction on ``engine`` that wrote pages."""
 
         def after_execute(conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-            if statement.lstrip()[:32].lower().startswith(_WRITES):
+            if statement.lstrip()[:_WRITES_PREFIX].lower().startswith(_WRITES):
                 conn.info[_FLAG] = True
 
         def checkin(_dbapi_connection: Any, record: Any) -> None:
