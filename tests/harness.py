@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from clarion.app import create_app
 from clarion.clock import OffsetClock
 from clarion.context import AppContext
+from clarion.db import lean
 from clarion.db.migrate import upgrade
 from clarion.settings import Settings
 
@@ -148,8 +149,13 @@ def record_statements(engine: AsyncEngine) -> Iterator[list[str]]:
     def record(*args: Any) -> None:
         seen.append(args[2])
 
+    def record_lean(_info: dict[Any, Any], statement: str) -> None:
+        seen.append(statement)
+
     event.listen(engine.sync_engine, "before_cursor_execute", record)
+    lean.after_execute(engine.sync_engine, record_lean)
     try:
         yield seen
     finally:
         event.remove(engine.sync_engine, "before_cursor_execute", record)
+        lean.forget(engine.sync_engine, record_lean)

@@ -76,12 +76,14 @@ def create_app(
     install_error_handlers(app)
     app.add_middleware(ApiMiddleware, max_body_bytes=settings.max_body_bytes)
 
-    from clarion.incidents.list_fast import install as install_fast_list
+    import clarion.incidents.create_fast
+    import clarion.incidents.list_fast  # noqa: F401 - they register their fast paths
+    from clarion.http.fast import install as install_fast_api
     from clarion.routes import include_routes
 
-    # The cached incident list's layer first, so that the public site's (installed by
-    # ``include_routes``) ends up outermost: public traffic, by far the most, passes one layer.
-    install_fast_list(app)
+    # The API's fast layer first, so that the public site's (installed by ``include_routes``)
+    # ends up outermost: public traffic, by far the most, passes one layer.
+    install_fast_api(app)
     include_routes(app)
 
     @app.get("/v1/openapiV3.json", include_in_schema=False)

@@ -32,13 +32,32 @@ class DomainEvent:
 
 Listener = Callable[[AsyncSession, DomainEvent], Awaitable[None]]
 _listeners: list[Listener] = []
+#: Listeners with nothing to do for an event that notifies no active subscription.
+_subscriber_only: set[Listener] = set()
 
 
-def subscribe(listener: Listener) -> None:
+class SessionNeeded(Exception):
+    """Raised by a write on a lean transaction (``clarion.db.lean``) when a listener has work
+    to do for its event: the caller runs the write again in an ORM session."""
+
+
+def subscribe(listener: Listener, *, subscribers_only: bool = False) -> None:
+    """``subscribers_only``: the listener does nothing for an event unless it notifies
+    subscribers and its page has an active subscription (the outbox's fan-out)."""
     if listener not in _listeners:
         _listeners.append(listener)
+    if subscribers_only:
+        _subscriber_only.add(listener)
 
 
 async def emit(session: AsyncSession, event: DomainEvent) -> None:
     for listener in list(_listeners):
         await listener(session, event)
+
+
+def emit_lean(event: DomainEvent, *, page_has_subscribers: bool) -> None:
+    """``emit`` for a write without a session: fine while no listener has anything to do,
+    else ``SessionNeeded``."""
+    notifies = event.notify_subscribers and page_has_subscribers
+    if notifies or any(listener not in _subscriber_only for listener in _listeners):
+        raise SessionNeeded(event.kind)

@@ -16,6 +16,17 @@ from clarion.ids import new_id
 
 #: Built once: the ledger rows of a create go in with it.
 _INSERT_CHANGE = insert_into(ComponentStatusChange)
+#: The columns of a row that ``LedgerWriter`` makes.
+LEDGER_ROW_COLUMNS = (
+    "id",
+    "status_page_id",
+    "component_id",
+    "incident_id",
+    "maintenance_id",
+    "status",
+    "occurred_at",
+    "seq",
+)
 
 OPERATIONAL = "operational"
 #: From best to worst; a component shows the worst status any of its causes gives it.
@@ -145,7 +156,7 @@ class LedgerWriter:
 
     def __init__(
         self,
-        session: AsyncSession,
+        session: AsyncSession | None,
         status_page_id: str,
         current: dict[str, str],
         *,
@@ -183,6 +194,7 @@ class LedgerWriter:
         if self.collect:
             self.rows.append(row)
         else:
+            assert self.session is not None, "a LedgerWriter without a session must collect"
             self.session.add(ComponentStatusChange(**row))
         self.current[component_id] = status
         self.changed.append(component_id)
@@ -191,6 +203,7 @@ class LedgerWriter:
     async def insert_rows(self) -> None:
         """Insert the collected rows in one statement (no unit-of-work flush)."""
         if self.rows:
+            assert self.session is not None
             await self.session.execute(_INSERT_CHANGE, self.rows)
 
     def reset_all(self, at: datetime) -> None:

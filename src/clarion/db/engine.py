@@ -30,8 +30,10 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.pool import NullPool
+from sqlalchemy.util import greenlet_spawn
 
 from clarion.db import inline_sqlite
+from clarion.db.lean import LeanTx
 
 SQLITE_BUSY_TIMEOUT_MS = inline_sqlite.BUSY_TIMEOUT_MS
 #: Execution option: this connection runs single self-contained statements, no BEGIN.
@@ -199,17 +201,57 @@ class Database:
     async def write(self) -> AsyncIterator[AsyncSession]:
         """A write transaction that commits when the block ends cleanly."""
         if self.is_sqlite:
-            if self._write_lock is None:
-                self._write_lock = asyncio.Lock()
-            async with self._write_lock:
-                turn = self._writer_turns.turn() if self._writer_turns else nullcontext()
-                async with turn, _inline_session(self._write_sessions, then_yield=False) as s:
-                    yield s
+            async with (
+                self._sqlite_writer(),
+                _inline_session(self._write_sessions, then_yield=False) as s,
+            ):
+                yield s
             # Outside the write lock and the writers' turn: other writers go meanwhile.
             await _let_others_run()
         else:
             async with self._write_sessions() as session, session.begin():
                 yield session
+
+    @asynccontextmanager
+    async def _sqlite_writer(self) -> AsyncIterator[None]:
+        """This process's write lock, then the writers' turn across processes."""
+        if self._write_lock is None:
+            self._write_lock = asyncio.Lock()
+        turn = self._writer_turns.turn() if self._writer_turns else nullcontext()
+        async with self._write_lock, turn:
+            yield
+
+    @asynccontextmanager
+    async def lean_write(self) -> AsyncIterator[LeanTx]:
+        """A write transaction on the driver's connection (``clarion.db.lean``), committed when
+        the block ends cleanly and rolled back otherwise; same locking as ``write()``."""
+        if not self.is_sqlite:
+            raw = await self.write_engine.raw_connection()
+            try:
+                driver: Any = raw.driver_connection
+                try:
+                    yield LeanTx(self.write_engine.sync_engine, driver, raw.info)
+                except BaseException:
+                    await driver.rollback()
+                    raise
+                await driver.commit()
+            finally:
+                await greenlet_spawn(raw.close)  # the pool's reset goes through the adapter
+            return
+        async with self._sqlite_writer():  # before the pool's one write connection
+            raw = await self.write_engine.raw_connection()
+            try:
+                connection: sqlite3.Connection = raw.driver_connection._conn  # type: ignore[union-attr]
+                await inline_sqlite.begin_immediate_raw(connection)
+                try:
+                    yield LeanTx(self.write_engine.sync_engine, connection, raw.info)
+                except BaseException:
+                    connection.rollback()
+                    raise
+                connection.commit()
+            finally:
+                await greenlet_spawn(raw.close)
+        await _let_others_run()
 
     @asynccontextmanager
     async def read_single(self) -> AsyncIterator[AsyncConnection]:

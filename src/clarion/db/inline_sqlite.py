@@ -25,7 +25,7 @@ import fcntl
 import os
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from functools import partial
 from typing import Any
 
@@ -97,13 +97,10 @@ def _is_busy(error: BaseException) -> bool:
     return "locked" in text or "busy" in text
 
 
-def begin_immediate(driver_connection: Any, timeout_ms: int = BUSY_TIMEOUT_MS) -> None:
-    """``BEGIN IMMEDIATE`` on an ``InlineConnection``, waiting for another
-    process's write lock with asynchronous sleeps instead of SQLite's blocking busy handler.
-
-    Runs inside SQLAlchemy's greenlet (from a ``begin`` event), where ``await_only`` may
-    suspend on the event loop."""
-    raw: sqlite3.Connection = driver_connection._conn
+def _immediate_attempts(raw: sqlite3.Connection, timeout_ms: int) -> Iterator[float]:
+    """``BEGIN IMMEDIATE`` on ``raw`` without SQLite's blocking busy handler: yields how long to
+    sleep before each retry while another process holds the write lock, and returns once the
+    transaction has begun. The caller sleeps as its context allows."""
     deadline = time.monotonic() + timeout_ms / 1000
     delay = 0.001
     raw.execute("PRAGMA busy_timeout=0")
@@ -115,10 +112,26 @@ def begin_immediate(driver_connection: Any, timeout_ms: int = BUSY_TIMEOUT_MS) -
             except sqlite3.OperationalError as error:
                 if not _is_busy(error) or time.monotonic() >= deadline:
                     raise
-            await_only(asyncio.sleep(delay))
+            yield delay
             delay = min(delay * 2, 0.05)
     finally:
         raw.execute(f"PRAGMA busy_timeout={timeout_ms}")
+
+
+def begin_immediate(driver_connection: Any, timeout_ms: int = BUSY_TIMEOUT_MS) -> None:
+    """``BEGIN IMMEDIATE`` on an ``InlineConnection``, waiting for another
+    process's write lock with asynchronous sleeps instead of SQLite's blocking busy handler.
+
+    Runs inside SQLAlchemy's greenlet (from a ``begin`` event), where ``await_only`` may
+    suspend on the event loop."""
+    for delay in _immediate_attempts(driver_connection._conn, timeout_ms):
+        await_only(asyncio.sleep(delay))
+
+
+async def begin_immediate_raw(raw: sqlite3.Connection, timeout_ms: int = BUSY_TIMEOUT_MS) -> None:
+    """``begin_immediate`` for a plain ``sqlite3`` connection, from a coroutine."""
+    for delay in _immediate_attempts(raw, timeout_ms):
+        await asyncio.sleep(delay)
 
 
 class WriterTurns:

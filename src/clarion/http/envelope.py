@@ -93,6 +93,14 @@ def _generic(status: int, message: str) -> ClarionError:
     return error
 
 
+def crash_response(scope: Scope) -> Response:
+    """The 500 for an unexpected exception, logged with its traceback (call while handling it)."""
+    log.exception("unhandled error request_id=%s", request_id_of(scope))
+    return error_response(
+        scope, _generic(500, "Something went wrong on our side; it has been logged")
+    )
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Route every kind of failure through ``error_response``."""
 
@@ -129,11 +137,7 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response(request.scope, details_from_pydantic(exc.errors()))
 
     async def on_crash(request: Request, exc: Exception) -> Response:
-        rid = request_id_of(request.scope)
-        log.exception("unhandled error request_id=%s", rid)
-        return error_response(
-            request.scope, _generic(500, "Something went wrong on our side; it has been logged")
-        )
+        return crash_response(request.scope)
 
     app.add_exception_handler(ClarionError, on_clarion_error)
     app.add_exception_handler(StarletteHTTPException, on_http_exception)

@@ -13,48 +13,79 @@ back before it replays the winner's response. Exactly one set of rows is ever co
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any
 
 import orjson
 from sqlalchemy import bindparam, delete, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from clarion.context import AppContext
 from clarion.db.base import insert_into
+from clarion.db.lean import INTEGRITY_ERRORS, LeanStatement, LeanTx
 from clarion.errors import ValidationFailed
+from clarion.events import SessionNeeded
 from clarion.http.idempotency_models import IdempotencyRecord
 from clarion.http.json import drop_nones
 from clarion.ids import new_id
 
-#: Built once: it runs on every create.
-_RECORD = select(
-    IdempotencyRecord.request_hash,
-    IdempotencyRecord.response_status,
-    IdempotencyRecord.response_body,
-).where(
-    IdempotencyRecord.endpoint == bindparam("endpoint"), IdempotencyRecord.key == bindparam("key")
+_RECORD = LeanStatement(
+    select(
+        IdempotencyRecord.request_hash,
+        IdempotencyRecord.response_status,
+        IdempotencyRecord.response_body,
+    ).where(
+        IdempotencyRecord.endpoint == bindparam("endpoint"),
+        IdempotencyRecord.key == bindparam("key"),
+    )
+)
+_INSERT_RECORD = LeanStatement(
+    insert_into(IdempotencyRecord),
+    ("id", "endpoint", "key", "request_hash", "response_status", "response_body", "created_at"),
 )
 
+#: ``action(tx, session)``: the write, on ``tx``; ``session`` is None in a lean transaction.
+Action = Callable[[LeanTx, AsyncSession | None], Awaitable[dict[str, Any]]]
 
-_INSERT_RECORD = insert_into(IdempotencyRecord)
+
+def in_session(write: Callable[[AsyncSession], Awaitable[dict[str, Any]]]) -> Action:
+    """An ``Action`` for a write made through the ORM session (not lean)."""
+
+    async def action(_tx: LeanTx, session: AsyncSession | None) -> dict[str, Any]:
+        if session is None:
+            raise SessionNeeded("this write runs in a session")
+        return await write(session)
+
+    return action
 
 
 def payload_hash(payload: dict[str, Any]) -> str:
     return hashlib.sha256(orjson.dumps(payload, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
-def _replay(record: Any, digest: str) -> tuple[int, dict[str, Any]]:
-    if record.request_hash != digest:
+def _replay(record: Sequence[Any], digest: str) -> tuple[int, dict[str, Any]]:
+    request_hash, status, body = record
+    if request_hash != digest:
         raise ValidationFailed.at(
             "idempotency_key_reused",
             "This idempotency_key was already used with a different request body",
             "idempotency_key",
         )
-    body: dict[str, Any] = orjson.loads(record.response_body)
-    return record.response_status, body
+    return int(status), orjson.loads(body)
+
+
+@asynccontextmanager
+async def _transaction(
+    ctx: AppContext, lean: bool
+) -> AsyncIterator[tuple[LeanTx, AsyncSession | None]]:
+    if lean:
+        async with ctx.db.lean_write() as tx:
+            yield tx, None
+    else:
+        async with ctx.db.write() as session:
+            yield await LeanTx.of_session(session), session
 
 
 async def run_idempotent(
@@ -62,38 +93,43 @@ async def run_idempotent(
     endpoint: str,
     key: str,
     payload: dict[str, Any],
-    action: Callable[[AsyncSession], Awaitable[dict[str, Any]]],
+    action: Action,
     status: int = 201,
+    *,
+    lean: bool = False,
 ) -> tuple[int, dict[str, Any]]:
-    """Run ``action`` once per (endpoint, key); return (status, body), original or replayed."""
+    """Run ``action`` once per (endpoint, key); return (status, body), original or replayed.
+
+    ``lean``: in a transaction on the driver's connection (``clarion.db.lean``), without an
+    ORM session, unless the action asks for one (``SessionNeeded``)."""
     digest = payload_hash(payload)
     params = {"endpoint": endpoint, "key": key}
     for _attempt in range(5):
         try:
-            async with ctx.db.write() as session:
-                existing = (await session.execute(_RECORD, params)).first()
-                if existing is not None:
-                    return _replay(existing, digest)
-                body = drop_nones(await action(session))
-                await session.execute(
-                    _INSERT_RECORD,
-                    {
-                        "id": new_id(),
-                        "endpoint": endpoint,
-                        "key": key,
-                        "request_hash": digest,
-                        "response_status": status,
-                        "response_body": orjson.dumps(body).decode(),
-                        "created_at": ctx.clock.now(),
-                    },
-                )
+            async with _transaction(ctx, lean) as (tx, session):
+                existing = await tx.fetch(_RECORD, params)
+                if existing:
+                    return _replay(existing[0], digest)
+                body = drop_nones(await action(tx, session))
+                record = {
+                    "id": new_id(),
+                    "endpoint": endpoint,
+                    "key": key,
+                    "request_hash": digest,
+                    "response_status": status,
+                    "response_body": orjson.dumps(body).decode(),
+                    "created_at": ctx.clock.now(),
+                }
+                await tx.run(_INSERT_RECORD, [record])
                 return status, body
-        except IntegrityError:
+        except SessionNeeded:
+            lean = False
+        except INTEGRITY_ERRORS:
             # Lost the race to a concurrent request with the same key: replay its response.
             async with ctx.db.read() as session:
-                existing = (await session.execute(_RECORD, params)).first()
-            if existing is not None:
-                return _replay(existing, digest)
+                existing = await (await LeanTx.of_session(session)).fetch(_RECORD, params)
+            if existing:
+                return _replay(existing[0], digest)
     raise RuntimeError("idempotent request kept conflicting")
 
 

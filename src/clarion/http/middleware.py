@@ -44,7 +44,7 @@ def nul_problem(scope: Scope, body: bytes | None) -> ClarionError | None:
     return None
 
 
-def _may_be_json(scope: Scope) -> bool:
+def may_be_json(scope: Scope) -> bool:
     """JSON, or no content type at all (the API parses such bodies as JSON too)."""
     for name, value in scope.get("headers", ()):
         if name == b"content-type":
@@ -103,7 +103,7 @@ class ApiMiddleware:
 
         received = 0
 
-        if _may_be_json(scope) and scope.get("method") in ("POST", "PUT", "PATCH"):
+        if may_be_json(scope) and scope.get("method") in ("POST", "PUT", "PATCH"):
             # JSON bodies are small (``max_body_bytes``): read them whole to refuse NULs.
             chunks: list[bytes] = []
             while True:

@@ -9,9 +9,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import Response
 
 from clarion.api_keys.service import PUBLISH_ROLE, Principal
+from clarion.context import AppContext
+from clarion.db.lean import LeanTx
 from clarion.http.auth import RETROSPECTIVE_BUCKET, context_of, require
 from clarion.http.filters import ListFilters, list_filters
-from clarion.http.idempotency import run_idempotent
+from clarion.http.idempotency import in_session, run_idempotent
 from clarion.http.json import json_response
 from clarion.http.list_cache import cached_page_list
 from clarion.http.pagination import PageRequest, page_request, pagination_meta
@@ -88,10 +90,19 @@ async def create_status_page_incident(
     payload: StatusPagesCreateStatusPageIncidentPayloadV2,
     _key: Annotated[Principal, Depends(require(PUBLISH_ROLE))],
 ) -> Response:
-    ctx = context_of(request)
+    status, body = await create_from_payload(context_of(request), payload)
+    return json_response(body, status_code=status)
 
-    async def action(session: Any) -> dict[str, Any]:
-        view = await service.create_incident(
+
+async def create_from_payload(
+    ctx: AppContext, payload: StatusPagesCreateStatusPageIncidentPayloadV2
+) -> tuple[int, dict[str, Any]]:
+    """Publish (or replay) the incident of a valid payload: ``(status, body)``. Shared by the
+    route and the layer that answers creates before the framework (``create_fast``)."""
+
+    async def action(tx: LeanTx, session: AsyncSession | None) -> dict[str, Any]:
+        view = await service.create_incident_in(
+            tx,
             session,
             page_id=payload.status_page_id,
             name=payload.name,
@@ -103,14 +114,14 @@ async def create_status_page_incident(
         )
         return {"status_page_incident": view_body(view)}
 
-    status, body = await run_idempotent(
+    return await run_idempotent(
         ctx,
         "status_page_incidents",
         payload.idempotency_key,
         payload.model_dump(mode="json"),
         action,
+        lean=True,
     )
-    return json_response(body, status_code=status)
 
 
 @router.get(
@@ -203,7 +214,7 @@ async def create_status_page_retrospective_incident(
         for u in payload.updates
     ]
 
-    async def action(session: Any) -> dict[str, Any]:
+    async def action(session: AsyncSession) -> dict[str, Any]:
         view = await retrospective.create_retrospective_incident(
             session,
             page_id=payload.status_page_id,
@@ -218,6 +229,6 @@ async def create_status_page_retrospective_incident(
         "status_page_retrospective_incidents",
         payload.idempotency_key,
         payload.model_dump(mode="json"),
-        action,
+        in_session(action),
     )
     return json_response(body, status_code=status)

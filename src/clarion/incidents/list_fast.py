@@ -3,8 +3,8 @@ whose list is already in the list cache (``clarion.http.list_cache``).
 
 The SDK's pagination loop, dashboards and chat-ops bots mostly re-read lists that have not
 changed. On that path FastAPI's routing, dependency solving and parameter validation cost about
-three times the lookup itself, so ``ApiListFast``, the outermost ASGI layer, answers such a
-request directly when every condition of the full path is plainly met:
+three times the lookup itself, so its ``ApiFast`` handler (``clarion.http.fast``) answers
+such a request directly when every condition of the full path is plainly met:
 
 - the query has only ``status_page_id`` (1 to 64 characters), ``page_size`` (digits, 1 to 250,
   or empty) and ``after``, each at most once, and no NUL;
@@ -23,9 +23,8 @@ from __future__ import annotations
 import re
 from urllib.parse import parse_qsl
 
-from fastapi import FastAPI
 from sqlalchemy import bindparam, select
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
 from clarion.api_keys.models import ApiKey
 from clarion.api_keys.service import Principal, hash_token, principal_of
@@ -33,6 +32,7 @@ from clarion.context import AppContext
 from clarion.errors import RateLimited
 from clarion.http.auth import bearer_token, spend_token
 from clarion.http.envelope import error_response
+from clarion.http.fast import ApiFast, register, send_finished
 from clarion.http.filters import ListFilters
 from clarion.http.list_cache import list_cache_of
 from clarion.http.middleware import finish_headers
@@ -97,74 +97,58 @@ def _plain_request(scope: Scope) -> tuple[str, PageRequest, str] | None:
     return page_id, PageRequest(page_size=size, after=found.get("after") or None), token
 
 
-def install(app: FastAPI) -> None:
-    """Put ``ApiListFast`` outside the app's middleware stack."""
-    build_stack = app.build_middleware_stack
+async def answer_cached_list(layer: ApiFast, scope: Scope, receive: Receive, send: Send) -> None:
+    """The ``ApiFast`` handler of ``GET /v2/status_page_incidents`` (see the module)."""
+    try:
+        ready = await _cached(layer.ctx, scope)
+    except Exception:  # the full path answers it, and reports it properly
+        ready = None
+    if ready is None:
+        await layer.app(scope, receive, send)
+    else:
+        await _answer(layer.ctx, scope, send, *ready)
 
-    def build_with_fast_list() -> ASGIApp:
-        return ApiListFast(build_stack(), app.state.ctx)
 
-    app.build_middleware_stack = build_with_fast_list  # type: ignore[method-assign]
+async def _cached(ctx: AppContext, scope: Scope) -> tuple[Principal, bytes] | None:
+    """The principal and the cached bytes, or None for the full path (nothing spent)."""
+    plain = _plain_request(scope)
+    if plain is None:
+        return None
+    page_id, page, token = plain
+    digest = hash_token(token)
+    async with ctx.db.read_single() as conn:
+        row = (await conn.execute(_KEY_AND_VERSION, {"digest": digest, "page_id": page_id})).first()
+    principal = principal_of(row, digest)
+    if principal is None or row is None or row.version is None:
+        return None
+    body = list_cache_of(ctx).get(list_key(page_id, page, _NO_FILTERS), row.version)
+    if body is None:
+        return None
+    return principal, body
 
 
-class ApiListFast:
-    """The outermost ASGI layer for ``GET /v2/status_page_incidents`` (see the module)."""
-
-    def __init__(self, app: ASGIApp, ctx: AppContext) -> None:
-        self.app = app
-        self.ctx = ctx
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"] == PATH and scope["method"] == "GET":
-            try:
-                ready = await self._cached(scope)
-            except Exception:  # the full path answers it, and reports it properly
-                ready = None
-            if ready is not None:
-                await self._answer(scope, send, *ready)
-                return
-        await self.app(scope, receive, send)
-
-    async def _cached(self, scope: Scope) -> tuple[Principal, bytes] | None:
-        """The principal and the cached bytes, or None for the full path (nothing spent)."""
-        plain = _plain_request(scope)
-        if plain is None:
-            return None
-        page_id, page, token = plain
-        digest = hash_token(token)
-        async with self.ctx.db.read_single() as conn:
-            row = (
-                await conn.execute(_KEY_AND_VERSION, {"digest": digest, "page_id": page_id})
-            ).first()
-        principal = principal_of(row, digest)
-        if principal is None or row is None or row.version is None:
-            return None
-        body = list_cache_of(self.ctx).get(list_key(page_id, page, _NO_FILTERS), row.version)
-        if body is None:
-            return None
-        return principal, body
-
-    async def _answer(self, scope: Scope, send: Send, principal: Principal, body: bytes) -> None:
-        settings = self.ctx.settings
-        scope.setdefault("state", {})  # spend_token and finish_headers keep their headers there
-        try:
-            await spend_token(
-                scope,
-                self.ctx,
-                principal,
-                "default",
-                settings.rate_limit_capacity,
-                settings.rate_limit_refill_per_second,
-            )
-        except RateLimited as limited:
-            await error_response(scope, limited)(scope, _no_receive, send)
-            return
-        headers = finish_headers(
-            [(b"content-length", str(len(body)).encode()), (b"content-type", _JSON)], scope
+async def _answer(
+    ctx: AppContext, scope: Scope, send: Send, principal: Principal, body: bytes
+) -> None:
+    settings = ctx.settings
+    scope.setdefault("state", {})  # spend_token and finish_headers keep their headers there
+    try:
+        await spend_token(
+            scope,
+            ctx,
+            principal,
+            "default",
+            settings.rate_limit_capacity,
+            settings.rate_limit_refill_per_second,
         )
-        await send({"type": "http.response.start", "status": 200, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
+    except RateLimited as limited:
+        await send_finished(error_response(scope, limited), scope, send)
+        return
+    headers = finish_headers(
+        [(b"content-length", str(len(body)).encode()), (b"content-type", _JSON)], scope
+    )
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
 
 
-async def _no_receive() -> dict[str, object]:
-    return {"type": "http.disconnect"}
+register("GET", PATH, answer_cached_list)

@@ -8,10 +8,11 @@ from datetime import datetime, timedelta
 from typing import Any
 from typing import cast as typed
 
-from sqlalchemy import Select, bindparam, exists, func, select, update
+from sqlalchemy import Select, and_, bindparam, exists, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from clarion.components.ledger import (
+    LEDGER_ROW_COLUMNS,
     ChangePoint,
     Impact,
     LedgerWriter,
@@ -20,18 +21,17 @@ from clarion.components.ledger import (
     impacts_from_changes,
     latest_by_component,
 )
-from clarion.components.models import ComponentStatusChange
+from clarion.components.models import Component, ComponentStatusChange
 from clarion.db.base import insert_into
+from clarion.db.lean import LeanStatement, LeanTx
 from clarion.errors import ErrorDetail, NotFound, ValidationFailed
-from clarion.events import DomainEvent, emit
+from clarion.events import DomainEvent, emit, emit_lean
 from clarion.http.filters import ListFilters, resolve_component_ids, span_overlaps
 from clarion.ids import new_id
 from clarion.incidents.models import Incident, IncidentUpdate
-from clarion.status_pages.models import StatusPage
-from clarion.status_pages.service import bump_content_version, component_ids_on_page
-
-_INSERT_INCIDENT = insert_into(Incident)
-_INSERT_UPDATE = insert_into(IncidentUpdate)
+from clarion.status_pages.models import StatusPage, StructureItem
+from clarion.status_pages.service import bump_content_version, bump_in, component_ids_on_page
+from clarion.subscribers.models import active_subscriptions_of
 
 MAX_UPDATES = 100
 RESOLVED = "resolved"
@@ -58,16 +58,10 @@ async def _require_page(session: AsyncSession, page_id: str, field: str = "statu
         raise ValidationFailed.at("not_found", "No status page with this id", field)
 
 
-async def check_components(
-    session: AsyncSession,
-    page_id: str,
-    statuses: Sequence[ComponentStatusInput],
-    field: str = "component_statuses",
-) -> None:
+def component_problems(
+    on_page: set[str], statuses: Sequence[ComponentStatusInput], field: str
+) -> list[ErrorDetail]:
     """Each component must be on the page (and not archived), and appear at most once."""
-    if not statuses:
-        return
-    on_page = await component_ids_on_page(session, page_id)
     seen: set[str] = set()
     problems: list[ErrorDetail] = []
     for index, entry in enumerate(statuses):
@@ -82,6 +76,19 @@ async def check_components(
                 ErrorDetail("invalid_value", "A component may be listed only once", name, pointer)
             )
         seen.add(entry.component_id)
+    return problems
+
+
+async def check_components(
+    session: AsyncSession,
+    page_id: str,
+    statuses: Sequence[ComponentStatusInput],
+    field: str = "component_statuses",
+) -> None:
+    """Each component must be on the page (and not archived), and appear at most once."""
+    if not statuses:
+        return
+    problems = component_problems(await component_ids_on_page(session, page_id), statuses, field)
     if problems:
         raise ValidationFailed(*problems)
 
@@ -92,8 +99,61 @@ def _as_json(statuses: Sequence[ComponentStatusInput]) -> list[dict[str, str]]:
     ]
 
 
-async def create_incident(
-    session: AsyncSession,
+#: The page, its components (not archived) and whether it has an active subscription, in
+#: one statement: no row means no page; a row with a null component, a page without any.
+_PAGE_FACTS = LeanStatement(
+    select(
+        StatusPage.id,
+        StructureItem.component_id,
+        exists().where(*active_subscriptions_of(StatusPage.id)).label("subscribed"),
+    )
+    .select_from(StatusPage)
+    .outerjoin(
+        StructureItem,
+        and_(
+            StructureItem.status_page_id == StatusPage.id,
+            StructureItem.kind == "component",
+            exists().where(
+                Component.id == StructureItem.component_id, Component.archived_at.is_(None)
+            ),
+        ),
+    )
+    .where(StatusPage.id == bindparam("page_id"))
+)
+_INCIDENT_COLUMNS = (
+    "id",
+    "status_page_id",
+    "name",
+    "incident_status",
+    "published_at",
+    "resolved_at",
+    "retrospective",
+    "update_count",
+    "created_at",
+    "updated_at",
+)
+_UPDATE_COLUMNS = (
+    "id",
+    "incident_id",
+    "message",
+    "incident_status",
+    "component_statuses",
+    "notify_subscribers",
+    "published_at",
+)
+_LEAN_INCIDENT = LeanStatement(insert_into(Incident), _INCIDENT_COLUMNS)
+_LEAN_UPDATE = LeanStatement(insert_into(IncidentUpdate), _UPDATE_COLUMNS)
+_LEAN_CHANGES = LeanStatement(insert_into(ComponentStatusChange), LEDGER_ROW_COLUMNS)
+
+
+async def create_incident(session: AsyncSession, **fields: Any) -> IncidentView:
+    """``create_incident_in`` inside ``session``'s transaction (listeners run in it)."""
+    return await create_incident_in(await LeanTx.of_session(session), session, **fields)
+
+
+async def create_incident_in(
+    tx: LeanTx,
+    session: AsyncSession | None,
     *,
     page_id: str,
     name: str,
@@ -103,8 +163,13 @@ async def create_incident(
     component_statuses: Sequence[ComponentStatusInput],
     now: datetime,
 ) -> IncidentView:
-    """Publish an incident with its first update."""
-    await _require_page(session, page_id)
+    """Publish an incident with its first update, in plain statements on ``tx``.
+
+    Without ``session`` (a lean transaction), raises ``SessionNeeded`` when a listener of the
+    event has work to do (subscribers to notify), after the checks and before any write."""
+    rows = await tx.fetch(_PAGE_FACTS, {"page_id": page_id})
+    if not rows:
+        raise ValidationFailed.at("not_found", "No status page with this id", "status_page_id")
     if incident_status == RESOLVED and any(
         s.component_status != "operational" for s in component_statuses
     ):
@@ -113,11 +178,13 @@ async def create_incident(
             "component_statuses cannot mark components as affected on a resolved incident",
             "component_statuses",
         )
-    await check_components(session, page_id, component_statuses)
-    # Plain inserts, not the unit of work: three statements on the hot write path, and the
-    # view below is built from the same values.
+    on_page = {row[1] for row in rows if row[1] is not None}
+    problems = component_problems(on_page, component_statuses, "component_statuses")
+    if problems:
+        raise ValidationFailed(*problems)
+    incident_id, update_id = new_id(), new_id()
     incident_row = {
-        "id": new_id(),
+        "id": incident_id,
         "status_page_id": page_id,
         "name": name,
         "incident_status": incident_status,
@@ -129,38 +196,42 @@ async def create_incident(
         "updated_at": now,
     }
     update_row = {
-        "id": new_id(),
-        "incident_id": incident_row["id"],
+        "id": update_id,
+        "incident_id": incident_id,
         "message": message,
         "incident_status": incident_status,
         "component_statuses": _as_json(component_statuses),
         "notify_subscribers": notify_subscribers,
         "published_at": now,
     }
-    await session.execute(_INSERT_INCIDENT, incident_row)
-    await session.execute(_INSERT_UPDATE, update_row)
-    incident, first = Incident(**incident_row), IncidentUpdate(**update_row)
-    ledger = LedgerWriter(session, page_id, {}, incident_id=incident.id, collect=True)
+    event = DomainEvent(
+        kind="incident.resolved" if incident_status == RESOLVED else "incident.created",
+        status_page_id=page_id,
+        subject_id=incident_id,
+        occurred_at=now,
+        notify_subscribers=notify_subscribers,
+        update_id=update_id,
+        component_ids=tuple(s.component_id for s in component_statuses),
+    )
+    if session is None:
+        emit_lean(event, page_has_subscribers=bool(rows[0][2]))
+    ledger = LedgerWriter(None, page_id, {}, incident_id=incident_id, collect=True)
     for entry in component_statuses:
         ledger.set(entry.component_id, entry.component_status, now)
-    await ledger.insert_rows()
-    await bump_content_version(session, page_id, now)
-    await emit(
-        session,
-        DomainEvent(
-            kind="incident.resolved" if incident_status == RESOLVED else "incident.created",
-            status_page_id=page_id,
-            subject_id=incident.id,
-            occurred_at=now,
-            notify_subscribers=notify_subscribers,
-            update_id=first.id,
-            component_ids=tuple(s.component_id for s in component_statuses),
-        ),
-    )
+    await tx.run(_LEAN_INCIDENT, [incident_row])
+    await tx.run(_LEAN_UPDATE, [update_row])
+    await tx.run(_LEAN_CHANGES, ledger.rows)
+    await bump_in(tx, page_id, now)
+    if session is not None:
+        await emit(session, event)
     # Everything the view shows was written just now: build it from what was written instead
     # of reading it back (the same derivation ``load_views`` applies to the stored rows).
     changes = [ChangePoint(c, ledger.current[c], now) for c in ledger.changed]
-    return IncidentView(incident=incident, updates=[first], impacts=impacts_from_changes(changes))
+    return IncidentView(
+        incident=Incident(**incident_row),
+        updates=[IncidentUpdate(**update_row)],
+        impacts=impacts_from_changes(changes),
+    )
 
 
 async def add_update(

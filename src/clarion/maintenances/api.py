@@ -11,7 +11,7 @@ from starlette.responses import Response
 from clarion.api_keys.service import PUBLISH_ROLE, Principal
 from clarion.http.auth import context_of, require
 from clarion.http.filters import ListFilters, list_filters
-from clarion.http.idempotency import run_idempotent
+from clarion.http.idempotency import in_session, run_idempotent
 from clarion.http.json import json_response
 from clarion.http.pagination import PageRequest, page_request, pagination_meta
 from clarion.http.wire import ERROR_RESPONSES
@@ -94,7 +94,7 @@ async def create_status_page_maintenance(
         "status_page_maintenances",
         payload.idempotency_key,
         payload.model_dump(mode="json"),
-        action,
+        in_session(action),
     )
     return json_response(body, status_code=status)
 

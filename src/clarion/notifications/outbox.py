@@ -40,7 +40,7 @@ from clarion.events import DomainEvent
 from clarion.ids import new_id
 from clarion.notifications.models import DEAD, FAILED, PENDING, SENDING, SENT, OutboxMessage
 from clarion.settings import Settings
-from clarion.subscribers.models import Subscription
+from clarion.subscribers.models import Subscription, active_subscriptions_of
 
 log = logging.getLogger("clarion.outbox")
 
@@ -129,7 +129,7 @@ def install(ctx: AppContext) -> None:
     """Subscribe the fan-out listener and remember this context's settings (payloads need
     the public base URL). Idempotent; called by the app and by the delivery job."""
     _settings_by_database[ctx.db.url] = ctx.settings
-    events.subscribe(fan_out)
+    events.subscribe(fan_out, subscribers_only=True)
     load_channels()
 
 
@@ -155,12 +155,7 @@ def dedupe_key(subscription_id: str, reference: str, kind: str) -> str:
 #: Built once: it runs on every notifying write.
 _ACTIVE_SUBSCRIPTIONS = select(
     Subscription.id, Subscription.channel, Subscription.component_ids
-).where(
-    Subscription.status_page_id == bindparam("page_id"),
-    Subscription.confirmed_at.is_not(None),
-    Subscription.unsubscribed_at.is_(None),
-    Subscription.disabled_at.is_(None),
-)
+).where(*active_subscriptions_of(bindparam("page_id")))
 
 
 async def fan_out(session: AsyncSession, event: DomainEvent) -> None:

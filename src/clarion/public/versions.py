@@ -24,6 +24,8 @@ from typing import Any
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from clarion.db import lean
+
 _WRITES = (
     "update status_pages",
     "insert into status_pages",
@@ -63,9 +65,12 @@ class VersionMemo:
     def watch(self, engine: AsyncEngine) -> None:
         """Move the generation on after every transaction on ``engine`` that wrote pages."""
 
-        def after_execute(conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        def note_write(info: dict[Any, Any], statement: str) -> None:
             if statement.lstrip()[:_WRITES_PREFIX].lower().startswith(_WRITES):
-                conn.info[_FLAG] = True
+                info[_FLAG] = True
+
+        def after_execute(conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+            note_write(conn.info, statement)
 
         def checkin(_dbapi_connection: Any, record: Any) -> None:
             if record is not None and record.info.pop(_FLAG, False):
@@ -73,6 +78,7 @@ class VersionMemo:
 
         event.listen(engine.sync_engine, "after_cursor_execute", after_execute)
         event.listen(engine.sync_engine, "checkin", checkin)
+        lean.after_execute(engine.sync_engine, note_write)
 
     def invalidate(self) -> None:
         self.generation += 1

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from clarion.components.models import Component
 from clarion.db.base import insert_into
+from clarion.db.lean import LeanStatement, LeanTx
 from clarion.errors import NotFound
 from clarion.ids import new_id
 from clarion.status_pages.models import PendingPageBump, StatusPage, StructureItem
@@ -133,6 +134,15 @@ async def bump_content_version(session: AsyncSession, page_id: str, now: datetim
     later, and concurrent creates on one page queued behind each other (p99 over a second
     with 32 clients). Inside the server's commit it is held for the commit alone."""
     session.info.setdefault(_PENDING_BUMPS, {})[page_id] = now
+
+
+_LEAN_BUMP = LeanStatement(insert_into(PendingPageBump), ("id", "status_page_id", "bumped_at"))
+
+
+async def bump_in(tx: LeanTx, page_id: str, now: datetime) -> None:
+    """``bump_content_version`` for a write in plain statements (``clarion.db.lean``): the row
+    goes in at once, and the same trigger applies it (on PostgreSQL at commit)."""
+    await tx.run(_LEAN_BUMP, [{"id": new_id(), "status_page_id": page_id, "bumped_at": now}])
 
 
 @event.listens_for(Session, "before_commit")

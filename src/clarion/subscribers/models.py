@@ -71,3 +71,13 @@ class InstanceSecret(Base):
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime]
+
+
+def active_subscriptions_of(page_id: Any) -> tuple[Any, ...]:
+    """The conditions for the active subscriptions of ``page_id`` (a column or parameter)."""
+    return (
+        Subscription.status_page_id == page_id,
+        Subscription.confirmed_at.is_not(None),
+        Subscription.unsubscribed_at.is_(None),
+        Subscription.disabled_at.is_(None),
+    )
