@@ -9,12 +9,14 @@ path (``ApiFast.app``) untouched. Every other request goes straight to the full 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
 from fastapi import FastAPI
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from clarion.context import AppContext
+from clarion.http.auth import bearer_token
 from clarion.http.middleware import finish_headers
 
 Handler = Callable[["ApiFast", Scope, Receive, Send], Awaitable[None]]
@@ -55,18 +57,33 @@ async def no_receive() -> Message:
     return {"type": "http.disconnect"}
 
 
-def replaying(body: bytes, receive: Receive) -> Receive:
-    """``receive`` that gives the already read ``body`` first (for the full path)."""
-    replayed = False
+@dataclass(frozen=True)
+class PlainHeaders:
+    token: str
+    content_length: int | None
+    chunked: bool
 
-    async def replay() -> Message:
-        nonlocal replayed
-        if not replayed:
-            replayed = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        return await receive()
 
-    return replay
+def plain_headers(scope: Scope) -> PlainHeaders | None:
+    """One pass over the headers: None unless there is exactly one ``Authorization: Bearer``
+    with a key and at most one ``Content-Length``, all digits."""
+    token = None
+    length = None
+    chunked = False
+    for name, value in scope["headers"]:
+        if name == b"authorization":
+            if token is not None:
+                return None
+            token = bearer_token(value.decode("latin-1"))
+            if token is None:
+                return None
+        elif name == b"content-length":
+            if length is not None or not value.isdigit():
+                return None
+            length = int(value)
+        elif name == b"transfer-encoding":
+            chunked = True
+    return None if token is None else PlainHeaders(token, length, chunked)
 
 
 async def send_finished(response: Response, scope: Scope, send: Send) -> None:

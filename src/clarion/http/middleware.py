@@ -52,6 +52,20 @@ def may_be_json(scope: Scope) -> bool:
     return True
 
 
+def replaying(body: bytes, receive: Receive) -> Receive:
+    """``receive`` that gives the already read ``body`` first, then what ``receive`` gives."""
+    replayed = False
+
+    async def replay() -> Message:
+        nonlocal replayed
+        if not replayed:
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay
+
+
 class _TooLarge(HTTPException):
     """Raised from ``receive``; an HTTPException so that body parsers let it through."""
 
@@ -122,16 +136,7 @@ class ApiMiddleware:
             if problem is not None:
                 await error_response(scope, problem)(scope, receive, send)
                 return
-            replayed = False
-
-            async def replay_receive() -> Message:
-                nonlocal replayed
-                if not replayed:
-                    replayed = True
-                    return {"type": "http.request", "body": body, "more_body": False}
-                return await receive()
-
-            receive = replay_receive
+            receive = replaying(body, receive)
 
         async def limited_receive() -> Message:
             nonlocal received

@@ -25,11 +25,11 @@ from starlette.types import Receive, Scope, Send
 
 from clarion.api_keys.service import PUBLISH_ROLE, Principal, authenticate
 from clarion.errors import ClarionError
-from clarion.http.auth import bearer_token, spend_token
+from clarion.http.auth import spend_token
 from clarion.http.envelope import crash_response, error_response
-from clarion.http.fast import ApiFast, register, replaying, send_finished
+from clarion.http.fast import ApiFast, plain_headers, register, send_finished
 from clarion.http.json import json_response
-from clarion.http.middleware import may_be_json, nul_problem
+from clarion.http.middleware import may_be_json, nul_problem, replaying
 from clarion.incidents.api import create_from_payload
 from clarion.incidents.schemas import StatusPagesCreateStatusPageIncidentPayloadV2 as Payload
 
@@ -38,24 +38,12 @@ PATH = "/v2/status_page_incidents"
 
 def _plain_headers(scope: Scope, limit: int) -> str | None:
     """The API key when the headers are ones this handler may take, else None."""
-    token = None
-    length = None
-    for name, value in scope["headers"]:
-        if name == b"authorization":
-            if token is not None:
-                return None
-            token = bearer_token(value.decode("latin-1"))
-            if token is None:
-                return None
-        elif name == b"content-length":
-            if length is not None or not value.isdigit():
-                return None
-            length = int(value)
-        elif name == b"transfer-encoding":
-            return None
-    if length is None or length > limit or not may_be_json(scope):
+    plain = plain_headers(scope)
+    if plain is None or plain.chunked or plain.content_length is None:
         return None
-    return token
+    if plain.content_length > limit or not may_be_json(scope):
+        return None
+    return plain.token
 
 
 async def _read(receive: Receive, limit: int) -> tuple[bytes, bool]:

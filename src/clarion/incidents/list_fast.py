@@ -30,9 +30,9 @@ from clarion.api_keys.models import ApiKey
 from clarion.api_keys.service import Principal, hash_token, principal_of
 from clarion.context import AppContext
 from clarion.errors import RateLimited
-from clarion.http.auth import bearer_token, spend_token
+from clarion.http.auth import spend_token
 from clarion.http.envelope import error_response
-from clarion.http.fast import ApiFast, register, send_finished
+from clarion.http.fast import ApiFast, plain_headers, register, send_finished
 from clarion.http.filters import ListFilters
 from clarion.http.list_cache import list_cache_of
 from clarion.http.middleware import finish_headers
@@ -65,17 +65,8 @@ def list_key(status_page_id: str, page: PageRequest, filters: ListFilters) -> tu
 
 def _plain_request(scope: Scope) -> tuple[str, PageRequest, str] | None:
     """``(status_page_id, page, token)`` when the request is one the fast path may answer."""
-    token = None
-    for name, value in scope["headers"]:
-        if name == b"authorization":
-            if token is not None:
-                return None
-            token = bearer_token(value.decode("latin-1"))
-            if token is None:
-                return None
-        elif name in (b"content-length", b"transfer-encoding"):
-            return None
-    if token is None:
+    plain = plain_headers(scope)
+    if plain is None or plain.content_length is not None or plain.chunked:
         return None
     raw = scope["query_string"]
     if b"%00" in raw or b"\x00" in raw:
@@ -94,7 +85,7 @@ def _plain_request(scope: Scope) -> tuple[str, PageRequest, str] | None:
         size = int(size_text)
     else:
         return None
-    return page_id, PageRequest(page_size=size, after=found.get("after") or None), token
+    return page_id, PageRequest(page_size=size, after=found.get("after") or None), plain.token
 
 
 async def answer_cached_list(layer: ApiFast, scope: Scope, receive: Receive, send: Send) -> None:
