@@ -10,9 +10,10 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import bindparam, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from clarion.api_keys.models import ApiKey
+from clarion.db.lean import LeanStatement, LeanTx
 from clarion.errors import NotFound
 from clarion.ids import new_id
 
@@ -91,17 +92,17 @@ async def revoke_key(session: AsyncSession, key_id_or_name: str, now: datetime) 
 
 
 #: Built once: constructing the statement cost more than running it (it runs on every request).
-_LIVE_KEY_BY_HASH = select(ApiKey.id, ApiKey.name, ApiKey.roles, ApiKey.token_hash).where(
-    ApiKey.token_hash == bindparam("digest"), ApiKey.revoked_at.is_(None)
+_LIVE_KEY_BY_HASH = LeanStatement(
+    select(ApiKey.id, ApiKey.name, ApiKey.roles, ApiKey.token_hash).where(
+        ApiKey.token_hash == bindparam("digest"), ApiKey.revoked_at.is_(None)
+    )
 )
 
 
-async def authenticate(session: AsyncSession | AsyncConnection, token: str) -> Principal | None:
+async def authenticate(tx: LeanTx, token: str) -> Principal | None:
     """The live key whose token this is, or None. Compares hashes in constant time."""
     digest = hash_token(token)
-    return principal_of(
-        (await session.execute(_LIVE_KEY_BY_HASH, {"digest": digest})).first(), digest
-    )
+    return principal_of(await tx.first(_LIVE_KEY_BY_HASH, {"digest": digest}), digest)
 
 
 def principal_of(row: Any, digest: str) -> Principal | None:

@@ -254,6 +254,29 @@ class Database:
         await _let_others_run()
 
     @asynccontextmanager
+    async def lean_read(self) -> AsyncIterator[LeanTx]:
+        """``read_single`` on the driver's connection (``clarion.db.lean``): self-contained
+        statements outside any transaction, for the lookups every API request makes."""
+        raw = await self.read_engine.raw_connection()
+        try:
+            driver: Any = raw.driver_connection
+            if self.is_sqlite:
+                yield LeanTx(self.read_engine.sync_engine, driver._conn, raw.info)
+            else:
+                await driver.set_autocommit(True)
+                try:
+                    yield LeanTx(self.read_engine.sync_engine, driver, raw.info)
+                finally:
+                    await driver.set_autocommit(False)
+        finally:
+            if self.is_sqlite:
+                raw.close()  # no reset on return: nothing to run through the adapter
+            else:
+                await greenlet_spawn(raw.close)
+        if self.is_sqlite:
+            await _let_others_run()
+
+    @asynccontextmanager
     async def read_single(self) -> AsyncIterator[AsyncConnection]:
         """A connection outside any transaction, for one self-contained SELECT (a statement is
         atomic on its own). It saves the BEGIN and COMMIT round trips of ``read()``, which

@@ -13,8 +13,8 @@ timestamps, JSON), so rows written here are the rows the ORM writes and reads ba
 its checkout ping and its reset; and SQLite's write discipline (the process's write lock, the
 writers' turn across processes, ``BEGIN IMMEDIATE`` polled without blocking the loop).
 
-Results come back as plain tuples without type processing: fetch only text, integers and
-booleans through here. SQLAlchemy's events do not see these statements: what listens to
+Rows come back as named tuples, through the column types' result processors. SQLAlchemy's
+events do not see these statements: what listens to
 ``after_cursor_execute`` for writes must also register with ``after_execute`` here.
 """
 
@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import sqlite3
 import weakref
+from collections import namedtuple
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -68,6 +69,18 @@ class _Compiled:
     positional: bool
     #: the statement's own values (its literals), by bind name
     fixed: dict[str, Any]
+    #: a SELECT's rows: a named tuple of its columns, and the columns' result processors
+    row: Any = None
+    results: tuple[Callable[[Any], Any] | None, ...] = ()
+
+    def rows(self, raw: Sequence[Sequence[Any]]) -> list[Any]:
+        make = self.row._make
+        if not any(self.results):
+            return [make(r) for r in raw]
+        return [
+            make(v if p is None else p(v) for v, p in zip(r, self.results, strict=True))
+            for r in raw
+        ]
 
     def params(self, values: Mapping[str, Any]) -> Sequence[Any] | dict[str, Any]:
         if self.fixed:
@@ -79,6 +92,11 @@ class _Compiled:
         if self.positional:
             return converted
         return dict(zip(self.names, converted, strict=True))
+
+
+def _row_type(names: list[str]) -> Any:
+    """A named tuple type for a SELECT's rows (attribute access, like SQLAlchemy's rows)."""
+    return namedtuple("LeanRow", names, rename=True)
 
 
 class LeanStatement:
@@ -107,7 +125,16 @@ class LeanStatement:
                 for name, bind in compiled.binds.items()
                 if not bind.required and name in names
             }
-            found = _Compiled(compiled.string, names, processors, positional, fixed)
+            shape: Any = None
+            results: tuple[Callable[[Any], Any] | None, ...] = ()
+            selected = getattr(self.statement, "selected_columns", None)
+            if selected is not None:
+                columns = list(selected)
+                shape = _row_type([c.key for c in columns])
+                results = tuple(
+                    c.type.dialect_impl(dialect).result_processor(dialect, None) for c in columns
+                )
+            found = _Compiled(compiled.string, names, processors, positional, fixed, shape, results)
             self._by_dialect[dialect.name] = found
         return found
 
@@ -138,15 +165,20 @@ class LeanTx:
             hook(self._info, sql)
 
     async def fetch(self, statement: LeanStatement, values: Mapping[str, Any]) -> list[Any]:
-        """All rows, as tuples (no result processing)."""
+        """All rows of a SELECT, as named tuples of its columns' Python values."""
         c = statement.compiled(self.dialect)
         if self.is_sqlite:
-            rows = list(self.driver.execute(c.sql, c.params(values)).fetchall())
+            raw = self.driver.execute(c.sql, c.params(values)).fetchall()
         else:
             cursor = await self.driver.execute(c.sql, c.params(values))
-            rows = list(await cursor.fetchall())
+            raw = await cursor.fetchall()
         self._ran(c.sql)
-        return rows
+        return c.rows(raw)
+
+    async def first(self, statement: LeanStatement, values: Mapping[str, Any]) -> Any:
+        """The first row of a SELECT, or None."""
+        rows = await self.fetch(statement, values)
+        return rows[0] if rows else None
 
     async def run(self, statement: LeanStatement, rows: Sequence[Mapping[str, Any]]) -> None:
         """Execute ``statement`` once per row (an INSERT of several rows is one call)."""

@@ -83,8 +83,8 @@ def require(
         token = _token_from(request)
         # Looked up on every request, so that a revoked key gets 401 at once, even when another
         # process revoked it; one indexed SELECT outside a transaction keeps that cheap.
-        async with ctx.db.read_single() as conn:
-            principal = await authenticate(conn, token)
+        async with ctx.db.lean_read() as tx:
+            principal = await authenticate(tx, token)
         if principal is None:
             raise Unauthenticated(
                 "access_token_invalid", "The API key is invalid, revoked or expired"

@@ -27,11 +27,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import Response
 
 from clarion.context import AppContext
+from clarion.db.lean import LeanStatement
 from clarion.http.json import JSONResponse
 from clarion.status_pages.models import StatusPage
 
 #: Built once (statement construction costs more than the indexed lookup itself).
 _VERSION = select(StatusPage.content_version).where(StatusPage.id == bindparam("page_id"))
+_LEAN_VERSION = LeanStatement(_VERSION)
 
 
 class ListCache:
@@ -79,8 +81,9 @@ async def cached_page_list(
     and stored. An unknown page is never stored: ``build`` answers it (usually an error)."""
     cache = list_cache_of(ctx)
     params = {"page_id": page_id}
-    async with ctx.db.read_single() as conn:
-        version = (await conn.execute(_VERSION, params)).scalar()
+    async with ctx.db.lean_read() as tx:
+        found = await tx.first(_LEAN_VERSION, params)
+    version = found[0] if found is not None else None
     if version is not None:
         body = cache.get(key, version)
         if body is not None:

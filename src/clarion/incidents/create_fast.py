@@ -73,8 +73,8 @@ async def _decide(
         payload = Payload.model_validate(orjson.loads(body))
     except (orjson.JSONDecodeError, ValidationError):
         return None
-    async with layer.ctx.db.read_single() as conn:
-        principal = await authenticate(conn, token)
+    async with layer.ctx.db.lean_read() as tx:
+        principal = await authenticate(tx, token)
     if principal is None or not principal.has(PUBLISH_ROLE):
         return None
     return principal, payload

@@ -29,6 +29,7 @@ from starlette.types import Receive, Scope, Send
 from clarion.api_keys.models import ApiKey
 from clarion.api_keys.service import Principal, hash_token, principal_of
 from clarion.context import AppContext
+from clarion.db.lean import LeanStatement
 from clarion.errors import RateLimited
 from clarion.http.auth import spend_token
 from clarion.http.envelope import error_response
@@ -46,16 +47,18 @@ _JSON = b"application/json"
 _NO_FILTERS = ListFilters()
 
 #: The key's principal and the page's version in one indexed statement.
-_KEY_AND_VERSION = select(
-    ApiKey.id,
-    ApiKey.name,
-    ApiKey.roles,
-    ApiKey.token_hash,
-    select(StatusPage.content_version)
-    .where(StatusPage.id == bindparam("page_id"))
-    .scalar_subquery()
-    .label("version"),
-).where(ApiKey.token_hash == bindparam("digest"), ApiKey.revoked_at.is_(None))
+_KEY_AND_VERSION = LeanStatement(
+    select(
+        ApiKey.id,
+        ApiKey.name,
+        ApiKey.roles,
+        ApiKey.token_hash,
+        select(StatusPage.content_version)
+        .where(StatusPage.id == bindparam("page_id"))
+        .scalar_subquery()
+        .label("version"),
+    ).where(ApiKey.token_hash == bindparam("digest"), ApiKey.revoked_at.is_(None))
+)
 
 
 def list_key(status_page_id: str, page: PageRequest, filters: ListFilters) -> tuple[object, ...]:
@@ -107,8 +110,8 @@ async def _cached(ctx: AppContext, scope: Scope) -> tuple[Principal, bytes] | No
         return None
     page_id, page, token = plain
     digest = hash_token(token)
-    async with ctx.db.read_single() as conn:
-        row = (await conn.execute(_KEY_AND_VERSION, {"digest": digest, "page_id": page_id})).first()
+    async with ctx.db.lean_read() as tx:
+        row = await tx.first(_KEY_AND_VERSION, {"digest": digest, "page_id": page_id})
     principal = principal_of(row, digest)
     if principal is None or row is None or row.version is None:
         return None
