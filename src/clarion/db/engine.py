@@ -32,7 +32,7 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.pool import NullPool
 from sqlalchemy.util import greenlet_spawn
 
-from clarion.db import inline_sqlite
+from clarion.db import inline_sqlite, lean
 from clarion.db.lean import LeanTx
 
 SQLITE_BUSY_TIMEOUT_MS = inline_sqlite.BUSY_TIMEOUT_MS
@@ -57,6 +57,19 @@ def _enable_wal(cursor: Any, attempts: int = 100) -> None:
             time.sleep(0.02)
 
 
+def _prepare_sqlite(connection: Any, busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS) -> None:
+    """Every SQLite connection's settings (for ``sqlite3`` and aiosqlite connections alike)."""
+    # Python 3.11's sqlite3 module opens transactions on its own and never for SELECT;
+    # take control of BEGIN ourselves (SQLAlchemy's documented pysqlite recipe).
+    connection.isolation_level = None
+    cursor = connection.cursor()
+    _enable_wal(cursor)
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
+    cursor.close()
+
+
 def _sqlite_engine(url: str, *, immediate: bool, pool_size: int, reset: bool = True) -> AsyncEngine:
     engine = create_async_engine(
         url,
@@ -73,15 +86,7 @@ def _sqlite_engine(url: str, *, immediate: bool, pool_size: int, reset: bool = T
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-        # Python 3.11's sqlite3 module opens transactions on its own and never for SELECT;
-        # take control of BEGIN ourselves (SQLAlchemy's documented pysqlite recipe).
-        dbapi_connection.isolation_level = None
-        cursor = dbapi_connection.cursor()
-        _enable_wal(cursor)
-        cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
-        cursor.close()
+        _prepare_sqlite(dbapi_connection)
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Any) -> None:
@@ -164,6 +169,8 @@ class Database:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
         self._write_lock: asyncio.Lock | None = None
+        #: SQLite's lean connections, by "is the writer" (``_lean_sqlite``)
+        self._lean_connections: dict[bool, sqlite3.Connection] = {}
         self._writer_turns: inline_sqlite.WriterTurns | None = None
         if self.is_sqlite:
             path = make_url(url).database
@@ -221,16 +228,29 @@ class Database:
         async with self._write_lock, turn:
             yield
 
+    def _lean_sqlite(self, writer: bool) -> sqlite3.Connection:
+        """SQLite's lean connections, kept outside the pools: one for writes (they take turns
+        on the write lock), one for reads (an inline statement never suspends, so callers
+        cannot interleave on it). The writer has no busy timeout: it waits for other
+        processes in ``BEGIN IMMEDIATE``'s asynchronous polling, never inside SQLite."""
+        found = self._lean_connections.get(writer)
+        if found is None:
+            found = inline_sqlite.connect(self.url)
+            _prepare_sqlite(found, 0 if writer else SQLITE_BUSY_TIMEOUT_MS)
+            self._lean_connections[writer] = found
+        return found
+
     @asynccontextmanager
     async def lean_write(self) -> AsyncIterator[LeanTx]:
-        """A write transaction on the driver's connection (``clarion.db.lean``), committed when
-        the block ends cleanly and rolled back otherwise; same locking as ``write()``."""
+        """A write transaction on a driver connection (``clarion.db.lean``), committed when the
+        block ends cleanly and rolled back otherwise; same locking as ``write()``."""
+        engine = self.write_engine.sync_engine
         if not self.is_sqlite:
             raw = await self.write_engine.raw_connection()
             try:
                 driver: Any = raw.driver_connection
                 try:
-                    yield LeanTx(self.write_engine.sync_engine, driver, raw.info)
+                    yield LeanTx(engine, driver, raw.info)
                 except BaseException:
                     await driver.rollback()
                     raise
@@ -238,43 +258,40 @@ class Database:
             finally:
                 await greenlet_spawn(raw.close)  # the pool's reset goes through the adapter
             return
-        async with self._sqlite_writer():  # before the pool's one write connection
-            raw = await self.write_engine.raw_connection()
+        async with self._sqlite_writer():
+            connection = self._lean_sqlite(writer=True)
+            await inline_sqlite.begin_immediate_raw(connection)
+            info: dict[Any, Any] = {}
             try:
-                connection: sqlite3.Connection = raw.driver_connection._conn  # type: ignore[union-attr]
-                await inline_sqlite.begin_immediate_raw(connection)
-                try:
-                    yield LeanTx(self.write_engine.sync_engine, connection, raw.info)
-                except BaseException:
-                    connection.rollback()
-                    raise
+                yield LeanTx(engine, connection, info)
+            except BaseException:
+                connection.rollback()
+                raise
+            else:
                 connection.commit()
             finally:
-                await greenlet_spawn(raw.close)
+                lean.released(engine, info)
         await _let_others_run()
 
     @asynccontextmanager
     async def lean_read(self) -> AsyncIterator[LeanTx]:
-        """``read_single`` on the driver's connection (``clarion.db.lean``): self-contained
+        """``read_single`` on a driver connection (``clarion.db.lean``): self-contained
         statements outside any transaction, for the lookups every API request makes."""
+        engine = self.read_engine.sync_engine
+        if self.is_sqlite:
+            yield LeanTx(engine, self._lean_sqlite(writer=False), {})
+            await _let_others_run()
+            return
         raw = await self.read_engine.raw_connection()
         try:
             driver: Any = raw.driver_connection
-            if self.is_sqlite:
-                yield LeanTx(self.read_engine.sync_engine, driver._conn, raw.info)
-            else:
-                await driver.set_autocommit(True)
-                try:
-                    yield LeanTx(self.read_engine.sync_engine, driver, raw.info)
-                finally:
-                    await driver.set_autocommit(False)
+            await driver.set_autocommit(True)
+            try:
+                yield LeanTx(engine, driver, raw.info)
+            finally:
+                await driver.set_autocommit(False)
         finally:
-            if self.is_sqlite:
-                raw.close()  # no reset on return: nothing to run through the adapter
-            else:
-                await greenlet_spawn(raw.close)
-        if self.is_sqlite:
-            await _let_others_run()
+            await greenlet_spawn(raw.close)
 
     @asynccontextmanager
     async def read_single(self) -> AsyncIterator[AsyncConnection]:
@@ -305,6 +322,9 @@ class Database:
             return False
 
     async def dispose(self) -> None:
+        for connection in self._lean_connections.values():
+            connection.close()
+        self._lean_connections.clear()
         if self._writer_turns is not None:
             self._writer_turns.close()
         await self.write_engine.dispose()

@@ -79,17 +79,22 @@ class InlineConnection(aiosqlite.Connection):
 def async_creator(url: str) -> Callable[[], Any]:
     """``create_async_engine(async_creator=...)`` for ``url``: opens inline connections with the
     arguments SQLAlchemy's pysqlite dialect would have used."""
-    args, kwargs = SQLiteDialect_pysqlite().create_connect_args(make_url(url))
-    kwargs = dict(kwargs)
-    kwargs["timeout"] = BUSY_TIMEOUT_MS / 1000
-    kwargs["check_same_thread"] = False
 
     async def create() -> InlineConnection:
-        connection = InlineConnection(partial(sqlite3.connect, *args, **kwargs))
+        connection = InlineConnection(partial(connect, url))
         await connection
         return connection
 
     return create
+
+
+def connect(url: str) -> sqlite3.Connection:
+    """A ``sqlite3`` connection with the arguments SQLAlchemy's pysqlite dialect would use."""
+    args, kwargs = SQLiteDialect_pysqlite().create_connect_args(make_url(url))
+    options: dict[str, Any] = {**kwargs, "timeout": BUSY_TIMEOUT_MS / 1000}
+    options["check_same_thread"] = False
+    connection: sqlite3.Connection = sqlite3.connect(*args, **options)  # type: ignore[call-overload]
+    return connection
 
 
 def _is_busy(error: BaseException) -> bool:
@@ -97,13 +102,17 @@ def _is_busy(error: BaseException) -> bool:
     return "locked" in text or "busy" in text
 
 
-def _immediate_attempts(raw: sqlite3.Connection, timeout_ms: int) -> Iterator[float]:
+def _immediate_attempts(
+    raw: sqlite3.Connection, timeout_ms: int, toggle: bool = True
+) -> Iterator[float]:
     """``BEGIN IMMEDIATE`` on ``raw`` without SQLite's blocking busy handler: yields how long to
     sleep before each retry while another process holds the write lock, and returns once the
-    transaction has begun. The caller sleeps as its context allows."""
+    transaction has begun. The caller sleeps as its context allows. ``toggle``: the connection
+    has a busy timeout, set to 0 meanwhile (else it has none)."""
     deadline = time.monotonic() + timeout_ms / 1000
     delay = 0.001
-    raw.execute("PRAGMA busy_timeout=0")
+    if toggle:
+        raw.execute("PRAGMA busy_timeout=0")
     try:
         while True:
             try:
@@ -115,7 +124,8 @@ def _immediate_attempts(raw: sqlite3.Connection, timeout_ms: int) -> Iterator[fl
             yield delay
             delay = min(delay * 2, 0.05)
     finally:
-        raw.execute(f"PRAGMA busy_timeout={timeout_ms}")
+        if toggle:
+            raw.execute(f"PRAGMA busy_timeout={timeout_ms}")
 
 
 def begin_immediate(driver_connection: Any, timeout_ms: int = BUSY_TIMEOUT_MS) -> None:
@@ -129,8 +139,9 @@ def begin_immediate(driver_connection: Any, timeout_ms: int = BUSY_TIMEOUT_MS) -
 
 
 async def begin_immediate_raw(raw: sqlite3.Connection, timeout_ms: int = BUSY_TIMEOUT_MS) -> None:
-    """``begin_immediate`` for a plain ``sqlite3`` connection, from a coroutine."""
-    for delay in _immediate_attempts(raw, timeout_ms):
+    """``begin_immediate`` from a coroutine, for a plain ``sqlite3`` connection whose busy
+    timeout is 0 (it never waits inside SQLite)."""
+    for delay in _immediate_attempts(raw, timeout_ms, toggle=False):
         await asyncio.sleep(delay)
 
 

@@ -52,6 +52,23 @@ def after_execute(engine: Engine, hook: Hook) -> None:
     _hooks.setdefault(engine, []).append(hook)
 
 
+#: ``hook(connection_info)`` when a connection that is not pooled ends a transaction.
+Released = Callable[[dict[Any, Any]], None]
+_released: weakref.WeakKeyDictionary[Engine, list[Released]] = weakref.WeakKeyDictionary()
+
+
+def on_release(engine: Engine, hook: Released) -> None:
+    """Call ``hook`` with a lean connection's ``info`` when its transaction has ended: what the
+    pool's ``checkin`` event is for pooled connections, for the connections that
+    ``Database`` keeps outside the pool (SQLite's)."""
+    _released.setdefault(engine, []).append(hook)
+
+
+def released(engine: Engine, info: dict[Any, Any]) -> None:
+    for hook in _released.get(engine, []):
+        hook(info)
+
+
 def forget(engine: Engine, hook: Hook) -> None:
     """Undo ``after_execute``."""
     _hooks.get(engine, []).remove(hook)

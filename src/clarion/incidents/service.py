@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
 from typing import cast as typed
 
@@ -227,9 +228,11 @@ async def create_incident_in(
     # Everything the view shows was written just now: build it from what was written instead
     # of reading it back (the same derivation ``load_views`` applies to the stored rows).
     changes = [ChangePoint(c, ledger.current[c], now) for c in ledger.changed]
+    # Read-only rows with the models' attribute names, as ``load_views`` gives (building ORM
+    # instances cost more than two of the statements).
     return IncidentView(
-        incident=Incident(**incident_row),
-        updates=[IncidentUpdate(**update_row)],
+        incident=typed(Incident, SimpleNamespace(**incident_row)),
+        updates=[typed(IncidentUpdate, SimpleNamespace(**update_row))],
         impacts=impacts_from_changes(changes),
     )
 

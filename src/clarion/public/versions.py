@@ -72,13 +72,18 @@ class VersionMemo:
         def after_execute(conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
             note_write(conn.info, statement)
 
-        def checkin(_dbapi_connection: Any, record: Any) -> None:
-            if record is not None and record.info.pop(_FLAG, False):
+        def release(info: dict[Any, Any]) -> None:
+            if info.pop(_FLAG, False):
                 self.invalidate()
+
+        def checkin(_dbapi_connection: Any, record: Any) -> None:
+            if record is not None:
+                release(record.info)
 
         event.listen(engine.sync_engine, "after_cursor_execute", after_execute)
         event.listen(engine.sync_engine, "checkin", checkin)
         lean.after_execute(engine.sync_engine, note_write)
+        lean.on_release(engine.sync_engine, release)
 
     def invalidate(self) -> None:
         self.generation += 1
