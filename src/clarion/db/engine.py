@@ -16,6 +16,7 @@ import sqlite3
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, nullcontext
+from functools import partial
 from typing import Any
 
 import orjson
@@ -32,7 +33,8 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.pool import NullPool
 from sqlalchemy.util import greenlet_spawn
 
-from clarion.db import inline_sqlite, lean
+from clarion.db import inline_sqlite
+from clarion.db.group_commit import GroupCommit
 from clarion.db.lean import LeanTx
 
 SQLITE_BUSY_TIMEOUT_MS = inline_sqlite.BUSY_TIMEOUT_MS
@@ -171,6 +173,7 @@ class Database:
         self._write_lock: asyncio.Lock | None = None
         #: SQLite's lean connections, by "is the writer" (``_lean_sqlite``)
         self._lean_connections: dict[bool, sqlite3.Connection] = {}
+        self._group_commit: GroupCommit | None = None
         self._writer_turns: inline_sqlite.WriterTurns | None = None
         if self.is_sqlite:
             path = make_url(url).database
@@ -242,8 +245,10 @@ class Database:
 
     @asynccontextmanager
     async def lean_write(self) -> AsyncIterator[LeanTx]:
-        """A write transaction on a driver connection (``clarion.db.lean``), committed when the
-        block ends cleanly and rolled back otherwise; same locking as ``write()``."""
+        """A write on a driver connection (``clarion.db.lean``), committed when the block ends
+        cleanly and rolled back otherwise; same locking as ``write()``. On SQLite, concurrent
+        lean writes share a transaction, each in its own savepoint, and the block ends once
+        their common ``COMMIT`` is done (``clarion.db.group_commit``)."""
         engine = self.write_engine.sync_engine
         if not self.is_sqlite:
             raw = await self.write_engine.raw_connection()
@@ -258,20 +263,12 @@ class Database:
             finally:
                 await greenlet_spawn(raw.close)  # the pool's reset goes through the adapter
             return
-        async with self._sqlite_writer():
-            connection = self._lean_sqlite(writer=True)
-            await inline_sqlite.begin_immediate_raw(connection)
-            info: dict[Any, Any] = {}
-            try:
-                yield LeanTx(engine, connection, info)
-            except BaseException:
-                connection.rollback()
-                raise
-            else:
-                connection.commit()
-            finally:
-                lean.released(engine, info)
-        await _let_others_run()
+        if self._group_commit is None:
+            self._group_commit = GroupCommit(
+                engine, partial(self._lean_sqlite, True), self._sqlite_writer, _let_others_run
+            )
+        async with self._group_commit.member() as tx:
+            yield tx
 
     @asynccontextmanager
     async def lean_read(self) -> AsyncIterator[LeanTx]:

@@ -69,9 +69,12 @@ def released(engine: Engine, info: dict[Any, Any]) -> None:
         hook(info)
 
 
-def forget(engine: Engine, hook: Hook) -> None:
-    """Undo ``after_execute``."""
-    _hooks.get(engine, []).remove(hook)
+def forget(engine: Engine, hook: Hook | Released) -> None:
+    """Undo ``after_execute`` or ``on_release``."""
+    for registry in (_hooks, _released):
+        hooks: list[Any] = registry.get(engine, [])
+        if hook in hooks:
+            hooks.remove(hook)
 
 
 def hooks_of(engine: Engine) -> list[Hook]:
