@@ -52,7 +52,7 @@ def hook_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
         live_server(
             url,
             webhook_allow_private=True,
-            webhook_timeout_seconds=0.5,
+            webhook_timeout_seconds=2.0,  # generous: a busy CI machine must not time out
             outbox_retry_base_seconds=0.01,
             outbox_max_attempts=50,
             subscription_failure_limit=FAILURE_LIMIT,
@@ -306,7 +306,7 @@ def test_retry_after_is_honoured(
 def test_a_receiver_slower_than_the_timeout_is_retried(
     hook_server: LiveServer, hook_sdk: AuthenticatedClient, hook_page: PageInfo, receiver: Receiver
 ) -> None:
-    receiver.reply(Reply(200, delay=1.5))
+    receiver.reply(Reply(200, delay=4.0))  # twice the timeout
     sub_id, _ = subscribe(hook_server, hook_page, receiver.url())
     publish(hook_sdk, hook_page)
     deliver_until_settled(hook_server, sub_id)
