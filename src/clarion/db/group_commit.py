@@ -60,6 +60,7 @@ class GroupCommit:
         self._after = after
         self._open: _Batch | None = None
         self._starting = asyncio.Lock()
+        self._tasks: set[asyncio.Task[None]] = set()
 
     async def _batch(self) -> _Batch:
         """The open transaction to join, opened first if there is none."""
@@ -72,9 +73,10 @@ class GroupCommit:
                 if batch is not None and not batch.closing and batch.members < MAX_MEMBERS:
                     return batch
                 ready: asyncio.Future[_Batch] = asyncio.get_running_loop().create_future()
-                asyncio.get_running_loop().create_task(self._run(ready))
-                batch = await ready
-                return batch
+                task = asyncio.get_running_loop().create_task(self._run(ready))
+                self._tasks.add(task)  # the loop keeps only a weak reference to a task
+                task.add_done_callback(self._tasks.discard)
+                return await ready
 
     async def _run(self, ready: asyncio.Future[_Batch]) -> None:
         """Open a transaction, let writes join, commit it (one task per transaction)."""
