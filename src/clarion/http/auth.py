@@ -73,6 +73,19 @@ async def spend_token(
         )
 
 
+async def spend_default_token(scope: Scope, ctx: AppContext, principal: Principal) -> None:
+    """``spend_token`` from the key's default bucket (every API request spends one)."""
+    settings = ctx.settings
+    await spend_token(
+        scope,
+        ctx,
+        principal,
+        "default",
+        settings.rate_limit_capacity,
+        settings.rate_limit_refill_per_second,
+    )
+
+
 def require(
     role: str | None = None, *, extra_bucket: str | None = None
 ) -> Callable[[Request], Awaitable[Principal]]:
@@ -89,18 +102,11 @@ def require(
             raise Unauthenticated(
                 "access_token_invalid", "The API key is invalid, revoked or expired"
             )
-        settings = ctx.settings
-        await spend_token(
-            request.scope,
-            ctx,
-            principal,
-            "default",
-            settings.rate_limit_capacity,
-            settings.rate_limit_refill_per_second,
-        )
+        await spend_default_token(request.scope, ctx, principal)
         if role is not None and not principal.has(role):
             raise Forbidden(f"This API key needs the '{role}' role for this request")
         if extra_bucket == RETROSPECTIVE_BUCKET:
+            settings = ctx.settings
             await spend_token(
                 request.scope,
                 ctx,

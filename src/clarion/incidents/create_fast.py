@@ -25,7 +25,7 @@ from starlette.types import Receive, Scope, Send
 
 from clarion.api_keys.service import PUBLISH_ROLE, Principal, authenticate
 from clarion.errors import ClarionError
-from clarion.http.auth import spend_token
+from clarion.http.auth import spend_default_token
 from clarion.http.envelope import crash_response, error_response
 from clarion.http.fast import ApiFast, plain_headers, register, send_finished
 from clarion.http.json import json_response
@@ -100,15 +100,7 @@ async def answer_create(layer: ApiFast, scope: Scope, receive: Receive, send: Se
     principal, payload = decided
     scope.setdefault("state", {})  # spend_token and finish_headers keep their headers there
     try:
-        settings = ctx.settings
-        await spend_token(
-            scope,
-            ctx,
-            principal,
-            "default",
-            settings.rate_limit_capacity,
-            settings.rate_limit_refill_per_second,
-        )
+        await spend_default_token(scope, ctx, principal)
         scope["state"]["principal"] = principal
         status, answer = await create_from_payload(ctx, payload)
         response: Response = json_response(answer, status_code=status)

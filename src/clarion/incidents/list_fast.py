@@ -31,7 +31,7 @@ from clarion.api_keys.service import Principal, hash_token, principal_of
 from clarion.context import AppContext
 from clarion.db.lean import LeanStatement
 from clarion.errors import RateLimited
-from clarion.http.auth import spend_token
+from clarion.http.auth import spend_default_token
 from clarion.http.envelope import error_response
 from clarion.http.fast import ApiFast, plain_headers, register, send_finished
 from clarion.http.filters import ListFilters
@@ -124,17 +124,9 @@ async def _cached(ctx: AppContext, scope: Scope) -> tuple[Principal, bytes] | No
 async def _answer(
     ctx: AppContext, scope: Scope, send: Send, principal: Principal, body: bytes
 ) -> None:
-    settings = ctx.settings
     scope.setdefault("state", {})  # spend_token and finish_headers keep their headers there
     try:
-        await spend_token(
-            scope,
-            ctx,
-            principal,
-            "default",
-            settings.rate_limit_capacity,
-            settings.rate_limit_refill_per_second,
-        )
+        await spend_default_token(scope, ctx, principal)
     except RateLimited as limited:
         await send_finished(error_response(scope, limited), scope, send)
         return
