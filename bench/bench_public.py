@@ -13,8 +13,10 @@ In one run, on loopback, with bounded load:
 3. **Cached throughput**: ``wrk`` with 64 connections against the page served by Clarion
    from its render cache, and against nginx (Debian's, one worker like Clarion's one process)
    serving the exported copy of the same page (``clarion export``), measured in the same run.
-   Also, as the ceiling of one Python process: uvicorn run as ``clarion serve`` runs it, with
-   an app that only sends the page's captured bytes and headers (``CeilingApp``).
+   Also, for comparison, uvicorn's ordinary ASGI path: uvicorn run as ``clarion serve`` runs
+   it, with an app that only sends the page's captured bytes and headers (``CeilingApp``).
+   That was the ceiling of a Python process while Clarion answered through ASGI; Clarion now
+   writes hot bytes from the HTTP parser's callback (``clarion.http.instant``) and passes it.
 
 Targets: cached throughput at least half of nginx's; uncached p99 under 50 ms; the two-year
 page's p99 no more than 1.5x the one-month page's.
@@ -476,7 +478,7 @@ def _fetch(url: str, headers: tuple[str, ...]) -> tuple[bytes, list[tuple[str, s
 
 
 # ---------------------------------------------------------------------------------------------
-# The ceiling: what one uvicorn process can serve at all, with no application work
+# The ASGI baseline: what one uvicorn process serves through ASGI, with no application work
 
 
 class CeilingApp:
@@ -718,7 +720,8 @@ def main(argv: list[str] | None = None) -> int:
         bare = best.get(f"uvicorn {encoding}")
         if bare is not None:
             print(
-                f"  ceiling ({encoding}): uvicorn alone {bare.requests_per_second:,.0f} req/s "
+                f"  ASGI baseline ({encoding}): uvicorn alone "
+                f"{bare.requests_per_second:,.0f} req/s "
                 f"= {bare.requests_per_second / theirs.requests_per_second:.2f} of nginx; "
                 f"Clarion reaches {ours.requests_per_second / bare.requests_per_second:.2f} "
                 "of it"

@@ -24,6 +24,7 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from clarion.app import create_app
+from clarion.cli.serve import uvicorn_options
 from clarion.clock import OffsetClock
 from clarion.context import AppContext
 from clarion.db import lean
@@ -107,9 +108,9 @@ def live_server(
         asyncio.set_event_loop(loop)
         ctx = AppContext.build(settings, clock)
         app = create_app(settings, context=ctx, run_worker=run_worker)
-        config = uvicorn.Config(
-            app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"
-        )
+        # As ``clarion serve`` runs it (its protocol, no access log, no Server header).
+        options = uvicorn_options("warning", app)
+        config = uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="on", **options)
         server = uvicorn.Server(config)
         holder.update(loop=loop, ctx=ctx, server=server)
         ready.set()

@@ -14,6 +14,7 @@ import click
 from clarion.cli.common import load_settings, migrate, setup_logging
 from clarion.cli.processes import supervise
 from clarion.context import SHARED_RATE_LIMIT_FILE
+from clarion.http.instant import protocol_for
 from clarion.http.ratelimit import SharedFileRateLimiter
 from clarion.settings import Settings
 
@@ -86,19 +87,24 @@ def serve_app(
     _freeze_startup_objects()
     if banner:
         click.echo(banner)
-    uvicorn.run(app, host=host, port=port, **uvicorn_options(settings.log_level))
+    uvicorn.run(app, host=host, port=port, **uvicorn_options(settings.log_level, app))
 
 
-def uvicorn_options(log_level: str) -> dict[str, Any]:
+def uvicorn_options(log_level: str, app: Any = None) -> dict[str, Any]:
     """How ``clarion serve`` runs uvicorn (also used by the public page benchmark's baseline):
     uvloop and httptools when installed (``auto``), no access log, no ``Server`` header, and
-    ``X-Forwarded-*`` from trusted proxies."""
-    return {
+    ``X-Forwarded-*`` from trusted proxies; given the app, the httptools protocol that answers
+    its cached public bytes from the parser callback (``clarion.http.instant``)."""
+    options: dict[str, Any] = {
         "log_level": log_level,
         "access_log": False,
         "proxy_headers": True,
         "server_header": False,
     }
+    protocol = protocol_for(app) if app is not None else None
+    if protocol is not None:
+        options["http"] = protocol
+    return options
 
 
 @click.command("serve")

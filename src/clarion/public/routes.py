@@ -733,6 +733,13 @@ class PublicFast:
 def install(app: FastAPI) -> None:
     """Serve the public site: cached public bytes before anything else, public-shaped paths
     first, and every request no other route matches."""
+    ctx = app.state.ctx
+
+    def instant_answer(scope: Scope) -> tuple[int, list[tuple[bytes, bytes]], bytes] | None:
+        return site_of(ctx).hot_answer(scope)
+
+    # The server answers these from its parser callback (``clarion.http.instant``).
+    app.state.instant_answer = instant_answer
     app.router.default = PublicFallback(app.router.default, app.state.ctx)
     app.router.middleware_stack = PublicFirst(app.router.middleware_stack, app.state.ctx, app)
     build_stack = app.build_middleware_stack
