@@ -35,6 +35,7 @@ from sqlalchemy.pool import NullPool
 
 from clarion.db import inline_sqlite
 from clarion.db.group_commit import GroupCommit
+from clarion.db.group_commit_pg import PgGroupCommit
 from clarion.db.lean import AutocommitTx, LeanTx, released
 from clarion.db.lean_pg import LeanConnections
 
@@ -177,6 +178,7 @@ class Database:
         self._group_commit: GroupCommit | None = None
         #: PostgreSQL's lean connections (``clarion.db.lean_pg``)
         self._lean_pg: LeanConnections | None = None
+        self._pg_group_commit: PgGroupCommit | None = None
         self._writer_turns: inline_sqlite.WriterTurns | None = None
         if self.is_sqlite:
             path = make_url(url).database
@@ -267,14 +269,21 @@ class Database:
             try:
                 try:
                     yield tx
-                    await tx.commit()
+                    write = await tx.finish()
                 except BaseException as error:
                     failed = error
                     with contextlib.suppress(Exception):  # a broken connection is not reused
                         await tx.rollback()
                     raise
+                finally:
+                    await self._lean_pg.release(tx.driver, failed)
+                if write is not None:  # the usual case: the block's inserts, as one statement
+                    sql, params, texts = write
+                    if self._pg_group_commit is None:
+                        self._pg_group_commit = PgGroupCommit(self._lean_pg)
+                    await self._pg_group_commit.write(sql, params)
+                    tx.ran(texts)
             finally:
-                await self._lean_pg.release(tx.driver, failed)
                 released(engine, info)
             return
         if self._group_commit is None:

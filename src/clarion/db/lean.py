@@ -371,6 +371,24 @@ class AutocommitTx(LeanTx):
         for c, _rows in pending:
             self._ran(c.sql)
 
+    async def finish(self) -> tuple[str, list[Any], list[str]] | None:
+        """End the block: commit the transaction if one was opened (sending what is held back
+        first); else what is held back as one statement, ``(sql, parameters, the texts of
+        its INSERTs)``, for the caller to send (then to report with ``ran``), or None."""
+        if self._in_transaction:
+            await self.commit()
+            return None
+        if not self._pending:
+            return None
+        pending, self._pending = self._pending, []
+        sql, params = _together(pending)
+        return sql, params, [c.sql for c, _rows in pending]
+
+    def ran(self, texts: Sequence[str]) -> None:
+        """Tell the ``after_execute`` hooks about statements sent for this block elsewhere."""
+        for sql in texts:
+            self._ran(sql)
+
     async def commit(self) -> None:
         """Send what is held back; commit the transaction if one was opened."""
         await self._send()
