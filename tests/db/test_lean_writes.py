@@ -110,3 +110,51 @@ def test_postgresql_sends_a_blocks_inserts_as_one_statement(server: LiveServer) 
     assert stored == {"a", "b", "c"}
     assert len(sent) == 2, sent  # the read, then every insert together: no BEGIN, no COMMIT
     assert sent[1].startswith("WITH w0 AS (INSERT INTO idempotency_records"), sent
+
+
+def test_rows_read_ahead_answer_the_next_fetch_of_that_read_once(server: LiveServer) -> None:
+    tag = f"ahead-{uuid.uuid4().hex[:8]}"
+    other = f"{tag}-other"
+
+    async def body(ctx: AppContext) -> list[set[str]]:
+        async with ctx.db.lean_write() as tx:
+            await tx.run(_INSERT, [_row(ctx, tag, "stored")])
+        seen: list[set[str]] = []
+        async with ctx.db.lean_write() as tx:
+            first, second = await tx.fetch_together(
+                [(_KEYS, {"endpoint": tag}), (_KEYS, {"endpoint": other})]
+            )
+            seen += [{r.key for r in first}, {r.key for r in second}]
+            tx.read_ahead(_KEYS, {"endpoint": tag}, [])  # as if read before "stored" existed
+            seen.append({r.key for r in await tx.fetch(_KEYS, {"endpoint": tag})})
+            seen.append({r.key for r in await tx.fetch(_KEYS, {"endpoint": tag})})  # read again
+        return seen
+
+    assert server.call(body) == [{"stored"}, set(), set(), {"stored"}]
+
+
+def test_postgresql_sends_reads_together_in_one_round_trip(server: LiveServer) -> None:
+    if server.ctx.db.is_sqlite:
+        pytest.skip("SQLite's reads are calls in this process")
+    tag = f"together-read-{uuid.uuid4().hex[:8]}"
+
+    async def body(ctx: AppContext) -> tuple[int, list[list[Any]]]:
+        async with ctx.db.lean_read() as tx:
+            driver = tx.driver
+            pipelines: list[int] = []
+            pipeline = driver.pipeline
+
+            def counted() -> Any:
+                pipelines.append(1)
+                return pipeline()
+
+            driver.pipeline = counted
+            try:
+                rows = await tx.fetch_together(
+                    [(_KEYS, {"endpoint": tag}), (_KEYS, {"endpoint": tag + "x"})]
+                )
+            finally:
+                del driver.pipeline
+        return len(pipelines), rows
+
+    assert server.call(body) == (1, [[], []])

@@ -191,6 +191,8 @@ class LeanTx:
         self.driver = driver
         self._info = info
         self._hooks = hooks_of(engine)
+        #: rows read ahead (``read_ahead``), by statement and values
+        self._ahead: dict[tuple[int, tuple[tuple[str, Any], ...]], Any] | None = None
 
     @classmethod
     async def of_session(cls, session: AsyncSession) -> LeanTx:
@@ -206,8 +208,26 @@ class LeanTx:
         for hook in self._hooks:
             hook(self._info, sql)
 
+    async def fetch_together(
+        self, reads: Sequence[tuple[LeanStatement, Mapping[str, Any]]]
+    ) -> list[list[Any]]:
+        """The rows of several SELECTs (each ``fetch``), read one after another; on PostgreSQL
+        outside a transaction they go in one round trip (``AutocommitTx``)."""
+        return [await self.fetch(statement, values) for statement, values in reads]
+
+    def read_ahead(self, statement: LeanStatement, values: Mapping[str, Any], rows: Any) -> None:
+        """Keep ``rows`` read for ``statement`` with ``values``: the next ``fetch`` of exactly
+        that returns them instead of reading again (once)."""
+        if self._ahead is None:
+            self._ahead = {}
+        self._ahead[(id(statement), tuple(sorted(values.items())))] = rows
+
     async def fetch(self, statement: LeanStatement, values: Mapping[str, Any]) -> list[Any]:
         """All rows of a SELECT, as named tuples of its columns' Python values."""
+        if self._ahead:
+            found = self._ahead.pop((id(statement), tuple(sorted(values.items()))), None)
+            if found is not None:
+                return list(found)
         c = statement.compiled(self.dialect)
         if self.is_sqlite:
             raw = self.driver.execute(c.sql, c.params(values)).fetchall()
@@ -345,6 +365,36 @@ class AutocommitTx(LeanTx):
                 raise
         self.driver = await self._connections.replace(self.driver)
         return await super().fetch(statement, values)
+
+    async def fetch_together(
+        self, reads: Sequence[tuple[LeanStatement, Mapping[str, Any]]]
+    ) -> list[list[Any]]:
+        plain = not (self._pending or self._in_transaction or self._ahead)
+        if not plain or any(s.compiled(self.dialect).locks for s, _values in reads):
+            return await super().fetch_together(reads)
+        try:
+            return await self._pipelined(reads)
+        except psycopg.OperationalError as error:
+            if not dropped(error, self.driver):
+                raise
+        self.driver = await self._connections.replace(self.driver)
+        return await self._pipelined(reads)
+
+    async def _pipelined(
+        self, reads: Sequence[tuple[LeanStatement, Mapping[str, Any]]]
+    ) -> list[list[Any]]:
+        compiled = [(statement.compiled(self.dialect), values) for statement, values in reads]
+        cursors = []
+        async with self.driver.pipeline():
+            for c, values in compiled:
+                cursor = self.driver.cursor()
+                await cursor.execute(c.sql, c.params(values))
+                cursors.append(cursor)
+        found = []
+        for (c, _values), cursor in zip(compiled, cursors, strict=True):
+            found.append(c.rows(await cursor.fetchall()))
+            self._ran(c.sql)
+        return found
 
     async def run(self, statement: LeanStatement, rows: Sequence[Mapping[str, Any]]) -> None:
         if not rows:
