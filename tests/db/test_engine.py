@@ -208,3 +208,60 @@ def test_postgresql_lean_connections_dropped_by_the_server_are_replaced_at_once(
         # No pause: nothing was pinged first.
         assert lists() == [200] * 8
         assert creates(8) == [201] * 8
+
+
+def test_postgresql_group_commit_replaces_a_dropped_connection_before_writing(
+    tmp_path: Path,
+) -> None:
+    """A lean write that reads nothing hands its statement to the shared transaction at once;
+    when the connection that transaction takes was dropped, its BEGIN finds out and it runs on a
+    new one."""
+    if backend() != "postgresql":
+        pytest.skip("SQLite has no server to drop connections")
+    import psycopg
+
+    from clarion.db.base import insert_into
+    from clarion.db.lean import LeanStatement
+    from clarion.http.idempotency_models import IdempotencyRecord
+
+    insert = LeanStatement(
+        insert_into(IdempotencyRecord),
+        ("id", "endpoint", "key", "request_hash", "response_status", "response_body", "created_at"),
+    )
+
+    async def write(ctx: AppContext, key: str) -> None:
+        async with ctx.db.lean_write() as tx:
+            await tx.run(
+                insert,
+                [
+                    {
+                        "id": key,
+                        "endpoint": "dropped",
+                        "key": key,
+                        "request_hash": "x",
+                        "response_status": 201,
+                        "response_body": "{}",
+                        "created_at": ctx.clock.now(),
+                    }
+                ],
+            )
+
+    with fresh_database(str(tmp_path)) as url, live_server(url) as srv:
+        srv.call(lambda ctx: write(ctx, "before"))
+        name = url.rsplit("/", 1)[1]
+        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
+            admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s",
+                (name,),
+            )
+        srv.call(lambda ctx: write(ctx, "after"))
+
+        async def stored(ctx: AppContext) -> set[str]:
+            async with ctx.db.read() as session:
+                rows = await session.scalars(
+                    select(IdempotencyRecord.key).where(IdempotencyRecord.endpoint == "dropped")
+                )
+                return set(rows)
+
+        time.sleep(IDLE_PING_SECONDS + 0.2)  # the pooled connection checks itself now
+        assert srv.call(stored) == {"before", "after"}

@@ -21,7 +21,7 @@ together: one WAL flush and one turn on the page's row for the lot.
   transactions bumping the same pages cannot deadlock (the triggers would take them in the
   order the rows went in).
 - The writers' own connections are not held meanwhile: the transaction has a connection of its
-  own from the same lean connections.
+  own from the same lean connections (replaced if its ``BEGIN`` finds it dropped).
 """
 
 from __future__ import annotations
@@ -92,7 +92,13 @@ class PgGroupCommit:
         driver: Any = None
         try:
             driver = await self._connections.acquire()
-            await driver.execute("BEGIN", prepare=False)
+            try:
+                await driver.execute("BEGIN", prepare=False)
+            except psycopg.OperationalError as lost:
+                if not dropped(lost, driver):
+                    raise
+                driver = await self._connections.replace(driver)  # nothing was sent on it
+                await driver.execute("BEGIN", prepare=False)
             while True:
                 while batch.waiting:
                     member = batch.waiting.popleft()

@@ -41,6 +41,7 @@ class LeanConnections:
         self._idle: list[Any] = []
         self._count = 0
         self._waiters: deque[asyncio.Future[None]] = deque()
+        self._closed = False
 
     @property
     def count(self) -> int:
@@ -75,7 +76,11 @@ class LeanConnections:
     async def release(self, driver: Any, error: BaseException | None = None) -> None:
         """Give a connection back; one that is not clean, or that the block's ``error`` says is
         gone, is closed (and later replaced)."""
-        if _reusable(driver) and not (error is not None and dropped(error, driver)):
+        if (
+            not self._closed
+            and _reusable(driver)
+            and not (error is not None and dropped(error, driver))
+        ):
             self._idle.append(driver)
         else:
             self._count -= 1
@@ -93,6 +98,8 @@ class LeanConnections:
             raise
 
     async def close(self) -> None:
+        """Close the idle connections; those in use are closed when they come back."""
+        self._closed = True
         idle, self._idle = self._idle, []
         self._count -= len(idle)
         for driver in idle:
