@@ -110,8 +110,7 @@ class PgGroupCommit:
                             raise
                         member.error = refused
                         failed.append(member)
-                        await driver.execute("ROLLBACK", prepare=False)
-                        await driver.execute("BEGIN", prepare=False)
+                        await driver.execute("ROLLBACK; BEGIN", prepare=False)
                         batch.waiting.extendleft(reversed(ran))
                         ran = []
                         continue
@@ -122,9 +121,10 @@ class PgGroupCommit:
             batch.closing = True
             if self._open is batch:
                 self._open = None
-            if len(ran) > 1:
-                await driver.execute(LOCK_BUMPED_PAGES, prepare=False)
-            await driver.execute("COMMIT", prepare=False)
+            # One round trip: without parameters, psycopg sends a string of statements as is.
+            await driver.execute(
+                f"{LOCK_BUMPED_PAGES}; COMMIT" if len(ran) > 1 else "COMMIT", prepare=False
+            )
         except BaseException as problem:
             error = problem
             batch.closing = True
