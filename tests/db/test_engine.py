@@ -19,7 +19,7 @@ from clarion.api_keys.models import ApiKey
 from clarion.api_keys.service import create_key, revoke_key
 from clarion.context import AppContext
 from clarion.db.engine import IDLE_PING_SECONDS
-from tests.factories import make_key
+from tests.factories import make_key, make_page
 from tests.harness import PG_ADMIN_URL, LiveServer, backend, fresh_database, live_server
 
 
@@ -146,3 +146,122 @@ def test_postgresql_connections_dropped_while_idle_are_replaced_before_use(
         assert killed is not None and killed[0] >= 1
         time.sleep(IDLE_PING_SECONDS + 0.2)
         assert identities(8) == [200] * 8
+
+
+def test_postgresql_lean_connections_dropped_by_the_server_are_replaced_at_once(
+    tmp_path: Path,
+) -> None:
+    """The lean connections (key lookups, cached lists, creates) are not pinged before use: a
+    self-contained read on one the server dropped runs again on a new connection, so even the
+    very next requests succeed."""
+    if backend() != "postgresql":
+        pytest.skip("SQLite has no server to drop connections")
+    import psycopg
+
+    with fresh_database(str(tmp_path)) as url, live_server(url) as srv:
+        page = make_page(srv, components=2)
+        token = make_key(srv, "status_page_publisher")
+        auth = {"Authorization": f"Bearer {token}"}
+
+        def create(index: int) -> int:
+            body = {
+                "status_page_id": page.id,
+                "name": f"Outage {index}",
+                "incident_status": "investigating",
+                "message": "Looking into it.",
+                "notify_subscribers": False,
+                "idempotency_key": f"dropped-{index}",
+                "component_statuses": [
+                    {
+                        "component_id": next(iter(page.components.values())),
+                        "component_status": "degraded_performance",
+                    }
+                ],
+            }
+            return httpx.post(
+                f"{srv.base_url}/v2/status_page_incidents", json=body, headers=auth
+            ).status_code
+
+        listed = f"{srv.base_url}/v2/status_page_incidents?status_page_id={page.id}"
+
+        def creates(offset: int) -> list[int]:
+            with ThreadPoolExecutor(8) as pool:
+                return list(pool.map(create, range(offset, offset + 8)))
+
+        def lists() -> list[int]:
+            with ThreadPoolExecutor(8) as pool:
+                return list(
+                    pool.map(lambda _: httpx.get(listed, headers=auth).status_code, range(8))
+                )
+
+        assert creates(0) == [201] * 8
+        assert lists() == [200] * 8  # the list is cached now: answered with lean reads only
+        lean = srv.ctx.db._lean_pg
+        assert lean is not None and lean.count >= 2  # several lean connections now
+        name = url.rsplit("/", 1)[1]
+        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
+            killed = admin.execute(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = %s",
+                (name,),
+            ).fetchone()
+        assert killed is not None and killed[0] >= 2
+        # No pause: nothing was pinged first.
+        assert lists() == [200] * 8
+        assert creates(8) == [201] * 8
+
+
+def test_postgresql_group_commit_replaces_a_dropped_connection_before_writing(
+    tmp_path: Path,
+) -> None:
+    """A lean write that reads nothing hands its statement to the shared transaction at once;
+    when the connection that transaction takes was dropped, its BEGIN finds out and it runs on a
+    new one."""
+    if backend() != "postgresql":
+        pytest.skip("SQLite has no server to drop connections")
+    import psycopg
+
+    from clarion.db.base import insert_into
+    from clarion.db.lean import LeanStatement
+    from clarion.http.idempotency_models import IdempotencyRecord
+
+    insert = LeanStatement(
+        insert_into(IdempotencyRecord),
+        ("id", "endpoint", "key", "request_hash", "response_status", "response_body", "created_at"),
+    )
+
+    async def write(ctx: AppContext, key: str) -> None:
+        async with ctx.db.lean_write() as tx:
+            await tx.run(
+                insert,
+                [
+                    {
+                        "id": key,
+                        "endpoint": "dropped",
+                        "key": key,
+                        "request_hash": "x",
+                        "response_status": 201,
+                        "response_body": "{}",
+                        "created_at": ctx.clock.now(),
+                    }
+                ],
+            )
+
+    with fresh_database(str(tmp_path)) as url, live_server(url) as srv:
+        srv.call(lambda ctx: write(ctx, "before"))
+        name = url.rsplit("/", 1)[1]
+        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
+            admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s",
+                (name,),
+            )
+        srv.call(lambda ctx: write(ctx, "after"))
+
+        async def stored(ctx: AppContext) -> set[str]:
+            async with ctx.db.read() as session:
+                rows = await session.scalars(
+                    select(IdempotencyRecord.key).where(IdempotencyRecord.endpoint == "dropped")
+                )
+                return set(rows)
+
+        time.sleep(IDLE_PING_SECONDS + 0.2)  # the pooled connection checks itself now
+        assert srv.call(stored) == {"before", "after"}

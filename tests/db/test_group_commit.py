@@ -1,6 +1,7 @@
-"""Concurrent lean writes (``Database.lean_write``): on SQLite they share one transaction and
-one COMMIT, each in its own savepoint (``clarion.db.group_commit``); a write that fails loses
-only its own rows; a write returns only once its rows are committed."""
+"""Concurrent lean writes (``Database.lean_write``) share one transaction and one COMMIT: on
+SQLite each in its own savepoint (``clarion.db.group_commit``), on PostgreSQL each as one
+statement (``clarion.db.group_commit_pg``); a write that fails, in the block or in the
+database, loses only its own rows; a write returns only once its rows are committed."""
 
 from __future__ import annotations
 
@@ -8,12 +9,14 @@ import asyncio
 import uuid
 from typing import Any
 
+import pytest
 from sqlalchemy import func, select
 
 from clarion.context import AppContext
 from clarion.db import lean
 from clarion.db.base import insert_into
-from clarion.db.lean import LeanStatement
+from clarion.db.group_commit_pg import PgGroupCommit
+from clarion.db.lean import INTEGRITY_ERRORS, LeanStatement
 from clarion.http.idempotency_models import IdempotencyRecord
 from tests.harness import LiveServer, backend
 
@@ -27,9 +30,9 @@ class Refused(Exception):
     pass
 
 
-def _row(ctx: AppContext, tag: str, index: int) -> dict[str, Any]:
+def _row(ctx: AppContext, tag: str, index: int, row_id: str | None = None) -> dict[str, Any]:
     return {
-        "id": uuid.uuid4().hex[:26],
+        "id": row_id or uuid.uuid4().hex[:26],
         "endpoint": tag,
         "key": str(index),
         "request_hash": "x",
@@ -101,3 +104,46 @@ def test_a_lone_write_commits_at_once(server: LiveServer) -> None:
         return int(count or 0)
 
     assert server.call(body) == 1
+
+
+def test_a_write_the_database_refuses_loses_only_its_rows(
+    server: LiveServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two of twenty concurrent writes insert a row whose id is taken: they get the integrity
+    error, and the other eighteen are committed (on PostgreSQL, in fewer transactions)."""
+    tag = f"refused-{uuid.uuid4().hex[:8]}"
+    taken = uuid.uuid4().hex[:26]
+    failing = {4, 13}
+    batches: list[int] = []
+    run = PgGroupCommit._run
+
+    async def counted(self: PgGroupCommit, batch: Any) -> None:
+        batches.append(1)
+        await run(self, batch)
+
+    monkeypatch.setattr(PgGroupCommit, "_run", counted)
+
+    async def body(ctx: AppContext) -> tuple[list[str], set[str]]:
+        async with ctx.db.lean_write() as tx:
+            await tx.run(_INSERT, [_row(ctx, f"{tag}-first", 0, taken)])
+        batches.clear()
+
+        async def write(index: int) -> str:
+            try:
+                async with ctx.db.lean_write() as tx:
+                    await tx.run(_INSERT, [_row(ctx, tag, index)])
+                    if index in failing:
+                        await tx.run(_INSERT, [_row(ctx, tag, 100 + index, taken)])
+            except INTEGRITY_ERRORS:
+                return "refused"
+            return "ok" if str(index) in await _stored(ctx, tag) else "not yet visible"
+
+        outcomes = await asyncio.gather(*(write(i) for i in range(20)))
+        return list(outcomes), await _stored(ctx, tag)
+
+    outcomes, stored = server.call(body)
+    assert [o for i, o in enumerate(outcomes) if i not in failing] == ["ok"] * 18
+    assert [outcomes[i] for i in sorted(failing)] == ["refused", "refused"]
+    assert stored == {str(i) for i in range(20) if i not in failing}
+    if backend() == "postgresql":
+        assert 1 <= len(batches) < 18, batches  # shared

@@ -12,6 +12,7 @@ event loop's thread (``inline_sqlite``), not on aiosqlite's per-connection threa
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 import time
 from collections.abc import AsyncIterator
@@ -31,11 +32,12 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.pool import NullPool
-from sqlalchemy.util import greenlet_spawn
 
 from clarion.db import inline_sqlite
 from clarion.db.group_commit import GroupCommit
-from clarion.db.lean import LeanTx
+from clarion.db.group_commit_pg import PgGroupCommit
+from clarion.db.lean import AutocommitTx, LeanTx, released
+from clarion.db.lean_pg import LeanConnections
 
 SQLITE_BUSY_TIMEOUT_MS = inline_sqlite.BUSY_TIMEOUT_MS
 #: Execution option: this connection runs single self-contained statements, no BEGIN.
@@ -174,6 +176,9 @@ class Database:
         #: SQLite's lean connections, by "is the writer" (``_lean_sqlite``)
         self._lean_connections: dict[bool, sqlite3.Connection] = {}
         self._group_commit: GroupCommit | None = None
+        #: PostgreSQL's lean connections (``clarion.db.lean_pg``)
+        self._lean_pg: LeanConnections | None = None
+        self._pg_group_commit: PgGroupCommit | None = None
         self._writer_turns: inline_sqlite.WriterTurns | None = None
         if self.is_sqlite:
             path = make_url(url).database
@@ -190,6 +195,12 @@ class Database:
             )
             _ping_when_idle(self.write_engine)
             self.read_engine = self.write_engine
+            # Lean connections are opened through an engine of their own, without a pool, so
+            # that each is new (one taken from the pool might have been dropped meanwhile).
+            self._lean_engine = create_async_engine(
+                url, poolclass=NullPool, json_deserializer=orjson.loads
+            )
+            self._lean_pg = LeanConnections(self._lean_engine, max(2, pool_size // 2))
         self._write_sessions = async_sessionmaker(self.write_engine, expire_on_commit=False)
         self._read_sessions = async_sessionmaker(self.read_engine, expire_on_commit=False)
 
@@ -250,25 +261,37 @@ class Database:
         lean writes share a transaction, each in its own savepoint, and the block ends once
         their common ``COMMIT`` is done (``clarion.db.group_commit``)."""
         engine = self.write_engine.sync_engine
-        if not self.is_sqlite:
-            raw = await self.write_engine.raw_connection()
+        if self._lean_pg is not None:
+            driver = await self._lean_pg.acquire()
+            info: dict[Any, Any] = {}
+            tx = AutocommitTx(engine, driver, info, self._lean_pg)
+            failed: BaseException | None = None
             try:
-                driver: Any = raw.driver_connection
                 try:
-                    yield LeanTx(engine, driver, raw.info)
-                except BaseException:
-                    await driver.rollback()
+                    yield tx
+                    write = await tx.finish()
+                except BaseException as error:
+                    failed = error
+                    with contextlib.suppress(Exception):  # a broken connection is not reused
+                        await tx.rollback()
                     raise
-                await driver.commit()
+                finally:
+                    await self._lean_pg.release(tx.driver, failed)
+                if write is not None:  # the usual case: the block's inserts, as one statement
+                    sql, params, texts = write
+                    if self._pg_group_commit is None:
+                        self._pg_group_commit = PgGroupCommit(self._lean_pg)
+                    await self._pg_group_commit.write(sql, params)
+                    tx.ran(texts)
             finally:
-                await greenlet_spawn(raw.close)  # the pool's reset goes through the adapter
+                released(engine, info)
             return
         if self._group_commit is None:
             self._group_commit = GroupCommit(
                 engine, partial(self._lean_sqlite, True), self._sqlite_writer, _let_others_run
             )
-        async with self._group_commit.member() as tx:
-            yield tx
+        async with self._group_commit.member() as member:
+            yield member
 
     @asynccontextmanager
     async def lean_read(self) -> AsyncIterator[LeanTx]:
@@ -279,16 +302,19 @@ class Database:
             yield LeanTx(engine, self._lean_sqlite(writer=False), {})
             await _let_others_run()
             return
-        raw = await self.read_engine.raw_connection()
+        assert self._lean_pg is not None
+        driver = await self._lean_pg.acquire()
+        tx = AutocommitTx(engine, driver, {}, self._lean_pg)
+        failed: BaseException | None = None
         try:
-            driver: Any = raw.driver_connection
-            await driver.set_autocommit(True)
-            try:
-                yield LeanTx(engine, driver, raw.info)
-            finally:
-                await driver.set_autocommit(False)
+            yield tx
+            if tx.holds_writes:
+                raise RuntimeError("lean_read is for reads; write in lean_write")
+        except BaseException as error:
+            failed = error
+            raise
         finally:
-            await greenlet_spawn(raw.close)
+            await self._lean_pg.release(tx.driver, failed)
 
     @asynccontextmanager
     async def read_single(self) -> AsyncIterator[AsyncConnection]:
@@ -322,6 +348,9 @@ class Database:
         for connection in self._lean_connections.values():
             connection.close()
         self._lean_connections.clear()
+        if self._lean_pg is not None:
+            await self._lean_pg.close()
+            await self._lean_engine.dispose()
         if self._writer_turns is not None:
             self._writer_turns.close()
         await self.write_engine.dispose()

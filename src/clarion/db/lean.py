@@ -20,6 +20,7 @@ events do not see these statements: what listens to
 
 from __future__ import annotations
 
+import re
 import sqlite3
 import weakref
 from collections import namedtuple
@@ -28,7 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import psycopg
-from sqlalchemy import Dialect, Engine, Insert
+from sqlalchemy import Dialect, Engine, Insert, Select
 from sqlalchemy.exc import IntegrityError as SAIntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.expression import ClauseElement
@@ -92,6 +93,11 @@ class _Compiled:
     #: a SELECT's rows: a named tuple of its columns, and the columns' result processors
     row: Any = None
     results: tuple[Callable[[Any], Any] | None, ...] = ()
+    #: a SELECT that locks rows (``FOR UPDATE``/``FOR SHARE``): it needs a transaction
+    locks: bool = False
+    #: a plain one-row INSERT on PostgreSQL, as ``AutocommitTx`` sends several together: the
+    #: text up to its ``VALUES``, its row of placeholders (``%s``), the bind names in order
+    insert: tuple[str, str, tuple[str, ...]] | None = None
 
     def rows(self, raw: Sequence[Sequence[Any]]) -> list[Any]:
         make = self.row._make
@@ -154,7 +160,23 @@ class LeanStatement:
                 results = tuple(
                     c.type.dialect_impl(dialect).result_processor(dialect, None) for c in columns
                 )
-            found = _Compiled(compiled.string, names, processors, positional, fixed, shape, results)
+            locks = isinstance(self.statement, Select) and bool(
+                self.statement._for_update_arg is not None
+            )
+            insert = None
+            if isinstance(self.statement, Insert) and dialect.name == "postgresql":
+                insert = _insert_parts(compiled.string)
+            found = _Compiled(
+                compiled.string,
+                names,
+                processors,
+                positional,
+                fixed,
+                shape,
+                results,
+                locks,
+                insert,
+            )
             self._by_dialect[dialect.name] = found
         return found
 
@@ -169,6 +191,8 @@ class LeanTx:
         self.driver = driver
         self._info = info
         self._hooks = hooks_of(engine)
+        #: rows read ahead (``read_ahead``), by statement and values
+        self._ahead: dict[tuple[int, tuple[tuple[str, Any], ...]], Any] | None = None
 
     @classmethod
     async def of_session(cls, session: AsyncSession) -> LeanTx:
@@ -184,8 +208,26 @@ class LeanTx:
         for hook in self._hooks:
             hook(self._info, sql)
 
+    async def fetch_together(
+        self, reads: Sequence[tuple[LeanStatement, Mapping[str, Any]]]
+    ) -> list[list[Any]]:
+        """The rows of several SELECTs (each ``fetch``), read one after another; on PostgreSQL
+        outside a transaction they go in one round trip (``AutocommitTx``)."""
+        return [await self.fetch(statement, values) for statement, values in reads]
+
+    def read_ahead(self, statement: LeanStatement, values: Mapping[str, Any], rows: Any) -> None:
+        """Keep ``rows`` read for ``statement`` with ``values``: the next ``fetch`` of exactly
+        that returns them instead of reading again (once)."""
+        if self._ahead is None:
+            self._ahead = {}
+        self._ahead[(id(statement), tuple(sorted(values.items())))] = rows
+
     async def fetch(self, statement: LeanStatement, values: Mapping[str, Any]) -> list[Any]:
         """All rows of a SELECT, as named tuples of its columns' Python values."""
+        if self._ahead:
+            found = self._ahead.pop((id(statement), tuple(sorted(values.items()))), None)
+            if found is not None:
+                return list(found)
         c = statement.compiled(self.dialect)
         if self.is_sqlite:
             raw = self.driver.execute(c.sql, c.params(values)).fetchall()
@@ -216,3 +258,197 @@ class LeanTx:
             async with self.driver.cursor() as cursor:
                 await cursor.executemany(c.sql, [c.params(r) for r in rows])
         self._ran(c.sql)
+
+
+_PLACEHOLDER = re.compile(r"%\((\w+)\)s")
+
+
+def _insert_parts(sql: str) -> tuple[str, str, tuple[str, ...]] | None:
+    """``("INSERT INTO t (a, b) VALUES ", "(%s, %s)", ("a", "b"))`` for a plain one-row
+    INSERT in named (pyformat) placeholders; None for anything else (RETURNING, ON CONFLICT,
+    a SELECT), which ``AutocommitTx`` then sends on its own."""
+    head, found, row = sql.partition(" VALUES ")
+    if not found or not head.startswith("INSERT INTO ") or " VALUES " in row:
+        return None
+    if not (row.startswith("(") and row.endswith(")")):
+        return None
+    names = tuple(_PLACEHOLDER.findall(row))
+    return head + found, _PLACEHOLDER.sub("%s", row), names
+
+
+#: The text of a batch of inserts, by its shape: ``(id(compiled), rows)`` per statement (the
+#: compiled statements live as long as their ``LeanStatement``, kept here as well).
+_together_sql: dict[tuple[tuple[int, int], ...], tuple[str, list[_Compiled]]] = {}
+
+
+def _together(
+    pending: Sequence[tuple[_Compiled, Sequence[Mapping[str, Any]]]],
+) -> tuple[str, list[Any]]:
+    """One statement for several INSERTs: each a data-modifying ``WITH`` but the last, each
+    with all its rows in one ``VALUES``; and its positional parameters."""
+    shape = tuple((id(c), len(rows)) for c, rows in pending)
+    found = _together_sql.get(shape)
+    if found is None:
+        parts = []
+        for c, rows in pending:
+            assert c.insert is not None
+            head, row, _names = c.insert
+            parts.append(head + ", ".join([row] * len(rows)))
+        *first, last = parts
+        sql = last
+        if first:
+            ctes = ", ".join(f"w{index} AS ({part})" for index, part in enumerate(first))
+            sql = f"WITH {ctes} {last}"
+        found = _together_sql[shape] = (sql, [c for c, _rows in pending])
+    params: list[Any] = []
+    for c, rows in pending:
+        assert c.insert is not None
+        names = c.insert[2]
+        for values in rows:
+            converted = c.params(values)
+            assert isinstance(converted, dict)
+            params.extend([converted[name] for name in names])
+    return found[0], params
+
+
+def dropped(error: BaseException, driver: Any) -> bool:
+    """Whether ``error`` says the connection is gone: broken or closed, or the server ended
+    the session (SQLSTATE class 57P: an administrator's or a shutdown's termination, which
+    arrives as an error before the connection is seen to be closed)."""
+    if driver.broken or driver.closed:
+        return True
+    sqlstate = getattr(error, "sqlstate", None) or ""
+    return sqlstate.startswith("57P")
+
+
+class AutocommitTx(LeanTx):
+    """A lean transaction on a PostgreSQL connection that stays in autocommit
+    (``clarion.db.lean_pg``), sending as few statements as it can.
+
+    - A read before the first write is a self-contained statement. Nothing changes for it: in
+      a READ COMMITTED transaction each statement sees the latest commit anyway, and a plain
+      SELECT takes no lock that would outlive it. One that locks rows (``FOR UPDATE``) opens a
+      transaction first. When the connection turns out dropped, a self-contained read runs
+      again once, on a new connection.
+    - INSERTs are held back and sent when the block ends, together, as one statement (each a
+      data-modifying ``WITH`` but the last, each with all its rows in one ``VALUES``). One
+      statement is atomic on its own: a unique or foreign key violation in any of them writes
+      none, and deferred triggers run at its implicit commit. Foreign keys between them hold,
+      as PostgreSQL checks them once the whole statement has run.
+    - A read after a write, or a write that is not a plain INSERT, opens a transaction
+      (``BEGIN``) and sends what is held back first, so the block still sees its own writes,
+      and its end commits.
+
+    ``after_execute`` hooks see each INSERT's own text, once the statement that carried it
+    has run."""
+
+    def __init__(self, engine: Engine, driver: Any, info: dict[Any, Any], connections: Any) -> None:
+        super().__init__(engine, driver, info)
+        #: ``lean_pg.LeanConnections``, for replacing a dropped connection
+        self._connections = connections
+        self._pending: list[tuple[_Compiled, Sequence[Mapping[str, Any]]]] = []
+        self._in_transaction = False
+
+    @property
+    def holds_writes(self) -> bool:
+        return bool(self._pending)
+
+    async def fetch(self, statement: LeanStatement, values: Mapping[str, Any]) -> list[Any]:
+        if self._pending or statement.compiled(self.dialect).locks:
+            await self._begin()
+        if self._in_transaction:
+            return await super().fetch(statement, values)
+        try:
+            return await super().fetch(statement, values)
+        except psycopg.OperationalError as error:
+            if not dropped(error, self.driver):
+                raise
+        self.driver = await self._connections.replace(self.driver)
+        return await super().fetch(statement, values)
+
+    async def fetch_together(
+        self, reads: Sequence[tuple[LeanStatement, Mapping[str, Any]]]
+    ) -> list[list[Any]]:
+        plain = not (self._pending or self._in_transaction or self._ahead)
+        if not plain or any(s.compiled(self.dialect).locks for s, _values in reads):
+            return await super().fetch_together(reads)
+        try:
+            return await self._pipelined(reads)
+        except psycopg.OperationalError as error:
+            if not dropped(error, self.driver):
+                raise
+        self.driver = await self._connections.replace(self.driver)
+        return await self._pipelined(reads)
+
+    async def _pipelined(
+        self, reads: Sequence[tuple[LeanStatement, Mapping[str, Any]]]
+    ) -> list[list[Any]]:
+        compiled = [(statement.compiled(self.dialect), values) for statement, values in reads]
+        cursors = []
+        async with self.driver.pipeline():
+            for c, values in compiled:
+                cursor = self.driver.cursor()
+                await cursor.execute(c.sql, c.params(values))
+                cursors.append(cursor)
+        found = []
+        for (c, _values), cursor in zip(compiled, cursors, strict=True):
+            found.append(c.rows(await cursor.fetchall()))
+            self._ran(c.sql)
+        return found
+
+    async def run(self, statement: LeanStatement, rows: Sequence[Mapping[str, Any]]) -> None:
+        if not rows:
+            return
+        c = statement.compiled(self.dialect)
+        if c.insert is None:
+            await self._begin()
+            await super().run(statement, rows)
+            return
+        self._pending.append((c, list(rows)))
+
+    async def _begin(self) -> None:
+        if not self._in_transaction:
+            await self.driver.execute("BEGIN", prepare=False)
+            self._in_transaction = True
+        await self._send()
+
+    async def _send(self) -> None:
+        if not self._pending:
+            return
+        pending, self._pending = self._pending, []
+        sql, params = _together(pending)
+        await self.driver.execute(sql, params)
+        for c, _rows in pending:
+            self._ran(c.sql)
+
+    async def finish(self) -> tuple[str, list[Any], list[str]] | None:
+        """End the block: commit the transaction if one was opened (sending what is held back
+        first); else what is held back as one statement, ``(sql, parameters, the texts of
+        its INSERTs)``, for the caller to send (then to report with ``ran``), or None."""
+        if self._in_transaction:
+            await self.commit()
+            return None
+        if not self._pending:
+            return None
+        pending, self._pending = self._pending, []
+        sql, params = _together(pending)
+        return sql, params, [c.sql for c, _rows in pending]
+
+    def ran(self, texts: Sequence[str]) -> None:
+        """Tell the ``after_execute`` hooks about statements sent for this block elsewhere."""
+        for sql in texts:
+            self._ran(sql)
+
+    async def commit(self) -> None:
+        """Send what is held back; commit the transaction if one was opened."""
+        await self._send()
+        if self._in_transaction:
+            self._in_transaction = False
+            await self.driver.execute("COMMIT", prepare=False)
+
+    async def rollback(self) -> None:
+        """Forget what is held back; roll back the transaction if one was opened."""
+        self._pending.clear()
+        if self._in_transaction:
+            self._in_transaction = False
+            await self.driver.execute("ROLLBACK", prepare=False)

@@ -13,7 +13,7 @@ back before it replays the winner's response. Exactly one set of rows is ever co
 from __future__ import annotations
 
 import hashlib
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any
@@ -97,17 +97,22 @@ async def run_idempotent(
     status: int = 201,
     *,
     lean: bool = False,
+    ahead: Sequence[tuple[LeanStatement, Mapping[str, Any]]] = (),
 ) -> tuple[int, dict[str, Any]]:
     """Run ``action`` once per (endpoint, key); return (status, body), original or replayed.
 
     ``lean``: in a transaction on the driver's connection (``clarion.db.lean``), without an
-    ORM session, unless the action asks for one (``SessionNeeded``)."""
+    ORM session, unless the action asks for one (``SessionNeeded``). ``ahead``: reads the
+    action starts with, made together with the key's lookup (``LeanTx.fetch_together``: one
+    round trip on PostgreSQL); the action's own ``fetch`` of them gets those rows."""
     digest = payload_hash(payload)
     params = {"endpoint": endpoint, "key": key}
     for _attempt in range(5):
         try:
             async with _transaction(ctx, lean) as (tx, session):
-                existing = await tx.fetch(_RECORD, params)
+                existing, *early = await tx.fetch_together([(_RECORD, params), *ahead])
+                for (statement, values), rows in zip(ahead, early, strict=True):
+                    tx.read_ahead(statement, values, rows)
                 if existing:
                     return _replay(existing[0], digest)
                 body = drop_nones(await action(tx, session))

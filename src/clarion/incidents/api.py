@@ -121,6 +121,7 @@ async def create_from_payload(
         payload.model_dump(mode="json"),
         action,
         lean=True,
+        ahead=[service.page_facts_read(payload.status_page_id)],
     )
 
 

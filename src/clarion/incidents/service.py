@@ -121,6 +121,13 @@ _PAGE_FACTS = LeanStatement(
     )
     .where(StatusPage.id == bindparam("page_id"))
 )
+
+
+def page_facts_read(page_id: str) -> tuple[LeanStatement, dict[str, Any]]:
+    """The first read of ``create_incident_in``, to be made ahead (``run_idempotent``)."""
+    return _PAGE_FACTS, {"page_id": page_id}
+
+
 _INCIDENT_COLUMNS = (
     "id",
     "status_page_id",
