@@ -18,6 +18,9 @@ def test_healthz_is_200_without_a_key_when_the_database_answers(server: LiveServ
     check_response(response)
     assert response.status_code == 200
     assert response.json() == {"status": "ok"}
+    head = httpx.head(server.base_url + "/healthz")
+    assert head.status_code == 200 and head.content == b""
+    assert head.headers["content-length"] == response.headers["content-length"]
 
 
 @pytest.fixture
@@ -45,6 +48,7 @@ def test_healthz_is_a_503_envelope_when_the_database_is_gone(doomed_server: Live
     response = httpx.get(doomed_server.base_url + "/healthz", timeout=30)
     check_response(response)
     assert response.status_code == 503
+    assert httpx.head(doomed_server.base_url + "/healthz", timeout=30).status_code == 503
     body = response.json()
     assert body["status"] == 503
     assert body["errors"][0]["code"] == "database_unavailable"

@@ -91,7 +91,8 @@ def create_app(
         """The same document as ``/openapi.json`` (the SDK's ``utilities_v1_open_apiv3``)."""
         return json_response(app.openapi())
 
-    @app.get("/healthz", include_in_schema=False)
+    # HEAD too: load balancers and uptime monitors often probe with it.
+    @app.api_route("/healthz", methods=["GET", "HEAD"], include_in_schema=False)
     async def healthz(request: Request) -> Response:
         if await ctx.db.ping():
             return json_response({"status": "ok"})
