@@ -13,7 +13,7 @@ from sqlalchemy import event
 
 from clarion.context import AppContext
 from clarion.public import routes, snapshot
-from clarion.public.routes import PublicSite, site_of
+from clarion.public.routes import STATIC_DIR, PublicSite, site_of
 from clarion.public.versions import PageRef, VersionMemo
 from tests.factories import PageInfo
 from tests.harness import LiveServer
@@ -266,3 +266,36 @@ def test_an_identity_answer_never_compresses_and_a_gzip_answer_compresses_once(
         zipped = get(server, f"/{page.slug}", headers={"Accept-Encoding": "gzip"})
         assert zipped.headers["content-encoding"] == "gzip"
     assert server.call(gzip_memos) == [True]
+
+
+def test_bundled_assets_are_answered_by_the_fast_path_gzipped_with_the_full_paths_headers(
+    server: LiveServer, page: PageInfo
+) -> None:
+    """A spike of new readers asks for the stylesheet and script with every page: they are
+    answered like cached pages (gzip, ETag, 304, no framework), with the full path's headers."""
+    css = (STATIC_DIR / "clarion.css").read_bytes()
+    calls = _count_full_path(server)
+    try:
+        for path in (f"/{page.slug}/static/clarion.css", "/static/clarion.css"):
+            for headers in ({"Accept-Encoding": "identity"}, {"Accept-Encoding": "gzip"}):
+                before = calls[0]
+                full = get(server, path + "?v=1", headers=headers)  # a query: the full path
+                assert calls[0] == before + 1
+                fast = [get(server, path, headers=headers) for _ in range(3)]
+                assert calls[0] == before + 1  # neither the first answer nor the hot ones
+                for answer in fast:
+                    _same_answer(full, answer)
+                assert fast[0].status_code == 200 and fast[0].content == css  # httpx decodes
+                gzipped = headers["Accept-Encoding"] == "gzip"
+                assert (fast[0].headers.get("content-encoding") == "gzip") == gzipped
+                assert fast[0].headers["cache-control"] == "public, max-age=3600"
+                assert fast[0].headers["content-type"] == "text/css; charset=utf-8"
+                etag = fast[0].headers["etag"]
+                for source in (path, path + "?v=1"):
+                    again = get(server, source, headers={**headers, "If-None-Match": etag})
+                    assert again.status_code == 304 and again.headers["etag"] == etag
+    finally:
+        _restore(server)
+    # Under a slug that names no page, or a name that is not an asset: 404, as before.
+    assert get(server, "/no-such-page/static/clarion.css").status_code == 404
+    assert get(server, f"/{page.slug}/static/nothing.css").status_code == 404

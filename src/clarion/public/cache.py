@@ -117,6 +117,13 @@ def gzip_etag(etag: str) -> str:
     return etag[:-1] + '-gz"'
 
 
+def held_etag(if_none_match: str, etag: str) -> str:
+    """The tag of the representation a client holds, for a 304 that matched ``etag``: the
+    gzip variant's when the client sent that one, else ``etag``."""
+    held = gzip_etag(etag)
+    return held if held in if_none_match else etag
+
+
 def etag_matches(if_none_match: str | None, etag: str) -> bool:
     """RFC 9110 weak comparison of ``If-None-Match`` against ``etag`` or its gzip variant."""
     if not if_none_match:

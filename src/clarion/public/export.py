@@ -112,7 +112,7 @@ async def export_site(
             for asset in sorted(p.name for p in STATIC_DIR.iterdir() if p.is_file()):
                 found = static_asset(asset)
                 if found is not None:
-                    _write(root / "static" / asset, found[0], report)
+                    _write(root / "static" / asset, found.body, report)
             report.pages.append(page.slug)
     return report
 

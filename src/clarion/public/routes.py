@@ -45,6 +45,7 @@ from clarion.public.cache import (
     cache_control,
     etag_matches,
     gzip_etag,
+    held_etag,
 )
 from clarion.public.snapshot import (
     PageHistory,
@@ -149,15 +150,21 @@ async def render_path(
     return body, HTML_TYPE, {}
 
 
+#: How long browsers and CDNs may keep a bundled asset without asking again.
+ASSET_CACHE_CONTROL = "public, max-age=3600"
+
+
 @lru_cache(maxsize=16)
-def static_asset(name: str) -> tuple[bytes, str, str] | None:
-    """(bytes, content type, ETag) of a bundled asset, or None."""
+def static_asset(name: str) -> Rendered | None:
+    """A bundled asset, ready to send like a rendered page (its gzip variant made on first
+    use), or None."""
     path = STATIC_DIR / name
     if "/" in name or name.startswith(".") or not path.is_file():
         return None
     body = path.read_bytes()
     etag = '"' + hashlib.blake2b(body, digest_size=10).hexdigest() + '"'
-    return body, STATIC_TYPES.get(path.suffix, "application/octet-stream"), etag
+    content_type = STATIC_TYPES.get(path.suffix, "application/octet-stream")
+    return Rendered.build(body, content_type, etag, headers={"Cache-Control": ASSET_CACHE_CONTROL})
 
 
 async def load_detached_snapshot(
@@ -368,43 +375,56 @@ class PublicSite:
                 if_none_match = value
         hostname = host.decode("latin-1").rsplit(":", 1)[0].lower().strip("[]")
         target, memo_key, refs = await self._resolve_memo(scope["path"], hostname)
-        if target.page is None or target.rest.startswith("static/"):
-            return None
-        resource = self.registry.get(target.rest) if target.rest else None
         now = self.ctx.clock.now()
-        key = self.cache_key(target, resource, now)
-        rendered = self.cache.peek(key)
-        if rendered is None or rendered.status != 200:
-            return None
+        daily = False
+        rendered = self.asset_of(target)
+        if rendered is None:
+            if target.page is None or target.rest.startswith("static/"):
+                return None
+            resource = self.registry.get(target.rest) if target.rest else None
+            key = self.cache_key(target, resource, now)
+            rendered = self.cache.peek(key)
+            if rendered is None or rendered.status != 200:
+                return None
+            daily = bool(key.extra)
         gz = b"gzip" in accept and rendered.gzipped is not None
         head = scope["method"] == "HEAD"
         rid = self.request_ids.next()
         if if_none_match and etag_matches(if_none_match.decode("latin-1"), rendered.etag):
-            held = gzip_etag(rendered.etag)
-            etag = held if held.encode() in if_none_match else rendered.etag
+            etag = held_etag(if_none_match.decode("latin-1"), rendered.etag)
             return 304, [*self._wire_headers(etag, rendered.headers), (b"x-request-id", rid)], b""
         headers, body = self._wire(rendered, gz)
         if memo_key is not None and refs is not None:
-            self._keep_hot((scope["path"], host, b"gzip" in accept), memo_key, refs, key, now)
+            hot_key = (scope["path"], host, b"gzip" in accept)
+            self._keep_hot(hot_key, memo_key, refs, rendered, now if daily else None)
         return 200, [*headers, (b"x-request-id", rid)], b"" if head else body
+
+    def asset_of(self, target: Target) -> Rendered | None:
+        """The bundled asset ``target`` names (``static/<name>`` under a page, or at the root
+        of the base URL or of a page's own domain), or None."""
+        parts = target.rest.split("/")
+        if len(parts) != 2 or parts[0] != "static":
+            return None
+        if target.page is None and target.prefix != "":
+            return None
+        return static_asset(parts[1])
 
     def _keep_hot(
         self,
         hot_key: tuple[str, bytes, bool],
         memo_key: tuple[str, str],
         refs: tuple[PageRef, ...],
-        key: CacheKey,
-        now: datetime,
+        rendered: Rendered,
+        day_of: datetime | None,
     ) -> None:
-        rendered = self.cache.peek(key)
-        if rendered is None:
-            return
+        """Keep ``rendered``'s answer for ``hot_answer``; ``day_of``: the moment whose UTC
+        day the bytes hold for (None: bytes that do not depend on the day)."""
         gz = hot_key[2] and rendered.gzipped is not None
         headers, body = self._wire(rendered, gz)
         etag = gzip_etag(rendered.etag) if gz else rendered.etag
         day = None
-        if key.extra:  # daily bytes: valid for the UTC day they were rendered for
-            start = datetime(now.year, now.month, now.day, tzinfo=UTC)
+        if day_of is not None:  # daily bytes: valid for the UTC day they were rendered for
+            start = datetime(day_of.year, day_of.month, day_of.day, tzinfo=UTC)
             day = (start, start + timedelta(days=1))
         if len(self._hot) >= HOT_ENTRIES:
             self._hot.clear()
@@ -512,10 +532,9 @@ class PublicSite:
         key = self.cache_key(target, resource, now)
         extra = dict(resource.headers) if resource is not None else {}
         if_none_match = request.headers.get("if-none-match")
-        if etag_matches(if_none_match, key.etag):
+        if if_none_match and etag_matches(if_none_match, key.etag):
             # Echo the tag of the representation the client holds (gzip or identity).
-            held = gzip_etag(key.etag) if gzip_etag(key.etag) in (if_none_match or "") else key.etag
-            return self._not_modified(held, extra)
+            return self._not_modified(held_etag(if_none_match, key.etag), extra)
         try:
             rendered = await self.cache.get_or_render(key, self._renderer(target, key, now))
         except NotFoundError:
@@ -576,17 +595,16 @@ class PublicSite:
         return Response(status_code=304, headers=self._headers(etag, extra))
 
     def _asset(self, request: Request, name: str) -> Response:
-        found = static_asset(name)
-        if found is None:
+        """A bundled asset, answered like a page's cached bytes (gzip, ETag, 304)."""
+        rendered = static_asset(name)
+        if rendered is None:
             return self._not_found(None, None)
-        body, content_type, etag = found
-        headers = {"ETag": etag, "Cache-Control": "public, max-age=3600"}
-        if etag_matches(request.headers.get("if-none-match"), etag):
-            return Response(status_code=304, headers=headers)
-        if request.method == "HEAD":
-            headers["Content-Length"] = str(len(body))
-            return Response(b"", 200, headers, content_type)
-        return Response(body, 200, headers, content_type)
+        if_none_match = request.headers.get("if-none-match")
+        if if_none_match and etag_matches(if_none_match, rendered.etag):
+            return self._not_modified(
+                held_etag(if_none_match, rendered.etag), dict(rendered.headers)
+            )
+        return self._send(request, rendered)
 
     async def _root(self) -> Response:
         """``/`` of the base URL: the page when there is exactly one, else a 404."""
