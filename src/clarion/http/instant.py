@@ -64,31 +64,34 @@ def protocol_for(app: Any) -> type[Any] | None:
     class InstantProtocol(HttpToolsProtocol):
         def on_headers_complete(self) -> None:
             try:
-                answered = self._answer_now()
+                answer = self._answer()
             except Exception:  # uvicorn's path answers it (and reports what went wrong)
-                answered = False
-            if not answered:
+                answer = None
+            if answer is None:
                 super().on_headers_complete()
+            else:
+                self._write(*answer)
 
-        def _answer_now(self) -> bool:
+        def _answer(self) -> tuple[int, list[tuple[bytes, bytes]], bytes] | None:
+            """The app's answer, when this request may be answered here; else None."""
             cycle = self.cycle
             if cycle is not None and not cycle.response_complete:
-                return False  # a pipelined request behind an unfinished response
+                return None  # a pipelined request behind an unfinished response
             if self.pipeline or self.limit_concurrency is not None:
-                return False
+                return None
             if self.access_log and self.access_logger.isEnabledFor(logging.INFO):
-                return False  # uvicorn's path writes the access log line
+                return None  # uvicorn's path writes the access log line
             if self.flow.write_paused or self.transport.is_closing():
-                return False
+                return None
             parser = self.parser
             method = parser.get_method()
             if method != b"GET" and method != b"HEAD":
-                return False
+                return None
             if parser.should_upgrade():
-                return False
+                return None
             for name, value in self.headers:
                 if name == b"transfer-encoding" or (name == b"content-length" and value != b"0"):
-                    return False  # a body to read: uvicorn's path
+                    return None  # a body to read: uvicorn's path
             http_version = parser.get_http_version()
             url = httptools.parse_url(self.url)
             raw_path = url.path
@@ -103,11 +106,12 @@ def protocol_for(app: Any) -> type[Any] | None:
                 "headers": self.headers,
                 "http_version": http_version,
             }
-            answer = instant(scope)
-            if answer is None:
-                return False
-            status, headers, body = answer
-            keep_alive = http_version != "1.0" and parser.should_keep_alive()
+            return instant(scope)
+
+        def _write(self, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
+            """Send the answer as uvicorn would, then finish the request as uvicorn does."""
+            parser = self.parser
+            keep_alive = parser.get_http_version() != "1.0" and parser.should_keep_alive()
             out = [STATUS_LINE[status]]
             for name, value in self.server_state.default_headers:
                 out += (name, b": ", value, b"\r\n")
@@ -116,13 +120,12 @@ def protocol_for(app: Any) -> type[Any] | None:
             if not keep_alive:
                 out.append(b"connection: close\r\n")
             out.append(b"\r\n")
-            if method == b"GET":
+            if parser.get_method() == b"GET":
                 out.append(body)
             self.transport.write(b"".join(out))
             self.cycle = _ANSWERED  # type: ignore[assignment]
             if not keep_alive:
                 self.transport.close()
             self.on_response_complete()
-            return True
 
     return InstantProtocol
