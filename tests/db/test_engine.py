@@ -19,6 +19,7 @@ from clarion.api_keys.models import ApiKey
 from clarion.api_keys.service import create_key, revoke_key
 from clarion.context import AppContext
 from clarion.db.engine import IDLE_PING_SECONDS
+from tests.db.records import RECORD_INSERT, record_row
 from tests.factories import make_key, make_page
 from tests.harness import PG_ADMIN_URL, LiveServer, backend, fresh_database, live_server
 
@@ -111,6 +112,19 @@ def test_sqlite_blocks_give_their_connection_back_before_other_tasks_run(
     ]
 
 
+def _terminate_backends(url: str) -> int:
+    """End every server session on ``url``'s database, as a restart would; how many."""
+    import psycopg
+
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
+        killed = admin.execute(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = %s",
+            (url.rsplit("/", 1)[1],),
+        ).fetchone()
+    assert killed is not None
+    return int(killed[0])
+
+
 def test_postgresql_connections_dropped_while_idle_are_replaced_before_use(
     tmp_path: Path,
 ) -> None:
@@ -119,7 +133,6 @@ def test_postgresql_connections_dropped_while_idle_are_replaced_before_use(
     replaced before any request sees it."""
     if backend() != "postgresql":
         pytest.skip("SQLite has no server to drop connections")
-    import psycopg
 
     with fresh_database(str(tmp_path)) as url, live_server(url) as srv:
         token = make_key(srv, "viewer")
@@ -137,13 +150,7 @@ def test_postgresql_connections_dropped_while_idle_are_replaced_before_use(
                 )
 
         assert identities(8) == [200] * 8  # several pooled connections now
-        name = url.rsplit("/", 1)[1]
-        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
-            killed = admin.execute(
-                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = %s",
-                (name,),
-            ).fetchone()
-        assert killed is not None and killed[0] >= 1
+        assert _terminate_backends(url) >= 1
         time.sleep(IDLE_PING_SECONDS + 0.2)
         assert identities(8) == [200] * 8
 
@@ -156,7 +163,6 @@ def test_postgresql_lean_connections_dropped_by_the_server_are_replaced_at_once(
     very next requests succeed."""
     if backend() != "postgresql":
         pytest.skip("SQLite has no server to drop connections")
-    import psycopg
 
     with fresh_database(str(tmp_path)) as url, live_server(url) as srv:
         page = make_page(srv, components=2)
@@ -198,13 +204,7 @@ def test_postgresql_lean_connections_dropped_by_the_server_are_replaced_at_once(
         assert lists() == [200] * 8  # the list is cached now: answered with lean reads only
         lean = srv.ctx.db._lean_pg
         assert lean is not None and lean.count >= 2  # several lean connections now
-        name = url.rsplit("/", 1)[1]
-        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
-            killed = admin.execute(
-                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = %s",
-                (name,),
-            ).fetchone()
-        assert killed is not None and killed[0] >= 2
+        assert _terminate_backends(url) >= 2
         # No pause: nothing was pinged first.
         assert lists() == [200] * 8
         assert creates(8) == [201] * 8
@@ -218,42 +218,16 @@ def test_postgresql_group_commit_replaces_a_dropped_connection_before_writing(
     new one."""
     if backend() != "postgresql":
         pytest.skip("SQLite has no server to drop connections")
-    import psycopg
 
-    from clarion.db.base import insert_into
-    from clarion.db.lean import LeanStatement
     from clarion.http.idempotency_models import IdempotencyRecord
-
-    insert = LeanStatement(
-        insert_into(IdempotencyRecord),
-        ("id", "endpoint", "key", "request_hash", "response_status", "response_body", "created_at"),
-    )
 
     async def write(ctx: AppContext, key: str) -> None:
         async with ctx.db.lean_write() as tx:
-            await tx.run(
-                insert,
-                [
-                    {
-                        "id": key,
-                        "endpoint": "dropped",
-                        "key": key,
-                        "request_hash": "x",
-                        "response_status": 201,
-                        "response_body": "{}",
-                        "created_at": ctx.clock.now(),
-                    }
-                ],
-            )
+            await tx.run(RECORD_INSERT, [record_row(ctx, "dropped", key)])
 
     with fresh_database(str(tmp_path)) as url, live_server(url) as srv:
         srv.call(lambda ctx: write(ctx, "before"))
-        name = url.rsplit("/", 1)[1]
-        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
-            admin.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s",
-                (name,),
-            )
+        _terminate_backends(url)
         srv.call(lambda ctx: write(ctx, "after"))
 
         async def stored(ctx: AppContext) -> set[str]:

@@ -14,32 +14,15 @@ from sqlalchemy import func, select
 
 from clarion.context import AppContext
 from clarion.db import lean
-from clarion.db.base import insert_into
 from clarion.db.group_commit_pg import PgGroupCommit
-from clarion.db.lean import INTEGRITY_ERRORS, LeanStatement
+from clarion.db.lean import INTEGRITY_ERRORS
 from clarion.http.idempotency_models import IdempotencyRecord
+from tests.db.records import RECORD_INSERT, record_row
 from tests.harness import LiveServer, backend
-
-_INSERT = LeanStatement(
-    insert_into(IdempotencyRecord),
-    ("id", "endpoint", "key", "request_hash", "response_status", "response_body", "created_at"),
-)
 
 
 class Refused(Exception):
     pass
-
-
-def _row(ctx: AppContext, tag: str, index: int, row_id: str | None = None) -> dict[str, Any]:
-    return {
-        "id": row_id or uuid.uuid4().hex[:26],
-        "endpoint": tag,
-        "key": str(index),
-        "request_hash": "x",
-        "response_status": 201,
-        "response_body": "{}",
-        "created_at": ctx.clock.now(),
-    }
 
 
 async def _stored(ctx: AppContext, tag: str) -> set[str]:
@@ -68,7 +51,7 @@ def test_concurrent_writes_share_a_commit_and_a_failed_one_loses_only_its_rows(
         async def write(index: int) -> str:
             try:
                 async with ctx.db.lean_write() as tx:
-                    await tx.run(_INSERT, [_row(ctx, tag, index)])
+                    await tx.run(RECORD_INSERT, [record_row(ctx, tag, index)])
                     if index in failing:
                         raise Refused(index)
             except Refused:
@@ -96,7 +79,7 @@ def test_a_lone_write_commits_at_once(server: LiveServer) -> None:
 
     async def body(ctx: AppContext) -> int:
         async with ctx.db.lean_write() as tx:
-            await tx.run(_INSERT, [_row(ctx, tag, 0)])
+            await tx.run(RECORD_INSERT, [record_row(ctx, tag, 0)])
         async with ctx.db.read() as session:
             count = await session.scalar(
                 select(func.count()).where(IdempotencyRecord.endpoint == tag)
@@ -125,15 +108,15 @@ def test_a_write_the_database_refuses_loses_only_its_rows(
 
     async def body(ctx: AppContext) -> tuple[list[str], set[str]]:
         async with ctx.db.lean_write() as tx:
-            await tx.run(_INSERT, [_row(ctx, f"{tag}-first", 0, taken)])
+            await tx.run(RECORD_INSERT, [record_row(ctx, f"{tag}-first", 0, taken)])
         batches.clear()
 
         async def write(index: int) -> str:
             try:
                 async with ctx.db.lean_write() as tx:
-                    await tx.run(_INSERT, [_row(ctx, tag, index)])
+                    await tx.run(RECORD_INSERT, [record_row(ctx, tag, index)])
                     if index in failing:
-                        await tx.run(_INSERT, [_row(ctx, tag, 100 + index, taken)])
+                        await tx.run(RECORD_INSERT, [record_row(ctx, tag, 100 + index, taken)])
             except INTEGRITY_ERRORS:
                 return "refused"
             return "ok" if str(index) in await _stored(ctx, tag) else "not yet visible"

@@ -11,30 +11,14 @@ import pytest
 from sqlalchemy import bindparam, select
 
 from clarion.context import AppContext
-from clarion.db.base import insert_into
 from clarion.db.lean import INTEGRITY_ERRORS, AutocommitTx, LeanStatement
 from clarion.http.idempotency_models import IdempotencyRecord
+from tests.db.records import RECORD_INSERT, record_row
 from tests.harness import LiveServer
 
-_INSERT = LeanStatement(
-    insert_into(IdempotencyRecord),
-    ("id", "endpoint", "key", "request_hash", "response_status", "response_body", "created_at"),
-)
 _KEYS = LeanStatement(
     select(IdempotencyRecord.key).where(IdempotencyRecord.endpoint == bindparam("endpoint"))
 )
-
-
-def _row(ctx: AppContext, tag: str, key: str, row_id: str | None = None) -> dict[str, Any]:
-    return {
-        "id": row_id or uuid.uuid4().hex[:26],
-        "endpoint": tag,
-        "key": key,
-        "request_hash": "x",
-        "response_status": 201,
-        "response_body": "{}",
-        "created_at": ctx.clock.now(),
-    }
 
 
 async def _stored(ctx: AppContext, tag: str) -> set[str]:
@@ -60,12 +44,15 @@ def test_a_failing_insert_writes_nothing_of_its_block(server: LiveServer) -> Non
 
     async def body(ctx: AppContext) -> tuple[bool, set[str]]:
         async with ctx.db.lean_write() as tx:
-            await tx.run(_INSERT, [_row(ctx, tag, "first", taken)])
+            await tx.run(RECORD_INSERT, [record_row(ctx, tag, "first", taken)])
         refused = False
         try:
             async with ctx.db.lean_write() as tx:
-                await tx.run(_INSERT, [_row(ctx, tag, "second"), _row(ctx, tag, "third")])
-                await tx.run(_INSERT, [_row(ctx, tag, "fourth", taken)])  # the id is taken
+                await tx.run(
+                    RECORD_INSERT, [record_row(ctx, tag, "second"), record_row(ctx, tag, "third")]
+                )
+                # The id is taken:
+                await tx.run(RECORD_INSERT, [record_row(ctx, tag, "fourth", taken)])
         except INTEGRITY_ERRORS:
             refused = True
         return refused, await _stored(ctx, tag)
@@ -78,9 +65,9 @@ def test_a_read_after_a_write_sees_it_and_the_block_commits(server: LiveServer) 
 
     async def body(ctx: AppContext) -> tuple[set[str], set[str], set[str]]:
         async with ctx.db.lean_write() as tx:
-            await tx.run(_INSERT, [_row(ctx, tag, "a")])
+            await tx.run(RECORD_INSERT, [record_row(ctx, tag, "a")])
             inside = {row.key for row in await tx.fetch(_KEYS, {"endpoint": tag})}
-            await tx.run(_INSERT, [_row(ctx, tag, "b")])
+            await tx.run(RECORD_INSERT, [record_row(ctx, tag, "b")])
             outside = await _stored(ctx, tag)  # another connection: nothing committed yet
         return inside, outside, await _stored(ctx, tag)
 
@@ -99,8 +86,8 @@ def test_postgresql_sends_a_blocks_inserts_as_one_statement(server: LiveServer) 
             tx.driver = counting
             try:
                 await tx.fetch(_KEYS, {"endpoint": tag})
-                await tx.run(_INSERT, [_row(ctx, tag, "a")])
-                await tx.run(_INSERT, [_row(ctx, tag, "b"), _row(ctx, tag, "c")])
+                await tx.run(RECORD_INSERT, [record_row(ctx, tag, "a")])
+                await tx.run(RECORD_INSERT, [record_row(ctx, tag, "b"), record_row(ctx, tag, "c")])
                 await tx.commit()
             finally:
                 tx.driver = counting.driver
@@ -118,7 +105,7 @@ def test_rows_read_ahead_answer_the_next_fetch_of_that_read_once(server: LiveSer
 
     async def body(ctx: AppContext) -> list[set[str]]:
         async with ctx.db.lean_write() as tx:
-            await tx.run(_INSERT, [_row(ctx, tag, "stored")])
+            await tx.run(RECORD_INSERT, [record_row(ctx, tag, "stored")])
         seen: list[set[str]] = []
         async with ctx.db.lean_write() as tx:
             first, second = await tx.fetch_together(

@@ -56,12 +56,7 @@ class LeanConnections:
                 return self._idle.pop()
             if self._count < self.limit:
                 self._count += 1
-                try:
-                    return await self._connect()
-                except BaseException:
-                    self._count -= 1
-                    self._wake()
-                    raise
+                return await self._open_in_slot()
             waiter = asyncio.get_running_loop().create_future()
             self._waiters.append(waiter)
             try:
@@ -90,12 +85,7 @@ class LeanConnections:
     async def replace(self, driver: Any) -> Any:
         """Close ``driver`` (found dropped) and open another in its place."""
         await _close(driver)
-        try:
-            return await self._connect()
-        except BaseException:
-            self._count -= 1
-            self._wake()
-            raise
+        return await self._open_in_slot()
 
     async def close(self) -> None:
         """Close the idle connections; those in use are closed when they come back."""
@@ -111,6 +101,16 @@ class LeanConnections:
             if not waiter.done():
                 waiter.set_result(None)
                 return
+
+    async def _open_in_slot(self) -> Any:
+        """A new connection for a slot already counted; the slot is given up (and the next
+        waiter woken) when it cannot be opened."""
+        try:
+            return await self._connect()
+        except BaseException:
+            self._count -= 1
+            self._wake()
+            raise
 
     async def _connect(self) -> Any:
         raw = await self._engine.raw_connection()
