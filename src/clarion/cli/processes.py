@@ -45,14 +45,11 @@ def _run_server(factory: Callable[[], Any], host: str, port: int, options: dict[
     """One server process (the target of each child)."""
     import uvicorn
 
-    from clarion.http.instant import protocol_for
+    from clarion.http.instant import with_instant_answers
 
     sock = listening_socket(host, port)
     app = factory()
-    protocol = protocol_for(app)
-    if protocol is not None:
-        options = {**options, "http": protocol}
-    server = uvicorn.Server(uvicorn.Config(app, **options))
+    server = uvicorn.Server(uvicorn.Config(app, **with_instant_answers(options, app)))
     server.run(sockets=[sock])
 
 

@@ -14,7 +14,7 @@ import click
 from clarion.cli.common import load_settings, migrate, setup_logging
 from clarion.cli.processes import supervise
 from clarion.context import SHARED_RATE_LIMIT_FILE
-from clarion.http.instant import protocol_for
+from clarion.http.instant import with_instant_answers
 from clarion.http.ratelimit import SharedFileRateLimiter
 from clarion.settings import Settings
 
@@ -101,10 +101,7 @@ def uvicorn_options(log_level: str, app: Any = None) -> dict[str, Any]:
         "proxy_headers": True,
         "server_header": False,
     }
-    protocol = protocol_for(app) if app is not None else None
-    if protocol is not None:
-        options["http"] = protocol
-    return options
+    return options if app is None else with_instant_answers(options, app)
 
 
 @click.command("serve")

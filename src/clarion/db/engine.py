@@ -262,21 +262,11 @@ class Database:
         their common ``COMMIT`` is done (``clarion.db.group_commit``)."""
         engine = self.write_engine.sync_engine
         if self._lean_pg is not None:
-            driver = await self._lean_pg.acquire()
             info: dict[Any, Any] = {}
-            tx = AutocommitTx(engine, driver, info, self._lean_pg)
-            failed: BaseException | None = None
             try:
-                try:
+                async with self._pg_lean(engine, info) as tx:
                     yield tx
                     write = await tx.finish()
-                except BaseException as error:
-                    failed = error
-                    with contextlib.suppress(Exception):  # a broken connection is not reused
-                        await tx.rollback()
-                    raise
-                finally:
-                    await self._lean_pg.release(tx.driver, failed)
                 if write is not None:  # the usual case: the block's inserts, as one statement
                     sql, params, texts = write
                     if self._pg_group_commit is None:
@@ -302,16 +292,24 @@ class Database:
             yield LeanTx(engine, self._lean_sqlite(writer=False), {})
             await _let_others_run()
             return
-        assert self._lean_pg is not None
-        driver = await self._lean_pg.acquire()
-        tx = AutocommitTx(engine, driver, {}, self._lean_pg)
-        failed: BaseException | None = None
-        try:
+        async with self._pg_lean(engine, {}) as tx:
             yield tx
             if tx.holds_writes:
                 raise RuntimeError("lean_read is for reads; write in lean_write")
+
+    @asynccontextmanager
+    async def _pg_lean(self, engine: Any, info: dict[Any, Any]) -> AsyncIterator[AutocommitTx]:
+        """A block on one of PostgreSQL's lean connections: rolled back when it fails, and the
+        connection given back (closed instead when the failure says it is gone)."""
+        assert self._lean_pg is not None
+        tx = AutocommitTx(engine, await self._lean_pg.acquire(), info, self._lean_pg)
+        failed: BaseException | None = None
+        try:
+            yield tx
         except BaseException as error:
             failed = error
+            with contextlib.suppress(Exception):  # a broken connection is not reused
+                await tx.rollback()
             raise
         finally:
             await self._lean_pg.release(tx.driver, failed)

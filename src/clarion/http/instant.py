@@ -48,6 +48,12 @@ class _Answered:
 _ANSWERED = _Answered()
 
 
+def with_instant_answers(options: dict[str, Any], app: Any) -> dict[str, Any]:
+    """uvicorn's ``options`` with ``http`` set to ``protocol_for(app)``, when there is one."""
+    protocol = protocol_for(app)
+    return options if protocol is None else {**options, "http": protocol}
+
+
 def protocol_for(app: Any) -> type[Any] | None:
     """uvicorn's httptools protocol answering ``app.state.instant_answer``'s requests itself,
     or None (uvicorn's default) when the app has none or httptools is not installed."""

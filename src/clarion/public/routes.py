@@ -531,10 +531,9 @@ class PublicSite:
             return Response(status_code=204, headers=dict(resource.headers))
         key = self.cache_key(target, resource, now)
         extra = dict(resource.headers) if resource is not None else {}
-        if_none_match = request.headers.get("if-none-match")
-        if if_none_match and etag_matches(if_none_match, key.etag):
-            # Echo the tag of the representation the client holds (gzip or identity).
-            return self._not_modified(held_etag(if_none_match, key.etag), extra)
+        not_modified = self._not_modified_for(request, key.etag, extra)
+        if not_modified is not None:
+            return not_modified
         try:
             rendered = await self.cache.get_or_render(key, self._renderer(target, key, now))
         except NotFoundError:
@@ -594,17 +593,23 @@ class PublicSite:
     def _not_modified(self, etag: str, extra: dict[str, str]) -> Response:
         return Response(status_code=304, headers=self._headers(etag, extra))
 
+    def _not_modified_for(
+        self, request: Request, etag: str, extra: dict[str, str]
+    ) -> Response | None:
+        """A 304 when ``If-None-Match`` names ``etag`` or its gzip variant, echoing the tag of
+        the representation the client holds; else None."""
+        if_none_match = request.headers.get("if-none-match")
+        if if_none_match and etag_matches(if_none_match, etag):
+            return self._not_modified(held_etag(if_none_match, etag), extra)
+        return None
+
     def _asset(self, request: Request, name: str) -> Response:
         """A bundled asset, answered like a page's cached bytes (gzip, ETag, 304)."""
         rendered = static_asset(name)
         if rendered is None:
             return self._not_found(None, None)
-        if_none_match = request.headers.get("if-none-match")
-        if if_none_match and etag_matches(if_none_match, rendered.etag):
-            return self._not_modified(
-                held_etag(if_none_match, rendered.etag), dict(rendered.headers)
-            )
-        return self._send(request, rendered)
+        not_modified = self._not_modified_for(request, rendered.etag, dict(rendered.headers))
+        return not_modified or self._send(request, rendered)
 
     async def _root(self) -> Response:
         """``/`` of the base URL: the page when there is exactly one, else a 404."""
