@@ -24,15 +24,18 @@ import re
 import sqlite3
 import weakref
 from collections import namedtuple
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from functools import partial
+from typing import Any, TypeVar
 
 import psycopg
 from sqlalchemy import Dialect, Engine, Insert, Select
 from sqlalchemy.exc import IntegrityError as SAIntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.expression import ClauseElement
+
+_T = TypeVar("_T")
 
 #: What a unique or foreign key violation raises, through SQLAlchemy or from a driver.
 INTEGRITY_ERRORS: tuple[type[BaseException], ...] = (
@@ -358,13 +361,7 @@ class AutocommitTx(LeanTx):
             await self._begin()
         if self._in_transaction:
             return await super().fetch(statement, values)
-        try:
-            return await super().fetch(statement, values)
-        except psycopg.OperationalError as error:
-            if not dropped(error, self.driver):
-                raise
-        self.driver = await self._connections.replace(self.driver)
-        return await super().fetch(statement, values)
+        return await self._on_live_connection(partial(LeanTx.fetch, self, statement, values))
 
     async def fetch_together(
         self, reads: Sequence[tuple[LeanStatement, Mapping[str, Any]]]
@@ -372,13 +369,18 @@ class AutocommitTx(LeanTx):
         plain = not (self._pending or self._in_transaction or self._ahead)
         if not plain or any(s.compiled(self.dialect).locks for s, _values in reads):
             return await super().fetch_together(reads)
+        return await self._on_live_connection(partial(self._pipelined, reads))
+
+    async def _on_live_connection(self, read: Callable[[], Awaitable[_T]]) -> _T:
+        """``read()``, made once more on a new connection when this one turns out dropped
+        (only for self-contained reads: nothing of theirs can have taken effect)."""
         try:
-            return await self._pipelined(reads)
+            return await read()
         except psycopg.OperationalError as error:
             if not dropped(error, self.driver):
                 raise
         self.driver = await self._connections.replace(self.driver)
-        return await self._pipelined(reads)
+        return await read()
 
     async def _pipelined(
         self, reads: Sequence[tuple[LeanStatement, Mapping[str, Any]]]
@@ -413,13 +415,20 @@ class AutocommitTx(LeanTx):
         await self._send()
 
     async def _send(self) -> None:
+        held = self._take_held()
+        if held is not None:
+            sql, params, texts = held
+            await self.driver.execute(sql, params)
+            self.ran(texts)
+
+    def _take_held(self) -> tuple[str, list[Any], list[str]] | None:
+        """What is held back, as one statement, its parameters and the texts of its INSERTs
+        (None when nothing is); it is no longer held."""
         if not self._pending:
-            return
+            return None
         pending, self._pending = self._pending, []
         sql, params = _together(pending)
-        await self.driver.execute(sql, params)
-        for c, _rows in pending:
-            self._ran(c.sql)
+        return sql, params, [c.sql for c, _rows in pending]
 
     async def finish(self) -> tuple[str, list[Any], list[str]] | None:
         """End the block: commit the transaction if one was opened (sending what is held back
@@ -428,11 +437,7 @@ class AutocommitTx(LeanTx):
         if self._in_transaction:
             await self.commit()
             return None
-        if not self._pending:
-            return None
-        pending, self._pending = self._pending, []
-        sql, params = _together(pending)
-        return sql, params, [c.sql for c, _rows in pending]
+        return self._take_held()
 
     def ran(self, texts: Sequence[str]) -> None:
         """Tell the ``after_execute`` hooks about statements sent for this block elsewhere."""
