@@ -6,6 +6,7 @@ full path."""
 from __future__ import annotations
 
 from contextlib import AbstractContextManager
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -131,6 +132,10 @@ def test_the_fast_path_spends_the_bucket_exactly_and_answers_429_as_documented(
     assert limited.headers["x-ratelimit-remaining"] == "0"
     assert full_429.status_code == 429
     assert _stable(limited) == _stable(full_429)
+    full_body = full_429.json()
+    # Each answer says when its own wait ends, to the second: the two requests may straddle one.
+    waits = [datetime.fromisoformat(b["rate_limit"].pop("retry_after")) for b in (body, full_body)]
+    assert timedelta(0) <= waits[1] - waits[0] <= timedelta(seconds=1)
     assert {k: v for k, v in body.items() if k != "request_id"} == {
-        k: v for k, v in full_429.json().items() if k != "request_id"
+        k: v for k, v in full_body.items() if k != "request_id"
     }
