@@ -3,8 +3,9 @@ byte for byte as uvicorn writes the same answer given through ASGI; everything e
 uvicorn's ordinary path.
 
 These talk raw HTTP/1.x over a socket, to see the exact bytes, pipelining and connection
-handling. Whether an answer came from the parser callback is told by where ``hot_answer`` ran:
-outside any asyncio task (the protocol callback) or inside the request's task (ASGI).
+handling. Whether an answer came from the parser callback is told by where the hot answer was
+looked up (``PublicSite._hot_for``): outside any asyncio task (the protocol callback) or inside
+the request's task (ASGI).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from clarion.context import AppContext
+from clarion.http import instant as instant_module
 from clarion.public.routes import PublicSite, site_of
 from tests.factories import PageInfo
 from tests.harness import LiveServer
@@ -82,23 +84,24 @@ def conn(server: LiveServer) -> Iterator[RawConnection]:
 
 @pytest.fixture
 def where(server: LiveServer) -> Iterator[list[tuple[bool, bool]]]:
-    """(answered outside any task, gave an answer) for every ``hot_answer`` call."""
+    """(answered outside any task, gave an answer) for every lookup of a hot answer
+    (``PublicSite._hot_for``, behind both ``hot_answer`` and ``hot_wire``)."""
     seen: list[tuple[bool, bool]] = []
 
     async def wrap(ctx: AppContext) -> None:
         site = site_of(ctx)
-        original = PublicSite.hot_answer.__get__(site)
+        original = PublicSite._hot_for.__get__(site)
 
         def recorded(scope: Any) -> Any:
             answer = original(scope)
             seen.append((asyncio.current_task() is None, answer is not None))
             return answer
 
-        site.hot_answer = recorded  # type: ignore[method-assign]
+        site._hot_for = recorded  # type: ignore[method-assign]
         site.cache.clear()
 
     async def unwrap(ctx: AppContext) -> None:
-        vars(site_of(ctx)).pop("hot_answer", None)
+        vars(site_of(ctx)).pop("_hot_for", None)
 
     server.call(wrap)
     yield seen
@@ -128,6 +131,7 @@ def test_hot_bytes_are_written_from_the_parser_callback_exactly_as_through_asgi(
     where: list[tuple[bool, bool]],
     encoding: str,
 ) -> None:
+    sizes = []
     for path in (f"/{page.slug}", f"/{page.slug}/api/v2/summary.json"):
         accept = f"Accept-Encoding: {encoding}"
         through_asgi = warm(conn, path, accept)
@@ -140,6 +144,7 @@ def test_hot_bytes_are_written_from_the_parser_callback_exactly_as_through_asgi(
         assert instant.stable() == through_asgi.stable()
         assert instant.header(b"x-request-id") != through_asgi.header(b"x-request-id")
         assert (instant.header(b"content-encoding") == b"gzip") == ("gzip" in encoding)
+        sizes.append(len(instant.body))
 
         conn.send(request(path, accept, method="HEAD"))
         head = conn.read(b"HEAD")
@@ -154,6 +159,8 @@ def test_hot_bytes_are_written_from_the_parser_callback_exactly_as_through_asgi(
         assert not_modified.header(b"content-length") is None
         assert where[-2:] == [(True, True), (True, True)]
         where.clear()
+    if encoding == "identity":  # a body written apart from the head, and one joined to it
+        assert min(sizes) < instant_module._JOIN_BELOW <= max(sizes)
 
 
 def test_pipelined_requests_are_answered_in_order_and_http_1_0_is_closed(
@@ -224,7 +231,7 @@ def test_a_failing_instant_answer_falls_back_to_asgi(
 
     async def break_outside_tasks(ctx: AppContext) -> None:
         site = site_of(ctx)
-        original = PublicSite.hot_answer.__get__(site)
+        original = PublicSite._hot_for.__get__(site)
 
         def failing(scope: Any) -> Any:
             outside = asyncio.current_task() is None
@@ -233,10 +240,10 @@ def test_a_failing_instant_answer_falls_back_to_asgi(
                 raise RuntimeError("boom")
             return original(scope)
 
-        site.hot_answer = failing  # type: ignore[method-assign]
+        site._hot_for = failing  # type: ignore[method-assign]
 
     async def restore(ctx: AppContext) -> None:
-        vars(site_of(ctx)).pop("hot_answer", None)
+        vars(site_of(ctx)).pop("_hot_for", None)
 
     server.call(break_outside_tasks)
     try:

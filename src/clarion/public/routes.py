@@ -34,6 +34,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from clarion.context import AppContext
 from clarion.errors import NotFound
 from clarion.http.envelope import error_response
+from clarion.http.instant import header_lines
 from clarion.public import html
 from clarion.public.cache import (
     CacheKey,
@@ -217,6 +218,9 @@ class _Hot:
     #: The ETag sent, as the exact ``If-None-Match`` value answered with 304 here.
     etag: bytes
     not_modified: list[tuple[bytes, bytes]]
+    #: ``headers`` and ``not_modified`` as written on the wire (``header_lines``).
+    lines: bytes
+    not_modified_lines: bytes
 
 
 class RequestIds:
@@ -227,11 +231,17 @@ class RequestIds:
     def __init__(self) -> None:
         rid = str(uuid.uuid4())
         self._prefix = rid[:24]
+        self._line_prefix = f"x-request-id: {self._prefix}".encode()
         self._count = int(rid[24:], 16)
 
     def next(self) -> bytes:
         self._count = (self._count + 1) & 0xFFFFFFFFFFFF
         return f"{self._prefix}{self._count:012x}".encode()
+
+    def next_line(self) -> bytes:
+        """The next value as its header line, ``x-request-id: ...\\r\\n``."""
+        self._count = count = (self._count + 1) & 0xFFFFFFFFFFFF
+        return b"%s%012x\r\n" % (self._line_prefix, count)
 
 
 class PublicSite:
@@ -317,6 +327,31 @@ class PublicSite:
         before to the same path, host and encoding, while everything it depended on still
         holds (see ``_Hot``); None otherwise (and for conditional requests it cannot answer
         exactly), and ``cached_answer`` takes over.
+        """
+        found = self._hot_for(scope)
+        if found is None:
+            return None
+        hot, not_modified = found
+        rid = (b"x-request-id", self.request_ids.next())
+        if not_modified:
+            return 304, [*hot.not_modified, rid], b""
+        return 200, [*hot.headers, rid], b"" if scope["method"] == "HEAD" else hot.body
+
+    def hot_wire(self, scope: Scope) -> tuple[int, bytes, bytes] | None:
+        """``hot_answer``'s answer with its headers as the lines written on the wire
+        (``name: value\\r\\n`` each), made once per hot answer: for the HTTP parser's
+        callback (``clarion.http.instant``)."""
+        found = self._hot_for(scope)
+        if found is None:
+            return None
+        hot, not_modified = found
+        rid = self.request_ids.next_line()
+        if not_modified:
+            return 304, hot.not_modified_lines + rid, b""
+        return 200, hot.lines + rid, b"" if scope["method"] == "HEAD" else hot.body
+
+    def _hot_for(self, scope: Scope) -> tuple[_Hot, bool] | None:
+        """The hot answer for ``scope`` and whether it is a 304, or None.
 
         Per request: one pass over the headers, one dictionary lookup, the version memo's
         validity (no query) and, for daily bytes, the clock.
@@ -342,12 +377,11 @@ class PublicSite:
             now = self.ctx.clock.now()
             if not hot.day[0] <= now < hot.day[1]:
                 return None
-        if if_none_match is not None:
-            if if_none_match != hot.etag:
-                return None  # other tags, lists, weak forms: ``cached_answer`` compares them
-            return 304, [*hot.not_modified, (b"x-request-id", self.request_ids.next())], b""
-        body = b"" if scope["method"] == "HEAD" else hot.body
-        return 200, [*hot.headers, (b"x-request-id", self.request_ids.next())], body
+        if if_none_match is None:
+            return hot, False
+        if if_none_match != hot.etag:
+            return None  # other tags, lists, weak forms: ``cached_answer`` compares them
+        return hot, True
 
     async def cached_answer(
         self, scope: Scope
@@ -428,6 +462,7 @@ class PublicSite:
             day = (start, start + timedelta(days=1))
         if len(self._hot) >= HOT_ENTRIES:
             self._hot.clear()
+        not_modified = self._wire_headers(etag, rendered.headers)
         self._hot[hot_key] = _Hot(
             memo_key,
             refs,
@@ -436,7 +471,9 @@ class PublicSite:
             headers,
             body,
             etag.encode("latin-1"),
-            self._wire_headers(etag, rendered.headers),
+            not_modified,
+            header_lines(headers),
+            header_lines(not_modified),
         )
 
     def _wire(self, rendered: Rendered, gz: bool) -> tuple[list[tuple[bytes, bytes]], bytes]:
@@ -758,11 +795,8 @@ def install(app: FastAPI) -> None:
     first, and every request no other route matches."""
     ctx = app.state.ctx
 
-    def instant_answer(scope: Scope) -> tuple[int, list[tuple[bytes, bytes]], bytes] | None:
-        return site_of(ctx).hot_answer(scope)
-
     # The server answers these from its parser callback (``clarion.http.instant``).
-    app.state.instant_answer = instant_answer
+    app.state.instant_answer = site_of(ctx).hot_wire
     app.router.default = PublicFallback(app.router.default, app.state.ctx)
     app.router.middleware_stack = PublicFirst(app.router.middleware_stack, app.state.ctx, app)
     build_stack = app.build_middleware_stack
