@@ -339,3 +339,22 @@ def test_concurrent_creates_on_two_pages_from_two_processes_all_commit(tmp_path:
                     after_id = listed.get("pagination_meta", {}).get("after")
             assert stored == len(codes)
         assert all(after[w] > before[w] for w in workers), (before, after)
+
+
+def _environ(pid: int) -> dict[str, str]:
+    with open(f"/proc/{pid}/environ", "rb") as handle:
+        pairs = [item.split(b"=", 1) for item in handle.read().split(b"\0") if b"=" in item]
+    return {name.decode(): value.decode() for name, value in pairs}
+
+
+def test_the_processes_share_the_default_connection_budget(database: str, tmp_path: Path) -> None:
+    # Unset: the default pool (32) is shared out, so two processes keep 16 each and open no
+    # more PostgreSQL connections in all than one process would.
+    with serve_workers(database, tmp_path / "serve.log", 2) as (base, pid):
+        sizes = {_environ(child).get("CLARION_DB_POOL_SIZE") for child in _children(pid)}
+        assert httpx.get(f"{base}/healthz").status_code == 200
+    assert sizes == {"16"}
+    # Set: each process keeps what the operator asked for.
+    with serve_workers(database, tmp_path / "serve.log", 2, CLARION_DB_POOL_SIZE="10") as (_, pid):
+        sizes = {_environ(child).get("CLARION_DB_POOL_SIZE") for child in _children(pid)}
+    assert sizes == {"10"}
