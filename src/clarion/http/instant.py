@@ -1,16 +1,18 @@
 """Answers written from the HTTP parser's callback, for requests the app can answer at once.
 
 During an outage thousands of readers refresh the same public page; its bytes are cached and
-the app can answer such a request without awaiting anything (``PublicSite.hot_answer``). Run
+the app can answer such a request without awaiting anything (``PublicSite.hot_wire``). Run
 as an ASGI request, that answer still pays for uvicorn's per-request machinery: a scope, a
 request/response cycle with its event, a task on the event loop, the ASGI ``send`` calls that
-check every header. ``protocol_for(app)`` is uvicorn's own httptools protocol with one change:
-when the request line and headers of a ``GET`` or ``HEAD`` are parsed and nothing else is in
-flight on the connection, it asks the app's ``instant_answer(scope)`` and, given an answer,
-writes it to the socket there and then. Everything else, and every case this module does not
-handle exactly as uvicorn would (a request body, an upgrade, pipelining behind an unfinished
+check every header. ``protocol_for(app)`` is uvicorn's own httptools protocol with two
+changes. When the request line and headers of a ``GET`` or ``HEAD`` are parsed and nothing
+else is in flight on the connection, it asks the app's ``instant_answer(scope)`` and, given an
+answer, writes it to the socket there and then (uvicorn's ASGI scope is made only for the
+requests it does not answer). Everything else, and every case this module does not handle
+exactly as uvicorn would (a request body, an upgrade, pipelining behind an unfinished
 response, a paused writer, an access log to write, a concurrency limit, any exception), takes
-uvicorn's ordinary path unchanged.
+uvicorn's ordinary path unchanged. And the keep-alive timeout is one lazy timer per
+connection (see ``InstantProtocol``), closing idle connections when uvicorn would.
 
 The bytes on the wire are those uvicorn writes for the same ASGI answer: its status line, its
 default headers (``date``), the answer's headers, ``connection: close`` when the connection is

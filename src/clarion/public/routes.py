@@ -235,13 +235,15 @@ class RequestIds:
         self._count = int(rid[24:], 16)
 
     def next(self) -> bytes:
-        self._count = (self._count + 1) & 0xFFFFFFFFFFFF
-        return f"{self._prefix}{self._count:012x}".encode()
+        return f"{self._prefix}{self._advance():012x}".encode()
 
     def next_line(self) -> bytes:
         """The next value as its header line, ``x-request-id: ...\\r\\n``."""
-        self._count = count = (self._count + 1) & 0xFFFFFFFFFFFF
-        return b"%s%012x\r\n" % (self._line_prefix, count)
+        return b"%s%012x\r\n" % (self._line_prefix, self._advance())
+
+    def _advance(self) -> int:
+        self._count = (self._count + 1) & 0xFFFFFFFFFFFF
+        return self._count
 
 
 class PublicSite:
@@ -794,11 +796,10 @@ def install(app: FastAPI) -> None:
     """Serve the public site: cached public bytes before anything else, public-shaped paths
     first, and every request no other route matches."""
     ctx = app.state.ctx
-
     # The server answers these from its parser callback (``clarion.http.instant``).
     app.state.instant_answer = site_of(ctx).hot_wire
-    app.router.default = PublicFallback(app.router.default, app.state.ctx)
-    app.router.middleware_stack = PublicFirst(app.router.middleware_stack, app.state.ctx, app)
+    app.router.default = PublicFallback(app.router.default, ctx)
+    app.router.middleware_stack = PublicFirst(app.router.middleware_stack, ctx, app)
     build_stack = app.build_middleware_stack
 
     def build_with_fast_path() -> ASGIApp:
