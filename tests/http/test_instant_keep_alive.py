@@ -23,6 +23,7 @@ import uvicorn
 import uvloop
 
 from clarion.cli.serve import uvicorn_options
+from tests.raw_http import RawConnection, request
 
 TIMEOUT = 1  # seconds, uvicorn's ``timeout_keep_alive``
 SLOW = 1.6  # seconds the ``/slow`` answer takes: longer than the timeout
@@ -73,27 +74,18 @@ def port(request: pytest.FixtureRequest) -> Iterator[int]:
     loop.close()
 
 
-class Client:
-    def __init__(self, port: int) -> None:
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
-        self.reader = self.sock.makefile("rb")
-
+class Client(RawConnection):
     def get(self, path: str) -> None:
-        self.sock.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
-        assert self.reader.readline() == b"HTTP/1.1 200 OK\r\n"
-        while self.reader.readline() not in (b"\r\n", b""):
-            pass
-        assert self.reader.read(2) == b"ok"
+        self.send(request(path))
+        answer = self.read()
+        assert answer.status_line == b"HTTP/1.1 200 OK\r\n"
+        assert answer.body == b"ok"
 
     def seconds_until_closed(self) -> float:
         """How long until the server closes the connection (reading nothing meanwhile)."""
         start = time.monotonic()
-        assert self.reader.read(1) == b""
+        assert self.closed_by_server()
         return time.monotonic() - start
-
-    def close(self) -> None:
-        self.reader.close()
-        self.sock.close()
 
 
 @pytest.fixture

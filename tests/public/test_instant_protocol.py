@@ -11,9 +11,7 @@ the request's task (ASGI).
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -24,60 +22,14 @@ from clarion.http import instant as instant_module
 from clarion.public.routes import PublicSite, site_of
 from tests.factories import PageInfo
 from tests.harness import LiveServer
-
-#: Header values that differ between any two answers.
-PER_REQUEST = {b"date", b"x-request-id"}
-
-
-@dataclass
-class Wire:
-    status_line: bytes
-    headers: list[tuple[bytes, bytes]]
-    body: bytes
-
-    def header(self, name: bytes) -> bytes | None:
-        return next((v for k, v in self.headers if k == name), None)
-
-    def stable(self) -> tuple[bytes, list[tuple[bytes, bytes]], bytes]:
-        """Everything but the values that change per request (names and order kept)."""
-        headers = [(k, b"" if k in PER_REQUEST else v) for k, v in self.headers]
-        return self.status_line, headers, self.body
-
-
-class RawConnection:
-    def __init__(self, server: LiveServer) -> None:
-        port = urlsplit(server.base_url).port
-        assert port is not None
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=30)
-        self.reader = self.sock.makefile("rb")
-
-    def send(self, data: bytes) -> None:
-        self.sock.sendall(data)
-
-    def read(self, method: bytes = b"GET") -> Wire:
-        status_line = self.reader.readline()
-        assert status_line, "the server closed the connection"
-        headers = []
-        while (line := self.reader.readline()) not in (b"\r\n", b""):
-            name, _, value = line.rstrip(b"\r\n").partition(b": ")
-            headers.append((name, value))
-        wire = Wire(status_line, headers, b"")
-        length = wire.header(b"content-length")
-        if method != b"HEAD" and length is not None:
-            wire.body = self.reader.read(int(length))
-        return wire
-
-    def closed_by_server(self) -> bool:
-        return self.reader.read(1) == b""
-
-    def close(self) -> None:
-        self.reader.close()
-        self.sock.close()
+from tests.raw_http import RawConnection, Wire, request
 
 
 @pytest.fixture
 def conn(server: LiveServer) -> Iterator[RawConnection]:
-    connection = RawConnection(server)
+    port = urlsplit(server.base_url).port
+    assert port is not None
+    connection = RawConnection(port)
     yield connection
     connection.close()
 
@@ -106,11 +58,6 @@ def where(server: LiveServer) -> Iterator[list[tuple[bool, bool]]]:
     server.call(wrap)
     yield seen
     server.call(unwrap)
-
-
-def request(path: str, *lines: str, method: str = "GET", version: str = "1.1") -> bytes:
-    head = [f"{method} {path} HTTP/{version}", "Host: 127.0.0.1", *lines]
-    return ("\r\n".join(head) + "\r\n\r\n").encode()
 
 
 def warm(conn: RawConnection, path: str, *lines: str) -> Wire:
