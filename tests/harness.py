@@ -27,8 +27,8 @@ from clarion.app import create_app
 from clarion.cli.serve import uvicorn_options
 from clarion.clock import OffsetClock
 from clarion.context import AppContext
-from clarion.db import lean
 from clarion.db.migrate import upgrade
+from clarion.public.routes import PublicSite
 from clarion.settings import Settings
 
 T = TypeVar("T")
@@ -74,6 +74,7 @@ class LiveServer:
     clock: OffsetClock
     loop: asyncio.AbstractEventLoop
     settings: Settings
+    site: PublicSite
 
     def call(self, fn: Callable[[AppContext], Awaitable[T]], timeout: float = 60) -> T:
         """Run ``fn(ctx)`` on the server's event loop and wait for its result."""
@@ -108,11 +109,11 @@ def live_server(
         asyncio.set_event_loop(loop)
         ctx = AppContext.build(settings, clock)
         app = create_app(settings, context=ctx, run_worker=run_worker)
-        # As ``clarion serve`` runs it (its protocol, no access log, no Server header).
-        options = uvicorn_options("warning", app)
+        # As ``clarion serve`` runs it (no access log, no Server header).
+        options = uvicorn_options("warning")
         config = uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="on", **options)
         server = uvicorn.Server(config)
-        holder.update(loop=loop, ctx=ctx, server=server)
+        holder.update(loop=loop, ctx=ctx, server=server, site=app.state.site)
         ready.set()
         try:
             loop.run_until_complete(server.serve())
@@ -136,6 +137,7 @@ def live_server(
             clock=clock,
             loop=holder["loop"],
             settings=settings,
+            site=holder["site"],
         )
     finally:
         server.should_exit = True
@@ -150,13 +152,8 @@ def record_statements(engine: AsyncEngine) -> Iterator[list[str]]:
     def record(*args: Any) -> None:
         seen.append(args[2])
 
-    def record_lean(_info: dict[Any, Any], statement: str) -> None:
-        seen.append(statement)
-
     event.listen(engine.sync_engine, "before_cursor_execute", record)
-    lean.after_execute(engine.sync_engine, record_lean)
     try:
         yield seen
     finally:
         event.remove(engine.sync_engine, "before_cursor_execute", record)
-        lean.forget(engine.sync_engine, record_lean)

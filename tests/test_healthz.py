@@ -33,16 +33,14 @@ def test_healthz_is_a_503_envelope_when_the_database_is_gone(doomed_server: Live
     assert httpx.get(doomed_server.base_url + "/healthz").status_code == 200
 
     async def break_database(ctx: AppContext) -> None:
-        # Point both engines at a database that cannot be reached.
+        # Point the server at a database that cannot be reached.
         from clarion.db.engine import Database
 
         await ctx.db.dispose()
         if ctx.db.is_sqlite:
-            broken = Database("sqlite+aiosqlite:////nonexistent-dir/clarion/none.db")
+            ctx.db = Database("sqlite+aiosqlite:////nonexistent-dir/clarion/none.db")
         else:
-            broken = Database("postgresql+psycopg://nobody@127.0.0.1:1/none")
-        ctx.db.read_engine = broken.read_engine
-        ctx.db.write_engine = broken.write_engine
+            ctx.db = Database("postgresql+psycopg://nobody@127.0.0.1:1/none")
 
     doomed_server.call(break_database)
     response = httpx.get(doomed_server.base_url + "/healthz", timeout=30)

@@ -1,4 +1,10 @@
-"""``create_app(settings)``: the whole of Clarion on one ASGI app. No side effects on import."""
+"""``create_app(settings)``: the whole of Clarion on one ASGI app, assembled here explicitly.
+No side effects on import.
+
+Every request takes one path: the framework's middleware (``RequestMiddleware`` and whatever an
+operator adds with ``app.add_middleware``), the router, one route. The public site is the
+router's first route (``PublicRoute``); the API's routes follow.
+"""
 
 from __future__ import annotations
 
@@ -9,15 +15,15 @@ import tempfile
 from collections.abc import AsyncIterator
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request
 from starlette.responses import Response
 
 from clarion.clock import Clock
 from clarion.context import AppContext
-from clarion.errors import ClarionError, ErrorDetail
-from clarion.http.envelope import error_response, install_error_handlers
+from clarion.errors import ServiceUnavailable
+from clarion.http.envelope import install_error_handlers
 from clarion.http.json import json_response
-from clarion.http.middleware import ApiMiddleware
+from clarion.http.middleware import RequestMiddleware
 from clarion.settings import Settings
 
 log = logging.getLogger("clarion")
@@ -28,6 +34,29 @@ API_DESCRIPTION = (
 )
 
 
+def routers() -> list[APIRouter]:
+    """Every router of the app, in the order of the OpenAPI document."""
+    from clarion.api_keys.api import router as identity
+    from clarion.components.api import router as components
+    from clarion.components.availability_api import router as availability
+    from clarion.incidents.api import router as incidents
+    from clarion.maintenances.api import router as maintenances
+    from clarion.status_pages.api import router as status_pages
+    from clarion.status_pages.v1_api import router as status_pages_v1
+    from clarion.subscribers.routes import router as subscribers
+
+    return [
+        status_pages,
+        incidents,
+        identity,
+        subscribers,
+        components,
+        availability,
+        status_pages_v1,
+        maintenances,
+    ]
+
+
 def create_app(
     settings: Settings | None = None,
     *,
@@ -35,6 +64,8 @@ def create_app(
     context: AppContext | None = None,
     run_worker: bool | None = None,
 ) -> FastAPI:
+    from clarion.public.routes import PublicRoute, PublicSite
+
     settings = settings or (context.settings if context else Settings())
     ctx = context or AppContext.build(settings, clock)
     worker_enabled = settings.run_worker_in_serve if run_worker is None else run_worker
@@ -67,24 +98,18 @@ def create_app(
         lifespan=lifespan,
         redirect_slashes=False,
         strict_content_type=False,
-        # FastAPI's built-in OpenTelemetry hooks ask on every request whether a provider is
-        # configured (about 3 us, a tenth of a cached public answer); Clarion ships none.
+        # Clarion ships no OpenTelemetry provider: do not ask for one on every request.
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
+    site = PublicSite(ctx)
     app.state.ctx = ctx
-    app.state.settings = settings
-    install_error_handlers(app)
-    app.add_middleware(ApiMiddleware, max_body_bytes=settings.max_body_bytes)
+    app.state.site = site
+    install_error_handlers(app, settings.max_body_bytes)
+    app.add_middleware(RequestMiddleware, max_body_bytes=settings.max_body_bytes)
 
-    import clarion.incidents.create_fast
-    import clarion.incidents.list_fast  # noqa: F401 - they register their fast paths
-    from clarion.http.fast import install as install_fast_api
-    from clarion.routes import include_routes
-
-    # The API's fast layer first, so that the public site's (installed by ``include_routes``)
-    # ends up outermost: public traffic, by far the most, passes one layer.
-    install_fast_api(app)
-    include_routes(app)
+    api = routers()
+    for router in api:
+        app.include_router(router)
 
     @app.get("/v1/openapiV3.json", include_in_schema=False)
     async def openapi_v3() -> Response:
@@ -93,14 +118,14 @@ def create_app(
 
     # HEAD too: load balancers and uptime monitors often probe with it.
     @app.api_route("/healthz", methods=["GET", "HEAD"], include_in_schema=False)
-    async def healthz(request: Request) -> Response:
-        if await ctx.db.ping():
-            return json_response({"status": "ok"})
-        error = ClarionError(ErrorDetail("database_unavailable", "The database does not answer"))
-        error.status = 503
-        error.type = "service_unavailable"
-        return error_response(request.scope, error)
+    async def healthz(_request: Request) -> Response:
+        if not await ctx.db.ping():
+            raise ServiceUnavailable("database_unavailable", "The database does not answer")
+        return json_response({"status": "ok"})
 
+    # First: public traffic, by far the most, does not walk the API's routes.
+    other_paths = [route.path for router in api for route in router.routes]  # type: ignore[attr-defined]
+    app.router.routes.insert(0, PublicRoute(site, other_paths))
     return app
 
 

@@ -1,24 +1,35 @@
-"""What a running Clarion holds: settings, database, clock and the pluggable infrastructure."""
+"""What a running Clarion holds: settings, database, clock and the pluggable infrastructure,
+assembled once (``AppContext.build``) and handed to what needs it."""
 
 from __future__ import annotations
 
+import asyncio
 import os
+import socket
 from dataclasses import dataclass, field
-from typing import Any
 
 from clarion.clock import Clock, SystemClock
 from clarion.db.engine import Database
+from clarion.events import EventSink
+from clarion.http.list_cache import ListCache
 from clarion.http.ratelimit import (
     InProcessRateLimiter,
     RateLimiter,
     RedisRateLimiter,
     SharedFileRateLimiter,
 )
+from clarion.ids import new_id
+from clarion.notifications.channels import Channels
 from clarion.settings import Settings
 
 #: Set by ``clarion serve --workers N`` for its worker processes: the file of their shared rate
 #: limit buckets (not a setting; Redis, when configured, takes precedence).
 SHARED_RATE_LIMIT_FILE = "CLARION_INTERNAL_SHARED_RATE_LIMIT_FILE"
+
+
+def instance_name() -> str:
+    """Names this running Clarion where it leases work (host, process, random suffix)."""
+    return f"{socket.gethostname()[:30]}:{os.getpid()}:{new_id()[-6:]}"
 
 
 @dataclass
@@ -27,11 +38,21 @@ class AppContext:
     db: Database
     clock: Clock
     rate_limiter: RateLimiter
-    #: Extension slots filled by optional subsystems (render cache, cache bus, mailer ...).
-    extras: dict[str, Any] = field(default_factory=dict)
+    #: Where services record domain events (the notification outbox).
+    events: EventSink
+    #: The API's serialised lists, per status page content version.
+    list_cache: ListCache
+    channels: Channels = field(default_factory=Channels)
+    #: This process's name in the outbox's leases.
+    instance_id: str = field(default_factory=instance_name)
+    #: The stored signing key of subscriber links, once read (``subscribers.tokens``).
+    signing_key: bytes | None = None
+    signing_key_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     @classmethod
     def build(cls, settings: Settings, clock: Clock | None = None) -> AppContext:
+        from clarion.notifications.outbox import Outbox
+
         limiter: RateLimiter
         shared = os.environ.get(SHARED_RATE_LIMIT_FILE)
         if settings.redis_url:
@@ -45,8 +66,11 @@ class AppContext:
             db=Database(settings.database_url, pool_size=settings.db_pool_size),
             clock=clock or SystemClock(),
             rate_limiter=limiter,
+            events=Outbox(settings),
+            list_cache=ListCache(settings.api_list_cache_entries),
         )
 
     async def close(self) -> None:
+        await self.channels.close()
         await self.rate_limiter.close()
         await self.db.dispose()

@@ -54,19 +54,32 @@ class Forbidden(ClarionError):
 
 
 class NotFound(ClarionError):
+    """404. ``page``: an HTML page to show browsers instead of the JSON envelope (the public
+    site's own "not found" page)."""
+
     status = 404
     type = "not_found"
 
-    def __init__(self, message: str = "The requested resource could not be found") -> None:
+    def __init__(
+        self, message: str = "The requested resource could not be found", page: bytes | None = None
+    ) -> None:
         super().__init__(ErrorDetail("not_found", message))
+        self.page = page
 
 
 class MethodNotAllowed(ClarionError):
+    """405; ``allow`` is the ``Allow`` header (the methods the resource supports)."""
+
     status = 405
     type = "method_not_allowed"
 
-    def __init__(self, message: str = "This method is not supported for this resource") -> None:
+    def __init__(
+        self,
+        allow: str | None = None,
+        message: str = "This method is not supported for this resource",
+    ) -> None:
         super().__init__(ErrorDetail("method_not_allowed", message))
+        self.allow = allow
 
 
 class Conflict(ClarionError):
@@ -102,6 +115,16 @@ class ValidationFailed(ClarionError):
     ) -> ValidationFailed:
         """One problem at request field ``field`` (JSON pointer defaults to ``/field``)."""
         return cls(ErrorDetail(code, message, field, pointer or "/" + field.replace(".", "/")))
+
+
+class ServiceUnavailable(ClarionError):
+    """503: Clarion cannot serve the request now (its database does not answer)."""
+
+    status = 503
+    type = "service_unavailable"
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(ErrorDetail(code, message))
 
 
 @dataclass

@@ -1,10 +1,21 @@
-"""The list of background jobs. Each subsystem adds its registration here."""
+"""The background jobs, in one list (``clarion.worker`` runs them)."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
 from clarion.context import AppContext
 
-_loaded = False
+#: ``run(ctx)`` does one round of work and returns how much it did (0: nothing was waiting).
+JobFunction = Callable[[AppContext], Awaitable[int]]
+
+
+@dataclass(frozen=True)
+class Job:
+    name: str
+    run: JobFunction
+    interval_seconds: float
 
 
 async def purge_idempotency_records(ctx: AppContext) -> int:
@@ -15,21 +26,23 @@ async def purge_idempotency_records(ctx: AppContext) -> int:
     return 0
 
 
-def load_jobs() -> None:
-    global _loaded
-    if _loaded:
-        return
-    _loaded = True
-    from clarion.worker import register_job
+async def fold_page_versions(ctx: AppContext) -> int:
+    from clarion.status_pages.versions import fold_versions
 
-    register_job("purge_idempotency_records", purge_idempotency_records, 3600)
+    async with ctx.db.write() as session:
+        await fold_versions(session)
+    return 0
 
+
+def all_jobs() -> list[Job]:
     from clarion.maintenances.automation import automate_maintenance_status
-
-    register_job("automate_maintenance_status", automate_maintenance_status, 1.0)
-
     from clarion.notifications.outbox import deliver_due
     from clarion.notifications.reminders import queue_reminders
 
-    register_job("deliver_outbox", deliver_due, 1.0)
-    register_job("maintenance_reminders", queue_reminders, 30.0)
+    return [
+        Job("purge_idempotency_records", purge_idempotency_records, 3600),
+        Job("fold_page_versions", fold_page_versions, 5.0),
+        Job("automate_maintenance_status", automate_maintenance_status, 1.0),
+        Job("deliver_outbox", deliver_due, 1.0),
+        Job("maintenance_reminders", queue_reminders, 30.0),
+    ]

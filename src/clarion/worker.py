@@ -1,4 +1,4 @@
-"""Background work: periodic jobs that subsystems register (outbox delivery, maintenance
+"""Background work: the periodic jobs of ``clarion.jobs`` (outbox delivery, maintenance
 automation, reminders, clean-up). Runs inside ``clarion serve`` on a single node and as
 ``clarion worker`` beside replicas. Every job is driven by stored state, so any number of
 workers may run at once and a restarted one catches up."""
@@ -8,46 +8,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 
 from clarion.context import AppContext
+from clarion.jobs import Job, all_jobs
 
 log = logging.getLogger("clarion.worker")
-
-Job = Callable[[AppContext], Awaitable[int]]
-
-
-@dataclass(frozen=True)
-class RegisteredJob:
-    name: str
-    run: Job
-    interval_seconds: float
-
-
-_jobs: dict[str, RegisteredJob] = {}
-
-
-def register_job(name: str, run: Job, interval_seconds: float = 1.0) -> None:
-    """Add a job; it is called every ``interval_seconds`` and returns how much it did."""
-    _jobs[name] = RegisteredJob(name, run, interval_seconds)
-
-
-def registered_jobs() -> list[RegisteredJob]:
-    _load_builtin_jobs()
-    return list(_jobs.values())
-
-
-def _load_builtin_jobs() -> None:
-    from clarion.jobs import load_jobs
-
-    load_jobs()
 
 
 async def run_once(ctx: AppContext) -> int:
     """Run every job once (tests and ``clarion worker --once``)."""
     done = 0
-    for job in registered_jobs():
+    for job in all_jobs():
         try:
             done += await job.run(ctx)
         except Exception:
@@ -55,7 +26,7 @@ async def run_once(ctx: AppContext) -> int:
     return done
 
 
-async def _loop(ctx: AppContext, job: RegisteredJob, stop: asyncio.Event) -> None:
+async def _loop(ctx: AppContext, job: Job, stop: asyncio.Event) -> None:
     while not stop.is_set():
         try:
             did = await job.run(ctx)
@@ -70,6 +41,6 @@ async def _loop(ctx: AppContext, job: RegisteredJob, stop: asyncio.Event) -> Non
 
 async def run_forever(ctx: AppContext, stop: asyncio.Event) -> None:
     """Run every job in its own loop until ``stop`` is set."""
-    jobs = registered_jobs()
+    jobs = all_jobs()
     log.info("worker running jobs: %s", ", ".join(j.name for j in jobs) or "none")
     await asyncio.gather(*(_loop(ctx, job, stop) for job in jobs))

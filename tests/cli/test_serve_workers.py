@@ -278,11 +278,9 @@ status_pages:
 
 
 def test_concurrent_creates_on_two_pages_from_two_processes_all_commit(tmp_path: Path) -> None:
-    """Creates that share transactions (group commit) bump several pages at once; two
-    processes' transactions bumping the same pages must neither fail nor lose a create.
-
-    (This guards the outcome. It does not reliably provoke the deadlock that locking the
-    bumped pages in id order before ``COMMIT`` prevents: without that lock it passed too.)"""
+    """Two processes writing to the same pages at once (SQLite: taking turns across
+    processes; PostgreSQL: concurrent transactions moving the same pages' versions) neither
+    fail nor lose a create, and both processes do a share of the work."""
     with fresh_database(str(tmp_path)) as url:
         run_cli(url, "db", "upgrade")
         declaration = tmp_path / "pages.yaml"

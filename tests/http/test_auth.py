@@ -107,3 +107,44 @@ def test_a_key_revoked_through_the_cli_is_refused_on_the_very_next_request(
     assert response.status_code == 401
     assert response.json()["errors"][0]["code"] == "access_token_invalid"
     raw.close()
+
+
+def _operations(server: LiveServer) -> list[tuple[str, str, dict[str, object]]]:
+    """Every API operation of the published document: (method, path template, operation)."""
+    document = httpx.get(server.base_url + "/openapi.json").json()
+    found = []
+    for path, item in document["paths"].items():
+        for method, operation in item.items():
+            if method in ("get", "post", "put", "delete", "patch"):
+                found.append((method.upper(), path, operation))
+    return found
+
+
+def test_a_request_without_a_key_is_a_401_whatever_else_is_wrong_with_it(
+    server: LiveServer,
+) -> None:
+    """Authentication comes before any parameter or body is looked at, on every route: a
+    request without a key never learns whether its parameters would have been valid."""
+    operations = _operations(server)
+    assert len(operations) >= 20
+    for method, template, operation in operations:
+        path = template
+        for parameter in operation.get("parameters", []):  # type: ignore[attr-defined]
+            if parameter["in"] == "path":
+                path = path.replace("{" + parameter["name"] + "}", "%00" * 3)
+        bad_query = {
+            p["name"]: "\x00not valid\x00" * 50
+            for p in operation.get("parameters", [])  # type: ignore[attr-defined]
+            if p["in"] == "query"
+        }
+        for body in (None, b"{not json", b"[]", b'{"unknown": true}'):
+            response = httpx.request(
+                method,
+                server.base_url + path,
+                params={**bad_query, "page_size": "-1", "after": ""},
+                content=body,
+                headers={"Content-Type": "application/json"} if body is not None else {},
+            )
+            check_response(response)
+            assert response.status_code == 401, (method, template, body, response.text)
+            assert response.json()["errors"][0]["code"] == "missing_authorization_material"

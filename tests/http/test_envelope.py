@@ -219,3 +219,19 @@ def test_nul_characters_are_refused_the_same_way_on_every_backend(raw: Raw, page
     )
     assert text.status_code == 201, text.text
     assert text.json()["status_page_incident"]["name"] == "a\\u0000b"
+
+
+def test_a_wrong_method_on_a_public_page_is_a_405_envelope_with_allow(
+    server: LiveServer, page: PageInfo
+) -> None:
+    for method, path, allow in (
+        ("POST", f"/{page.slug}", "GET, HEAD, OPTIONS"),
+        ("DELETE", f"/{page.slug}/incidents/01ABCDEFGHJKMNPQRSTVWXYZ00", "GET, HEAD, OPTIONS"),
+        ("PUT", f"/{page.slug}/api/v2/summary.json", "GET, HEAD, OPTIONS"),
+        ("OPTIONS", f"/{page.slug}", "GET, HEAD"),
+    ):
+        response = httpx.request(method, server.base_url + path, content=b"{}")
+        check_response(response)
+        assert response.status_code == 405, (method, path)
+        assert response.json()["errors"][0]["code"] == "method_not_allowed"
+        assert response.headers["allow"] == allow

@@ -4,10 +4,13 @@ the original response; a reused key with a different payload is refused."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
+from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from incident_io import AuthenticatedClient
 from incident_io.api.status_pages_v2 import (
     status_pages_v2_create_status_page_incident as create_incident,
@@ -16,10 +19,13 @@ from incident_io.models import (
     StatusPagesCreateStatusPageIncidentPayloadV2,
     StatusPagesCreateStatusPageIncidentPayloadV2IncidentStatus,
 )
+from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
 
+from clarion.context import AppContext
 from tests.contract.checks import Raw, check_response, error_codes
-from tests.factories import PageInfo, make_key
-from tests.harness import LiveServer
+from tests.factories import PageInfo, make_key, make_page
+from tests.harness import LiveServer, fresh_database, live_server, record_statements
 
 
 def payload(page: PageInfo, key: str, **overrides: Any) -> dict[str, Any]:
@@ -149,3 +155,58 @@ def test_keys_are_per_endpoint(raw: Raw, page: PageInfo) -> None:
         retrospective.json()["status_page_incident"]["id"]
         != live.json()["status_page_incident"]["id"]
     )
+
+
+def _forbid_name(server: LiveServer, name: str) -> None:
+    """A constraint the database enforces on incidents (a CHECK on PostgreSQL, a trigger that
+    aborts on SQLite): an integrity error that is not the idempotency record's."""
+
+    async def add(ctx: AppContext) -> None:
+        async with ctx.db.write() as session:
+            if ctx.db.is_sqlite:
+                await session.execute(
+                    text(
+                        "CREATE TRIGGER test_forbidden_name BEFORE INSERT ON incidents "
+                        f"WHEN NEW.name = '{name}' BEGIN SELECT RAISE(ABORT, 'forbidden'); END"
+                    )
+                )
+            else:
+                await session.execute(
+                    text(
+                        "ALTER TABLE incidents ADD CONSTRAINT ck_test_forbidden_name "
+                        f"CHECK (name <> '{name}')"
+                    )
+                )
+
+    server.call(add)
+
+
+def test_another_integrity_error_is_a_500_logged_once_and_never_retried(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Only a violation of the idempotency record's own unique index is a lost race to
+    replay; any other integrity error is a crash: logged once with its cause, the write tried
+    once, and the key left free for a correct request."""
+    with fresh_database(str(tmp_path)) as url, live_server(url) as srv:
+        page = make_page(srv, components=1)
+        raw = Raw(srv.base_url, make_key(srv))
+        _forbid_name(srv, "Forbidden")
+        key = uuid.uuid4().hex
+        caplog.set_level(logging.ERROR, logger="clarion.http")
+        with record_statements(srv.ctx.db.write_engine) as seen:
+            refused = raw.post(
+                "/v2/status_page_incidents", json=payload(page, key, name="Forbidden")
+            )
+        assert refused.status_code == 500
+        assert error_codes(refused) == [("api_error", None, None)]
+        inserts = [s for s in seen if s.lstrip().upper().startswith("INSERT INTO INCIDENTS")]
+        assert len(inserts) == 1, inserts
+        crashes = [r for r in caplog.records if r.getMessage().startswith("unhandled error")]
+        assert len(crashes) == 1
+        assert crashes[0].exc_info is not None
+        cause = crashes[0].exc_info[1]
+        assert isinstance(cause, IntegrityError)
+        assert "forbidden" in str(cause).lower()
+        accepted = raw.post("/v2/status_page_incidents", json=payload(page, key))
+        assert accepted.status_code == 201, accepted.text
+        raw.close()

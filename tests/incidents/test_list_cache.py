@@ -24,7 +24,7 @@ from sqlalchemy import select
 
 from clarion.context import AppContext
 from clarion.db.engine import Database
-from clarion.http.list_cache import ListCache, list_cache_of
+from clarion.http.list_cache import ListCache
 from clarion.incidents import service
 from clarion.status_pages.models import StatusPage
 from tests.contract.checks import Raw
@@ -59,7 +59,7 @@ def test_a_repeated_list_is_served_from_bytes_stored_at_the_current_version(
     first = raw.get("/v2/status_page_incidents", params={"status_page_id": page.id})
     second = raw.get("/v2/status_page_incidents", params={"status_page_id": page.id})
     assert first.content == second.content
-    cache = list_cache_of(server.ctx)
+    cache = server.ctx.list_cache
     stored = [
         (key, version)
         for key, (version, body) in cache._entries.items()
@@ -113,6 +113,7 @@ def test_a_write_by_another_process_shows_on_the_next_list(
             async with other.write() as session:
                 view = await service.create_incident(
                     session,
+                    ctx.events,
                     page_id=page.id,
                     name="Written elsewhere",
                     incident_status="investigating",
@@ -130,13 +131,13 @@ def test_a_write_by_another_process_shows_on_the_next_list(
 
 
 def test_an_unknown_page_is_answered_and_never_stored(server: LiveServer, raw: Raw) -> None:
-    before = len(list_cache_of(server.ctx))
+    before = len(server.ctx.list_cache)
     for _ in range(2):
         response = raw.get(
             "/v2/status_page_incidents", params={"status_page_id": "01NOSUCHPAGE0000000000000"}
         )
         assert response.status_code in (200, 422), response.text
-    assert len(list_cache_of(server.ctx)) == before
+    assert len(server.ctx.list_cache) == before
 
 
 def test_the_cache_keeps_its_most_recently_used_entries_within_its_bound() -> None:

@@ -30,11 +30,12 @@ from incident_io.models import (
     StatusPagesUpdateStatusPageMaintenancePayloadV2,
 )
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from clarion.clock import FixedClock
 from clarion.components.models import ComponentStatusChange
 from clarion.context import AppContext
-from clarion.events import DomainEvent, subscribe
+from clarion.events import DomainEvent, EventSink
 from clarion.maintenances.automation import automate_maintenance_status
 from clarion.maintenances.models import MaintenanceUpdate
 from clarion.timeutil import format_ts
@@ -43,13 +44,20 @@ from tests.harness import LiveServer, fresh_database, live_server
 from tests.maintenances.helpers import create_window, run_automation
 
 HOUR = timedelta(hours=1)
-#: Maintenance events seen by this process.
+#: Maintenance events recorded by the automation server.
 events: list[DomainEvent] = []
 
 
-async def _record(_session: object, event: DomainEvent) -> None:
-    if event.kind.startswith("maintenance."):
-        events.append(event)
+class Recording:
+    """The server's event sink, keeping a copy of every maintenance event."""
+
+    def __init__(self, sink: EventSink) -> None:
+        self.sink = sink
+
+    async def record(self, session: AsyncSession, event: DomainEvent) -> None:
+        if event.kind.startswith("maintenance."):
+            events.append(event)
+        await self.sink.record(session, event)
 
 
 @pytest.fixture(scope="module")
@@ -61,8 +69,8 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 @pytest.fixture(scope="module")
 def auto_server(database_url: str) -> Iterator[LiveServer]:
     """A server of its own: these tests move its clock."""
-    subscribe(_record)
     with live_server(database_url) as srv:
+        srv.ctx.events = Recording(srv.ctx.events)
         yield srv
 
 

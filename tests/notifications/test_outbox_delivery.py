@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from clarion.context import AppContext
-from clarion.events import DomainEvent, emit
+from clarion.events import DomainEvent
 from clarion.notifications.outbox import backoff
 from clarion.subscribers.models import Subscription
 from tests.factories import make_page
@@ -122,7 +122,7 @@ def test_permanent_refusals_kill_the_message_at_once_and_a_run_of_them_disables_
     assert len(queued_for_bad) == limit  # nothing queued once disabled
 
 
-def test_emitting_the_same_event_twice_queues_one_message_per_subscriber(
+def test_recording_the_same_event_twice_queues_one_message_per_subscriber(
     mail_server: LiveServer, sink: SmtpSink
 ) -> None:
     page = make_page(mail_server)
@@ -133,7 +133,7 @@ def test_emitting_the_same_event_twice_queues_one_message_per_subscriber(
 
     async def replay(ctx: AppContext) -> None:
         async with ctx.db.write() as session:
-            await emit(
+            await ctx.events.record(
                 session,
                 DomainEvent(
                     kind="incident.created",

@@ -25,6 +25,7 @@ def _incident_payloads(server: LiveServer, page: PageInfo) -> tuple[dict[str, An
         async with ctx.db.write() as session:
             view = await create_incident(
                 session,
+                ctx.events,
                 page_id=page.id,
                 name="Checkout errors",
                 incident_status="investigating",
@@ -36,6 +37,7 @@ def _incident_payloads(server: LiveServer, page: PageInfo) -> tuple[dict[str, An
             first = view.updates[0]
             update = await add_update(
                 session,
+                ctx.events,
                 incident_id=view.incident.id,
                 message="Fixed",
                 notify_subscribers=True,
@@ -127,6 +129,7 @@ def test_a_maintenance_body_carries_the_window_its_schedule_and_the_update(
         async with ctx.db.write() as session:
             view = await create_maintenance(
                 session,
+                ctx.events,
                 page_id=page.id,
                 name="Database upgrade",
                 maintenance_status="maintenance_scheduled",
@@ -141,6 +144,7 @@ def test_a_maintenance_body_carries_the_window_its_schedule_and_the_update(
             first = view.updates[0]
             started = await add_maintenance_update(
                 session,
+                ctx.events,
                 maintenance_id=view.maintenance.id,
                 message="Started early",
                 notify_subscribers=True,

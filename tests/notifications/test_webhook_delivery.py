@@ -58,12 +58,7 @@ def hook_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
             subscription_failure_limit=FAILURE_LIMIT,
         ) as srv,
     ):
-        srv.call(_install)
         yield srv
-
-
-async def _install(ctx: AppContext) -> None:
-    outbox.install(ctx)
 
 
 @pytest.fixture(scope="module")

@@ -9,8 +9,7 @@ import pytest
 from incident_io import AuthenticatedClient
 
 from clarion.context import AppContext
-from clarion.notifications import outbox
-from clarion.notifications.webhooks import WebhookSender, install_sender
+from clarion.notifications.webhooks import WebhookSender
 from tests.factories import PageInfo, make_key, make_page
 from tests.harness import LiveServer, fresh_database, live_server
 from tests.notifications.test_webhook_delivery import (
@@ -58,15 +57,11 @@ def _use_resolver(server: LiveServer, answer: list[str] | None) -> None:
         return answer
 
     async def body(ctx: AppContext) -> None:
-        outbox.install(ctx)
         kwargs = {} if answer is None else {"resolver": resolve}
-        install_sender(
-            ctx,
-            WebhookSender(
-                allow_private=ctx.settings.webhook_allow_private,
-                timeout_seconds=ctx.settings.webhook_timeout_seconds,
-                **kwargs,  # type: ignore[arg-type]
-            ),
+        ctx.channels.webhook_sender = WebhookSender(
+            allow_private=ctx.settings.webhook_allow_private,
+            timeout_seconds=ctx.settings.webhook_timeout_seconds,
+            **kwargs,  # type: ignore[arg-type]
         )
 
     server.call(body)
@@ -117,8 +112,9 @@ def test_the_same_name_is_delivered_when_private_targets_are_allowed(
         return ["127.0.0.1"]
 
     async def body(ctx: AppContext) -> None:
-        outbox.install(ctx)
-        install_sender(ctx, WebhookSender(allow_private=True, timeout_seconds=5, resolver=resolve))
+        ctx.channels.webhook_sender = WebhookSender(
+            allow_private=True, timeout_seconds=5, resolver=resolve
+        )
 
     strict_server.call(body)
     try:

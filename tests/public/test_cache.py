@@ -12,7 +12,6 @@ from incident_io import AuthenticatedClient
 
 from clarion.context import AppContext
 from clarion.public.cache import CacheKey, RenderCache, Rendered, etag_matches, gzip_etag
-from clarion.public.routes import site_of
 from tests.factories import PageInfo
 from tests.harness import LiveServer
 from tests.public.test_page import get, post_update, publish
@@ -93,10 +92,7 @@ def test_concurrent_misses_after_a_write_render_the_page_once(
     get(server, f"/{page.slug}")
     publish(sdk, page.id, "Cache stampede", "Many readers at once.", {})
 
-    async def renders(ctx: AppContext) -> int:
-        return site_of(ctx).cache.renders
-
-    before = server.call(renders)
+    before = server.site.cache.renders
     barrier = threading.Barrier(24)
     bodies: list[str] = []
     errors: list[BaseException] = []
@@ -119,7 +115,7 @@ def test_concurrent_misses_after_a_write_render_the_page_once(
     assert not errors
     assert len(bodies) == 24 and all("Cache stampede" in b for b in bodies)
     assert len(set(bodies)) == 1
-    assert server.call(renders) - before == 1
+    assert server.site.cache.renders - before == 1
 
 
 # -- the cache on its own ----------------------------------------------------------------
@@ -239,10 +235,17 @@ def test_etags_depend_on_page_version_path_and_extra() -> None:
 # -- the page version memo ---------------------------------------------------------------
 
 
+class _Writes:
+    """Stands for ``Database`` in ``VersionMemo``: counts committed page changes."""
+
+    page_changes = 0
+
+
 async def test_the_version_memo_answers_from_memory_until_a_local_write() -> None:
     from clarion.public.versions import PageRef, VersionMemo
 
-    memo = VersionMemo(ttl=60)
+    writes = _Writes()
+    memo = VersionMemo(ttl=60, db=writes)  # type: ignore[arg-type]
     loads = 0
     version = 1
 
@@ -255,7 +258,7 @@ async def test_the_version_memo_answers_from_memory_until_a_local_write() -> Non
     assert (await memo.lookup(("acme", ""), load))[0].version == 1
     assert loads == 1
     version = 2
-    memo.invalidate()
+    writes.page_changes += 1
     assert (await memo.lookup(("acme", ""), load))[0].version == 2
     assert loads == 2
 
@@ -263,10 +266,11 @@ async def test_the_version_memo_answers_from_memory_until_a_local_write() -> Non
 async def test_a_lookup_racing_a_write_is_not_remembered() -> None:
     from clarion.public.versions import PageRef, VersionMemo
 
-    memo = VersionMemo(ttl=60)
+    writes = _Writes()
+    memo = VersionMemo(ttl=60, db=writes)  # type: ignore[arg-type]
 
     async def stale_then_write() -> list[PageRef]:
-        memo.invalidate()  # a write commits while this lookup's query is in flight
+        writes.page_changes += 1  # a write commits while this lookup's query is in flight
         return [PageRef("p", "acme", 1, None)]
 
     await memo.lookup(("acme", ""), stale_then_write)
@@ -277,32 +281,40 @@ async def test_a_lookup_racing_a_write_is_not_remembered() -> None:
     assert (await memo.lookup(("acme", ""), fresh))[0].version == 2
 
 
-async def test_the_memo_sees_committed_page_writes_on_its_engine_and_ignores_reads(
-    tmp_path: object,
+def test_page_changes_count_committed_writes_that_touched_a_page_and_nothing_else(
+    server: LiveServer, page: PageInfo
 ) -> None:
-    from sqlalchemy import text
+    from sqlalchemy import select
 
-    from clarion.db.engine import Database
-    from clarion.public.versions import VersionMemo
+    from clarion.status_pages.models import StatusPage
+    from clarion.status_pages.versions import touch_page
 
-    db = Database(f"sqlite+aiosqlite:///{tmp_path}/memo.db")
-    try:
+    class Refused(Exception):
+        pass
+
+    async def body(ctx: AppContext) -> list[int]:
+        db = ctx.db
+        seen = [db.page_changes]
+        async with db.read() as session:
+            await session.execute(select(StatusPage.id))
+        async with db.write() as session:  # a write that changes no page
+            await session.execute(select(StatusPage.id))
+        seen.append(db.page_changes)
+        try:
+            async with db.write() as session:
+                touch_page(session, page.id, ctx.clock.now())
+                raise Refused
+        except Refused:
+            pass
+        seen.append(db.page_changes)  # rolled back: nothing changed
         async with db.write() as session:
-            await session.execute(text("CREATE TABLE status_pages (id TEXT, v INTEGER)"))
-            await session.execute(text("CREATE TABLE other (id TEXT)"))
-        memo = VersionMemo(ttl=60)
-        memo.watch(db.write_engine)
-        async with db.write() as session:
-            await session.execute(text("INSERT INTO other VALUES ('x')"))
-            await session.execute(text("SELECT * FROM status_pages"))
-        assert memo.generation == 0
-        async with db.write() as session:
-            await session.execute(text("INSERT INTO status_pages VALUES ('p', 1)"))
-            await session.execute(text("UPDATE status_pages SET v = v + 1"))
-            assert memo.generation == 0  # not before the transaction is over
-        assert memo.generation == 1
-    finally:
-        await db.dispose()
+            touch_page(session, page.id, ctx.clock.now())
+            seen.append(db.page_changes)  # not before the transaction is over
+        seen.append(db.page_changes)
+        return seen
+
+    start, *rest = server.call(body)
+    assert rest == [start, start, start, start + 1]
 
 
 def test_registered_resources_share_the_cache_headers_and_304(

@@ -321,6 +321,7 @@ def test_maintenance_in_progress_and_upcoming_show_with_permalinks(
         async with ctx.db.write() as session:
             running = await maintenances.create_maintenance(
                 session,
+                ctx.events,
                 page_id=page.id,
                 name="Replacing disks",
                 maintenance_status="maintenance_in_progress",
@@ -334,6 +335,7 @@ def test_maintenance_in_progress_and_upcoming_show_with_permalinks(
             )
             later = await maintenances.create_maintenance(
                 session,
+                ctx.events,
                 page_id=page.id,
                 name="Kernel upgrade",
                 maintenance_status="maintenance_scheduled",
@@ -365,34 +367,30 @@ def test_maintenance_in_progress_and_upcoming_show_with_permalinks(
     assert "Replacing disks" in history
 
 
-async def test_routes_added_under_page_paths_are_not_shadowed(tmp_path: object) -> None:
-    from starlette.responses import PlainTextResponse
+def test_the_public_site_never_shadows_the_apps_other_routes() -> None:
+    """The public site is the router's first route; every other route with a literal
+    segment where a page's slug or sub-path would be (``/subscribe``, ``/{slug}/subscribe``)
+    is left to the router, and page paths are the site's."""
+    from starlette.routing import Match
 
-    from clarion.app import create_app
-    from clarion.settings import Settings
+    from clarion.app import routers
+    from clarion.public.routes import PublicRoute
 
-    app = create_app(
-        Settings(database_url=f"sqlite:///{tmp_path}/x.db", base_url="http://test"),
-        run_worker=False,
-    )
+    paths = [route.path for router in routers() for route in router.routes]  # type: ignore[attr-defined]
+    public = PublicRoute(None, paths)  # type: ignore[arg-type]
 
-    async def subscribe(slug: str) -> PlainTextResponse:
-        return PlainTextResponse(f"subscribe to {slug}")
+    def claimed(path: str) -> bool:
+        return public.matches({"type": "http", "path": path})[0] == Match.FULL
 
-    async def widget() -> PlainTextResponse:
-        return PlainTextResponse("widget")
-
-    app.add_api_route("/{slug}/not-a-page-path", subscribe, include_in_schema=False)
-    # Shaped like a page root (``/<slug>``) and like a page's resource on a custom domain.
-    app.add_api_route("/widget", widget, include_in_schema=False)
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
-        response = await client.get("/acme/not-a-page-path")
-        assert response.text == "subscribe to acme"
-        other_host = await client.get("/acme/not-a-page-path", headers={"Host": "status.example"})
-        assert other_host.text == "subscribe to acme"
-        assert (await client.get("/widget")).text == "widget"
-        assert (await client.get("/widget", headers={"Host": "status.example"})).text == "widget"
+    literal = [p for p in paths if not p.startswith(("/v1", "/v2"))]
+    assert literal, "the app has pages of its own outside the API"
+    for path in literal:
+        concrete = path.replace("{slug}", "acme").replace("{token}", "t0ken")
+        assert not claimed(concrete), path
+    for path in ("/acme", "/acme/", "/acme/incidents/01ABC", "/acme/feed.atom", "/static/x.css"):
+        assert claimed(path), path
+    for path in ("/v2/status_pages", "/v1/identity", "/openapi.json", "/healthz"):
+        assert not claimed(path), path
 
 
 def test_the_base_url_root_leads_to_the_only_page(tmp_path: Path) -> None:

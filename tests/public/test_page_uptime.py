@@ -32,6 +32,7 @@ def test_day_bars_use_the_availability_rules_for_components_and_groups(
             async with ctx.db.write() as session:
                 view = await incidents.create_incident(
                     session,
+                    ctx.events,
                     page_id=info.id,
                     name=name,
                     incident_status="investigating",
@@ -42,6 +43,7 @@ def test_day_bars_use_the_availability_rules_for_components_and_groups(
                 )
                 await incidents.add_update(
                     session,
+                    ctx.events,
                     incident_id=view.incident.id,
                     message="-",
                     notify_subscribers=False,
@@ -91,6 +93,7 @@ def test_an_outage_that_began_before_the_window_counts_inside_it(server: LiveSer
         async with ctx.db.write() as session:
             await incidents.create_incident(
                 session,
+                ctx.events,
                 page_id=info.id,
                 name="Long outage",
                 incident_status="identified",

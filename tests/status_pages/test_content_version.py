@@ -1,10 +1,17 @@
-"""The page's ``content_version`` moves once per write, at commit (on PostgreSQL its row lock is
-then held only inside the commit), and not at all when the write fails."""
+"""The page's ``content_version`` moves once per committed write, without any write locking the
+page's row (concurrent writes to one page never queue on it), not at all when the write fails,
+and folding the version rows away never changes it."""
 
 from __future__ import annotations
 
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
+from sqlalchemy import func, select
+
+from clarion.context import AppContext
+from clarion.status_pages.models import PageVersion
+from clarion.status_pages.versions import FOLD_ABOVE, fold_versions
 from tests.contract.checks import Raw
 from tests.factories import PageInfo
 from tests.harness import LiveServer, record_statements
@@ -29,13 +36,7 @@ def _create(raw: Raw, page: PageInfo, component_id: str) -> int:
     return response.status_code
 
 
-def _target(statement: str) -> str:
-    """``"INSERT incidents"``, ``"UPDATE status_pages"``: the verb and its table."""
-    words = statement.split()
-    return f"{words[0].upper()} {words[1 if words[0].upper() == 'UPDATE' else 2]}"
-
-
-def test_a_create_bumps_the_version_once_without_locking_the_page_before_commit(
+def test_a_create_moves_the_version_once_without_touching_the_page_row(
     server: LiveServer, raw: Raw, page: PageInfo
 ) -> None:
     before = _version(server, page.id)
@@ -46,10 +47,10 @@ def test_a_create_bumps_the_version_once_without_locking_the_page_before_commit(
         for s in seen
         if s.lstrip().upper().startswith(("INSERT", "UPDATE", "DELETE"))
     ]
-    # The bump is a row in pending_page_bumps, which the database applies (a trigger,
-    # deferred to the commit on PostgreSQL): no statement from here locks the page's row.
-    assert writes.count("INSERT pending_page_bumps") == 1, writes
+    # The version is a new row: no statement locks the page's row.
+    assert writes.count("INSERT status_page_versions") == 1, writes
     assert "UPDATE status_pages" not in writes, writes
+    assert not any("FOR UPDATE" in s and "status_pages" in s for s in seen), seen
     assert len(writes) >= 4  # incident, update, ledger row, idempotency record or more
     assert _version(server, page.id) == before + 1
 
@@ -60,3 +61,54 @@ def test_a_failed_write_leaves_the_version_alone(
     before = _version(server, page.id)
     assert _create(raw, page, "01NOSUCHCOMPONENT") == 422
     assert _version(server, page.id) == before
+
+
+def test_concurrent_creates_on_one_page_all_commit_and_each_moves_the_version(
+    server: LiveServer, token: str, page: PageInfo
+) -> None:
+    before = _version(server, page.id)
+    component = next(iter(page.components.values()))
+
+    def one(_index: int) -> int:
+        client = Raw(server.base_url, token)
+        try:
+            return _create(client, page, component)
+        finally:
+            client.close()
+
+    with ThreadPoolExecutor(16) as pool:
+        statuses = list(pool.map(one, range(32)))
+    assert statuses == [201] * 32
+    assert _version(server, page.id) == before + 32
+
+
+def _rows(server: LiveServer, page_id: str) -> int:
+    async def count(ctx: AppContext) -> int:
+        async with ctx.db.read() as session:
+            found = await session.scalar(
+                select(func.count()).where(PageVersion.status_page_id == page_id)
+            )
+        return int(found or 0)
+
+    return server.call(count)
+
+
+def test_folding_the_version_rows_keeps_the_version_and_later_writes_still_move_it(
+    server: LiveServer, raw: Raw, page: PageInfo
+) -> None:
+    component = next(iter(page.components.values()))
+    for _ in range(FOLD_ABOVE + 1):
+        assert _create(raw, page, component) == 201
+    before = _version(server, page.id)
+    assert _rows(server, page.id) > FOLD_ABOVE
+
+    async def fold(ctx: AppContext) -> int:
+        async with ctx.db.write() as session:
+            return await fold_versions(session)
+
+    assert server.call(fold) > 0
+    assert _rows(server, page.id) == 1  # the newest stays: when the page last changed
+    assert _version(server, page.id) == before
+    assert server.call(fold) == 0  # nothing more to fold
+    assert _create(raw, page, component) == 201
+    assert _version(server, page.id) == before + 1

@@ -9,11 +9,11 @@ from pydantic import BaseModel
 from starlette.responses import Response
 
 from clarion.api_keys.service import Principal
-from clarion.http.auth import context_of, require
+from clarion.http.auth import ApiRoute, context_of, require
 from clarion.http.json import json_response
 from clarion.http.wire import ERROR_RESPONSES
 
-router = APIRouter(tags=["Utilities V1"], responses=ERROR_RESPONSES)
+router = APIRouter(tags=["Utilities V1"], responses=ERROR_RESPONSES, route_class=ApiRoute)
 
 
 class IdentityTeamV1(BaseModel):

@@ -7,13 +7,11 @@ import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from clarion.api_keys.models import ApiKey
-from clarion.db.lean import LeanStatement, LeanTx
 from clarion.errors import NotFound
 from clarion.ids import new_id
 
@@ -91,23 +89,16 @@ async def revoke_key(session: AsyncSession, key_id_or_name: str, now: datetime) 
     return key
 
 
-#: Built once: constructing the statement cost more than running it (it runs on every request).
-_LIVE_KEY_BY_HASH = LeanStatement(
-    select(ApiKey.id, ApiKey.name, ApiKey.roles, ApiKey.token_hash).where(
-        ApiKey.token_hash == bindparam("digest"), ApiKey.revoked_at.is_(None)
-    )
+#: Built once: it runs on every API request.
+_LIVE_KEY_BY_HASH = select(ApiKey.id, ApiKey.name, ApiKey.roles, ApiKey.token_hash).where(
+    ApiKey.token_hash == bindparam("digest"), ApiKey.revoked_at.is_(None)
 )
 
 
-async def authenticate(tx: LeanTx, token: str) -> Principal | None:
+async def authenticate(session: AsyncSession, token: str) -> Principal | None:
     """The live key whose token this is, or None. Compares hashes in constant time."""
     digest = hash_token(token)
-    return principal_of(await tx.first(_LIVE_KEY_BY_HASH, {"digest": digest}), digest)
-
-
-def principal_of(row: Any, digest: str) -> Principal | None:
-    """The principal of a ``_LIVE_KEY_BY_HASH``-shaped row found for ``digest`` (constant-time
-    comparison), or None."""
+    row = (await session.execute(_LIVE_KEY_BY_HASH, {"digest": digest})).first()
     if row is None or not hmac.compare_digest(row.token_hash, digest):
         return None
     return Principal(id=row.id, name=row.name, roles=tuple(row.roles))

@@ -25,7 +25,7 @@ async def prepare_demo(ctx: AppContext) -> tuple[str, str]:
         await apply_declaration(session, declaration, now)
         page = await page_by_slug(session, declaration.pages[0].slug)
         assert page is not None
-        await seed_history(session, page, now)
+        await seed_history(session, ctx.events, page, now)
         _key, token = await create_key(
             session, "demo", ["viewer", "status_page_publisher", "manage_settings"], now
         )

@@ -45,11 +45,8 @@ def _run_server(factory: Callable[[], Any], host: str, port: int, options: dict[
     """One server process (the target of each child)."""
     import uvicorn
 
-    from clarion.http.instant import with_instant_answers
-
     sock = listening_socket(host, port)
-    app = factory()
-    server = uvicorn.Server(uvicorn.Config(app, **with_instant_answers(options, app)))
+    server = uvicorn.Server(uvicorn.Config(factory(), **options))
     server.run(sockets=[sock])
 
 

@@ -14,7 +14,6 @@ import click
 from clarion.cli.common import load_settings, migrate, setup_logging
 from clarion.cli.processes import supervise
 from clarion.context import SHARED_RATE_LIMIT_FILE
-from clarion.http.instant import with_instant_answers
 from clarion.http.ratelimit import SharedFileRateLimiter
 from clarion.settings import Settings
 
@@ -24,8 +23,7 @@ if TYPE_CHECKING:
 
 #: The collector's thresholds while serving (CPython's default is 700, 10, 10). An uncached
 #: public page builds a snapshot of tens of thousands of objects; with the default, collections
-#: ran every few renders and their pauses set the p99 (two-year page: p99 48.8 to 55.3 ms with the
-#: default, 35.8 to 45.4 ms with these, p50 about 2 ms lower, in back-to-back runs).
+#: ran every few renders and their pauses set the uncached page's tail latency.
 GC_THRESHOLDS = (50_000, 20, 100)
 
 #: The variable that sets each process's PostgreSQL pool (``Settings.db_pool_size``).
@@ -100,21 +98,18 @@ def serve_app(
     _freeze_startup_objects()
     if banner:
         click.echo(banner)
-    uvicorn.run(app, host=host, port=port, **uvicorn_options(settings.log_level, app))
+    uvicorn.run(app, host=host, port=port, **uvicorn_options(settings.log_level))
 
 
-def uvicorn_options(log_level: str, app: Any = None) -> dict[str, Any]:
-    """How ``clarion serve`` runs uvicorn (also used by the public page benchmark's baseline):
-    uvloop and httptools when installed (``auto``), no access log, no ``Server`` header, and
-    ``X-Forwarded-*`` from trusted proxies; given the app, the httptools protocol that answers
-    its cached public bytes from the parser callback (``clarion.http.instant``)."""
-    options: dict[str, Any] = {
+def uvicorn_options(log_level: str) -> dict[str, Any]:
+    """How ``clarion serve`` runs uvicorn: uvloop and httptools when installed (``auto``), no
+    access log, no ``Server`` header, and ``X-Forwarded-*`` from trusted proxies."""
+    return {
         "log_level": log_level,
         "access_log": False,
         "proxy_headers": True,
         "server_header": False,
     }
-    return options if app is None else with_instant_answers(options, app)
 
 
 @click.command("serve")

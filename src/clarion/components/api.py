@@ -16,11 +16,13 @@ from clarion.components.schemas import (
     StatusPageComponentsUpdatePayloadV2,
     component_v2,
 )
-from clarion.http.auth import context_of, require
+from clarion.http.auth import ApiRoute, context_of, require
 from clarion.http.json import json_response
 from clarion.http.wire import ERROR_RESPONSES
 
-router = APIRouter(tags=["Status Page Components V2"], responses=ERROR_RESPONSES)
+router = APIRouter(
+    tags=["Status Page Components V2"], responses=ERROR_RESPONSES, route_class=ApiRoute
+)
 
 
 @router.get(

@@ -15,12 +15,12 @@ from clarion.components.schemas import (
     availability_v2,
 )
 from clarion.errors import ValidationFailed
-from clarion.http.auth import context_of, require
+from clarion.http.auth import ApiRoute, context_of, require
 from clarion.http.filters import parse_query_timestamp
 from clarion.http.json import json_response
 from clarion.http.wire import ERROR_RESPONSES
 
-router = APIRouter(tags=["Status Pages V2"], responses=ERROR_RESPONSES)
+router = APIRouter(tags=["Status Pages V2"], responses=ERROR_RESPONSES, route_class=ApiRoute)
 
 MAX_WINDOW = timedelta(days=366)
 

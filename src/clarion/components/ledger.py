@@ -11,22 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from clarion.components.models import ComponentStatusChange
-from clarion.db.base import insert_into
 from clarion.ids import new_id
-
-#: Built once: the ledger rows of a create go in with it.
-_INSERT_CHANGE = insert_into(ComponentStatusChange)
-#: The columns of a row that ``LedgerWriter`` makes.
-LEDGER_ROW_COLUMNS = (
-    "id",
-    "status_page_id",
-    "component_id",
-    "incident_id",
-    "maintenance_id",
-    "status",
-    "occurred_at",
-    "seq",
-)
 
 OPERATIONAL = "operational"
 #: From best to worst; a component shows the worst status any of its causes gives it.
@@ -156,13 +141,12 @@ class LedgerWriter:
 
     def __init__(
         self,
-        session: AsyncSession | None,
+        session: AsyncSession,
         status_page_id: str,
         current: dict[str, str],
         *,
         incident_id: str | None = None,
         maintenance_id: str | None = None,
-        collect: bool = False,
     ) -> None:
         self.session = session
         self.status_page_id = status_page_id
@@ -171,40 +155,27 @@ class LedgerWriter:
         self.maintenance_id = maintenance_id
         self._seq = 0
         self.changed: list[str] = []
-        #: With ``collect``, the rows are kept here for the caller to insert (``insert_rows``)
-        #: instead of being added to the session.
-        self.collect = collect
-        self.rows: list[dict[str, Any]] = []
 
     def set(self, component_id: str, status: str, at: datetime) -> bool:
         """Record ``status`` for the component unless it already has it; True if recorded."""
         if self.current.get(component_id, OPERATIONAL) == status:
             return False
         self._seq += 1
-        row = {
-            "id": new_id(),
-            "status_page_id": self.status_page_id,
-            "component_id": component_id,
-            "incident_id": self.incident_id,
-            "maintenance_id": self.maintenance_id,
-            "status": status,
-            "occurred_at": at,
-            "seq": self._seq,
-        }
-        if self.collect:
-            self.rows.append(row)
-        else:
-            assert self.session is not None, "a LedgerWriter without a session must collect"
-            self.session.add(ComponentStatusChange(**row))
+        self.session.add(
+            ComponentStatusChange(
+                id=new_id(),
+                status_page_id=self.status_page_id,
+                component_id=component_id,
+                incident_id=self.incident_id,
+                maintenance_id=self.maintenance_id,
+                status=status,
+                occurred_at=at,
+                seq=self._seq,
+            )
+        )
         self.current[component_id] = status
         self.changed.append(component_id)
         return True
-
-    async def insert_rows(self) -> None:
-        """Insert the collected rows in one statement (no unit-of-work flush)."""
-        if self.rows:
-            assert self.session is not None
-            await self.session.execute(_INSERT_CHANGE, self.rows)
 
     def reset_all(self, at: datetime) -> None:
         """Every component of this cause back to ``operational``."""

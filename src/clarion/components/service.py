@@ -26,7 +26,7 @@ from clarion.db.engine import Database
 from clarion.errors import Conflict, NotFound
 from clarion.ids import new_id
 from clarion.status_pages.models import StatusPage, StructureItem
-from clarion.status_pages.service import bump_content_version
+from clarion.status_pages.versions import touch_page
 
 API_MANAGED_BY = "dashboard"
 
@@ -98,7 +98,7 @@ async def update_component(
     component.updated_at = now
     await session.flush()
     for page_id in await _pages_placing(session, component.id):
-        await bump_content_version(session, page_id, now)
+        touch_page(session, page_id, now)
     return component
 
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import JSON, DateTime, Dialect, Insert, MetaData, Table, insert
+from sqlalchemy import JSON, DateTime, Dialect, MetaData
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
 
@@ -53,9 +53,3 @@ class Base(DeclarativeBase):
         dict[str, Any]: JSON(),
         list[Any]: JSON(),
     }
-
-
-def insert_into(model: type[Base]) -> Insert:
-    """A plain (Core) ``INSERT`` into ``model``'s table, built once by the caller: rows go in
-    as dictionaries, without the unit of work (for the hot write paths)."""
-    return insert(cast(Table, model.__table__))

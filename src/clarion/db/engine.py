@@ -1,31 +1,33 @@
-"""Engines and transactions.
+"""Engines and units of work.
 
-``Database.read()`` and ``Database.write()`` each give one session in one transaction; ``write``
-commits when the block ends without an exception. Services flush, never commit.
+``Database.read()`` and ``Database.write()`` are the two ways to reach the database: each gives
+one ``AsyncSession`` in one transaction; ``write`` commits when the block ends without an
+exception and rolls back otherwise. Services flush, never commit.
 
 SQLite: WAL, ``BEGIN IMMEDIATE`` for writes (so a writer takes the lock up front instead of
 failing on upgrade), plain ``BEGIN`` for reads, and writes in this process serialised by an
 asyncio lock so they queue here rather than spin in SQLite's busy handler. Statements run on the
 event loop's thread (``inline_sqlite``), not on aiosqlite's per-connection threads.
+
+Every write that changes what a status page shows calls ``touch_page`` (see
+``status_pages.versions``); ``Database.page_changes`` counts the committed transactions that
+did, so that memos of page versions kept in this process know when to look again.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import sqlite3
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, nullcontext
-from functools import partial
 from typing import Any
 
 import orjson
-from sqlalchemy import event, text
+from sqlalchemy import UniqueConstraint, event, text
 from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.exc import DisconnectionError, IntegrityError
 from sqlalchemy.ext.asyncio import (
-    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
@@ -34,14 +36,10 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.pool import NullPool
 
 from clarion.db import inline_sqlite
-from clarion.db.group_commit import GroupCommit
-from clarion.db.group_commit_pg import PgGroupCommit
-from clarion.db.lean import AutocommitTx, LeanTx, released
-from clarion.db.lean_pg import LeanConnections
 
 SQLITE_BUSY_TIMEOUT_MS = inline_sqlite.BUSY_TIMEOUT_MS
-#: Execution option: this connection runs single self-contained statements, no BEGIN.
-NO_BEGIN = "clarion_no_begin"
+#: ``session.info`` key: the status pages whose content the transaction changed.
+TOUCHED_PAGES = "clarion_touched_pages"
 
 
 def _enable_wal(cursor: Any, attempts: int = 100) -> None:
@@ -74,7 +72,7 @@ def _prepare_sqlite(connection: Any, busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_
     cursor.close()
 
 
-def _sqlite_engine(url: str, *, immediate: bool, pool_size: int, reset: bool = True) -> AsyncEngine:
+def _sqlite_engine(url: str, *, immediate: bool, pool_size: int) -> AsyncEngine:
     engine = create_async_engine(
         url,
         pool_size=pool_size,
@@ -82,10 +80,6 @@ def _sqlite_engine(url: str, *, immediate: bool, pool_size: int, reset: bool = T
         pool_timeout=60,
         async_creator=inline_sqlite.async_creator(url),
         json_deserializer=orjson.loads,
-        # Every use of the read engine ends its transaction itself (a session's ``begin()``
-        # block, or a connection's close), so the pool's extra ROLLBACK on return would be a
-        # wasted round trip to aiosqlite's thread on every request.
-        pool_reset_on_return="rollback" if reset else None,
     )
 
     @event.listens_for(engine.sync_engine, "connect")
@@ -94,10 +88,8 @@ def _sqlite_engine(url: str, *, immediate: bool, pool_size: int, reset: bool = T
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Any) -> None:
-        if conn.get_execution_options().get(NO_BEGIN):
-            return
         if immediate:
-            inline_sqlite.begin_immediate(conn.connection.driver_connection)
+            conn.connection.dbapi_connection.run_async(inline_sqlite.begin_immediate)
         else:
             conn.exec_driver_sql("BEGIN")
 
@@ -106,26 +98,20 @@ def _sqlite_engine(url: str, *, immediate: bool, pool_size: int, reset: bool = T
 
 @asynccontextmanager
 async def _inline_session(
-    sessions: async_sessionmaker[AsyncSession], *, then_yield: bool = True
+    sessions: async_sessionmaker[AsyncSession],
 ) -> AsyncIterator[AsyncSession]:
     """A session in a transaction, closed directly when the block ends.
 
     SQLAlchemy's ``async with session`` closes through a new task under ``asyncio.shield``, so
-    that a cancellation cannot cut a close short. That costs a trip round the event loop per
-    request, and the connection stays checked out meanwhile: under load, requests then queue
-    for the pool, and ``asyncio.Queue`` lets newcomers take a returned connection before the
-    requests already waiting, which starved some of them for seconds (the benchmark's tail).
-    With inline SQLite connections nothing in ``close()`` suspends, so there is nothing for a
-    cancellation to interrupt and the shield is not needed. Other tasks get their turn after
-    the connection is back (``_let_others_run``), unless the caller gives it (``then_yield``)."""
+    that a cancellation cannot cut a close short; the connection stays checked out until that
+    task runs, and under load requests then queue for the pool. With inline SQLite connections
+    nothing in ``close()`` suspends, so there is nothing for a cancellation to interrupt."""
     session = sessions()
     try:
         async with session.begin():
             yield session
     finally:
         await session.close()
-    if then_yield:
-        await _let_others_run()
 
 
 async def _let_others_run() -> None:
@@ -141,7 +127,7 @@ IDLE_PING_SECONDS = 1.0
 
 def _ping_when_idle(engine: AsyncEngine) -> None:
     """Check a connection on checkout only when it has been idle (``pool_pre_ping`` checks on
-    every checkout: one more round trip per request, about a fifth of a cached list's cost).
+    every checkout: one more round trip per request).
 
     A connection that the server dropped while it sat in the pool (a restart, an idle timeout)
     is replaced before any request sees it: raising ``DisconnectionError`` from the checkout
@@ -172,20 +158,16 @@ class Database:
     def __init__(self, url: str, *, pool_size: int = 32) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
-        self._write_lock: asyncio.Lock | None = None
-        #: SQLite's lean connections, by "is the writer" (``_lean_sqlite``)
-        self._lean_connections: dict[bool, sqlite3.Connection] = {}
-        self._group_commit: GroupCommit | None = None
-        #: PostgreSQL's lean connections (``clarion.db.lean_pg``)
-        self._lean_pg: LeanConnections | None = None
-        self._pg_group_commit: PgGroupCommit | None = None
+        #: Committed write transactions (in this process) that changed a status page.
+        self.page_changes = 0
+        self.write_lock = asyncio.Lock()
         self._writer_turns: inline_sqlite.WriterTurns | None = None
         if self.is_sqlite:
             path = make_url(url).database
             if path and path != ":memory:":
                 self._writer_turns = inline_sqlite.WriterTurns(path)
             self.write_engine = _sqlite_engine(url, immediate=True, pool_size=1)
-            self.read_engine = _sqlite_engine(url, immediate=False, pool_size=4, reset=False)
+            self.read_engine = _sqlite_engine(url, immediate=False, pool_size=4)
         else:
             self.write_engine = create_async_engine(
                 url,
@@ -195,12 +177,6 @@ class Database:
             )
             _ping_when_idle(self.write_engine)
             self.read_engine = self.write_engine
-            # Lean connections are opened through an engine of their own, without a pool, so
-            # that each is new (one taken from the pool might have been dropped meanwhile).
-            self._lean_engine = create_async_engine(
-                url, poolclass=NullPool, json_deserializer=orjson.loads
-            )
-            self._lean_pg = LeanConnections(self._lean_engine, max(2, pool_size // 2))
         self._write_sessions = async_sessionmaker(self.write_engine, expire_on_commit=False)
         self._read_sessions = async_sessionmaker(self.read_engine, expire_on_commit=False)
 
@@ -214,6 +190,7 @@ class Database:
         if self.is_sqlite:
             async with _inline_session(self._read_sessions) as session:
                 yield session
+            await _let_others_run()
         else:
             async with self._read_sessions() as session, session.begin():
                 yield session
@@ -222,133 +199,33 @@ class Database:
     async def write(self) -> AsyncIterator[AsyncSession]:
         """A write transaction that commits when the block ends cleanly."""
         if self.is_sqlite:
+            turn = self._writer_turns.turn() if self._writer_turns else nullcontext()
             async with (
-                self._sqlite_writer(),
-                _inline_session(self._write_sessions, then_yield=False) as s,
+                self.write_lock,
+                turn,
+                _inline_session(self._write_sessions) as session,
             ):
-                yield s
+                yield session
+            if session.info.get(TOUCHED_PAGES):
+                self.page_changes += 1
             # Outside the write lock and the writers' turn: other writers go meanwhile.
             await _let_others_run()
         else:
             async with self._write_sessions() as session, session.begin():
                 yield session
+            if session.info.get(TOUCHED_PAGES):
+                self.page_changes += 1
 
-    @asynccontextmanager
-    async def _sqlite_writer(self) -> AsyncIterator[None]:
-        """This process's write lock, then the writers' turn across processes."""
-        if self._write_lock is None:
-            self._write_lock = asyncio.Lock()
-        turn = self._writer_turns.turn() if self._writer_turns else nullcontext()
-        async with self._write_lock, turn:
-            yield
-
-    def _lean_sqlite(self, writer: bool) -> sqlite3.Connection:
-        """SQLite's lean connections, kept outside the pools: one for writes (they take turns
-        on the write lock), one for reads (an inline statement never suspends, so callers
-        cannot interleave on it). The writer has no busy timeout: it waits for other
-        processes in ``BEGIN IMMEDIATE``'s asynchronous polling, never inside SQLite."""
-        found = self._lean_connections.get(writer)
-        if found is None:
-            found = inline_sqlite.connect(self.url)
-            _prepare_sqlite(found, 0 if writer else SQLITE_BUSY_TIMEOUT_MS)
-            self._lean_connections[writer] = found
-        return found
-
-    @asynccontextmanager
-    async def lean_write(self) -> AsyncIterator[LeanTx]:
-        """A write on a driver connection (``clarion.db.lean``), committed when the block ends
-        cleanly and rolled back otherwise; same locking as ``write()``. On SQLite, concurrent
-        lean writes share a transaction, each in its own savepoint, and the block ends once
-        their common ``COMMIT`` is done (``clarion.db.group_commit``)."""
-        engine = self.write_engine.sync_engine
-        if self._lean_pg is not None:
-            info: dict[Any, Any] = {}
-            try:
-                async with self._pg_lean(engine, info) as tx:
-                    yield tx
-                    write = await tx.finish()
-                if write is not None:  # the usual case: the block's inserts, as one statement
-                    sql, params, texts = write
-                    if self._pg_group_commit is None:
-                        self._pg_group_commit = PgGroupCommit(self._lean_pg)
-                    await self._pg_group_commit.write(sql, params)
-                    tx.ran(texts)
-            finally:
-                released(engine, info)
-            return
-        if self._group_commit is None:
-            self._group_commit = GroupCommit(
-                engine, partial(self._lean_sqlite, True), self._sqlite_writer, _let_others_run
-            )
-        async with self._group_commit.member() as member:
-            yield member
-
-    @asynccontextmanager
-    async def lean_read(self) -> AsyncIterator[LeanTx]:
-        """``read_single`` on a driver connection (``clarion.db.lean``): self-contained
-        statements outside any transaction, for the lookups every API request makes."""
-        engine = self.read_engine.sync_engine
-        if self.is_sqlite:
-            yield LeanTx(engine, self._lean_sqlite(writer=False), {})
-            await _let_others_run()
-            return
-        async with self._pg_lean(engine, {}) as tx:
-            yield tx
-            if tx.holds_writes:
-                raise RuntimeError("lean_read is for reads; write in lean_write")
-
-    @asynccontextmanager
-    async def _pg_lean(self, engine: Any, info: dict[Any, Any]) -> AsyncIterator[AutocommitTx]:
-        """A block on one of PostgreSQL's lean connections: rolled back when it fails, and the
-        connection given back (closed instead when the failure says it is gone)."""
-        assert self._lean_pg is not None
-        tx = AutocommitTx(engine, await self._lean_pg.acquire(), info, self._lean_pg)
-        failed: BaseException | None = None
+    async def ping(self, timeout_seconds: float = 2.0) -> bool:
+        """True when the database answers a trivial query within ``timeout_seconds``."""
         try:
-            yield tx
-        except BaseException as error:
-            failed = error
-            with contextlib.suppress(Exception):  # a broken connection is not reused
-                await tx.rollback()
-            raise
-        finally:
-            await self._lean_pg.release(tx.driver, failed)
-
-    @asynccontextmanager
-    async def read_single(self) -> AsyncIterator[AsyncConnection]:
-        """A connection outside any transaction, for one self-contained SELECT (a statement is
-        atomic on its own). It saves the BEGIN and COMMIT round trips of ``read()``, which
-        matters for lookups made on every request (API key authentication)."""
-        if self.is_sqlite:
-            conn = await self.read_engine.connect().start()
-            try:
-                await conn.execution_options(**{NO_BEGIN: True})
-                yield conn
-            finally:
-                await conn.close()
-            await _let_others_run()
-        else:
-            async with self.read_engine.connect() as conn:
-                await conn.execution_options(isolation_level="AUTOCOMMIT")
-                yield conn
-
-    async def ping(self) -> bool:
-        """True when the database answers a trivial query."""
-        try:
-            async with asyncio.timeout(2):
-                async with self.read_single() as conn:
-                    await conn.execute(text("SELECT 1"))
-            return True
+            async with asyncio.timeout(timeout_seconds), self.read() as session:
+                await session.execute(text("SELECT 1"))
         except Exception:
             return False
+        return True
 
     async def dispose(self) -> None:
-        for connection in self._lean_connections.values():
-            connection.close()
-        self._lean_connections.clear()
-        if self._lean_pg is not None:
-            await self._lean_pg.close()
-            await self._lean_engine.dispose()
         if self._writer_turns is not None:
             self._writer_turns.close()
         await self.write_engine.dispose()
@@ -382,3 +259,14 @@ def make_sync_engine(url: str) -> Engine:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
+
+
+def is_unique_violation(error: IntegrityError, constraint: UniqueConstraint) -> bool:
+    """Whether ``error`` is a violation of ``constraint`` (a named unique constraint of a
+    model's table), as each backend reports it."""
+    diag = getattr(error.orig, "diag", None)
+    if diag is not None:  # psycopg: the constraint by name
+        return bool(diag.constraint_name == constraint.name)
+    table = constraint.table.name
+    columns = ", ".join(f"{table}.{column.name}" for column in constraint.columns)
+    return f"UNIQUE constraint failed: {columns}" in str(error.orig)

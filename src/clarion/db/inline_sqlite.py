@@ -2,10 +2,14 @@
 
 aiosqlite gives every connection a thread and sends each call there through a queue, waking the
 event loop again with the result. For a local SQLite file a statement takes microseconds, so that
-round trip (two thread switches and a fight for the GIL, several per request) cost more than the
-statements themselves: about 40 % of the CPU of an API request. ``InlineConnection`` keeps
-aiosqlite's interface, which SQLAlchemy's dialect drives, but runs each call at once on the
-calling thread.
+round trip (two thread switches and a fight for the GIL, several per request) costs more than the
+statements themselves. ``InlineConnection`` keeps aiosqlite's interface, which SQLAlchemy's
+dialect drives, but runs each call at once on the calling thread.
+
+This relies on aiosqlite's internals (``Connection._execute``, ``_connect``, ``_tx``,
+``_running``, ``_connection``): the dependency is pinned to one release, and
+``tests/db/test_inline_sqlite_internals.py`` fails the moment that release's ``Connection``
+changes.
 
 What this gives up, and why it is safe here:
 
@@ -32,7 +36,6 @@ from typing import Any
 import aiosqlite
 from sqlalchemy.dialects.sqlite.pysqlite import SQLiteDialect_pysqlite
 from sqlalchemy.engine import make_url
-from sqlalchemy.util import await_only
 
 #: Connections open with this busy timeout; ``begin_immediate`` lowers it while it polls.
 BUSY_TIMEOUT_MS = 30_000
@@ -72,6 +75,13 @@ class InlineConnection(aiosqlite.Connection):
             self._connection = self._connector()
         return self
 
+    @property
+    def raw(self) -> sqlite3.Connection:
+        """The ``sqlite3`` connection underneath."""
+        if self._connection is None:
+            raise ValueError("Connection closed")
+        return self._connection
+
     def __await__(self) -> Any:
         return self._connect().__await__()
 
@@ -102,17 +112,13 @@ def _is_busy(error: BaseException) -> bool:
     return "locked" in text or "busy" in text
 
 
-def _immediate_attempts(
-    raw: sqlite3.Connection, timeout_ms: int, toggle: bool = True
-) -> Iterator[float]:
+def _immediate_attempts(raw: sqlite3.Connection, timeout_ms: int) -> Iterator[float]:
     """``BEGIN IMMEDIATE`` on ``raw`` without SQLite's blocking busy handler: yields how long to
     sleep before each retry while another process holds the write lock, and returns once the
-    transaction has begun. The caller sleeps as its context allows. ``toggle``: the connection
-    has a busy timeout, set to 0 meanwhile (else it has none)."""
+    transaction has begun. The busy timeout is 0 meanwhile (restored afterwards)."""
     deadline = time.monotonic() + timeout_ms / 1000
     delay = 0.001
-    if toggle:
-        raw.execute("PRAGMA busy_timeout=0")
+    raw.execute("PRAGMA busy_timeout=0")
     try:
         while True:
             try:
@@ -124,24 +130,15 @@ def _immediate_attempts(
             yield delay
             delay = min(delay * 2, 0.05)
     finally:
-        if toggle:
-            raw.execute(f"PRAGMA busy_timeout={timeout_ms}")
+        raw.execute(f"PRAGMA busy_timeout={timeout_ms}")
 
 
-def begin_immediate(driver_connection: Any, timeout_ms: int = BUSY_TIMEOUT_MS) -> None:
-    """``BEGIN IMMEDIATE`` on an ``InlineConnection``, waiting for another
-    process's write lock with asynchronous sleeps instead of SQLite's blocking busy handler.
-
-    Runs inside SQLAlchemy's greenlet (from a ``begin`` event), where ``await_only`` may
-    suspend on the event loop."""
-    for delay in _immediate_attempts(driver_connection._conn, timeout_ms):
-        await_only(asyncio.sleep(delay))
-
-
-async def begin_immediate_raw(raw: sqlite3.Connection, timeout_ms: int = BUSY_TIMEOUT_MS) -> None:
-    """``begin_immediate`` from a coroutine, for a plain ``sqlite3`` connection whose busy
-    timeout is 0 (it never waits inside SQLite)."""
-    for delay in _immediate_attempts(raw, timeout_ms, toggle=False):
+async def begin_immediate(connection: InlineConnection, timeout_ms: int = BUSY_TIMEOUT_MS) -> None:
+    """``BEGIN IMMEDIATE`` on an ``InlineConnection``, waiting for another process's write lock
+    with asynchronous sleeps instead of SQLite's blocking busy handler (the loop keeps
+    serving meanwhile). Called through SQLAlchemy's ``AdaptedConnection.run_async`` from the
+    engine's ``begin`` event."""
+    for delay in _immediate_attempts(connection.raw, timeout_ms):
         await asyncio.sleep(delay)
 
 

@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from clarion.components.models import Component
+from clarion.events import EventSink
 from clarion.incidents import service as incidents
 from clarion.incidents.models import Incident
 from clarion.status_pages.models import StatusPage
@@ -80,7 +81,7 @@ STORIES = [
 
 
 async def seed_history(
-    session: AsyncSession, page: StatusPage, now: datetime, days: int = 100
+    session: AsyncSession, events: EventSink, page: StatusPage, now: datetime, days: int = 100
 ) -> int:
     """Publish past incidents and maintenance over the last ``days`` days, and one upcoming
     maintenance window (once; returns how many incidents)."""
@@ -104,10 +105,10 @@ async def seed_history(
             hour=rng.randint(1, 20), minute=rng.randint(0, 59), second=0, microsecond=0
         )
         await _publish(
-            session, page.id, name, [components[k] for k in keys], status, steps, start, rng
+            session, events, page.id, name, [components[k] for k in keys], status, steps, start, rng
         )
         count += 1
-    await _seed_maintenance(session, page.id, components, now, days)
+    await _seed_maintenance(session, events, page.id, components, now, days)
     return count
 
 
@@ -119,7 +120,12 @@ MAINTENANCE = [
 
 
 async def _seed_maintenance(
-    session: AsyncSession, page_id: str, components: dict[str, str], now: datetime, days: int
+    session: AsyncSession,
+    events: EventSink,
+    page_id: str,
+    components: dict[str, str],
+    now: datetime,
+    days: int,
 ) -> None:
     """Completed windows every few weeks, and one scheduled a few days ahead."""
     from clarion.maintenances import service as maintenances
@@ -132,6 +138,7 @@ async def _seed_maintenance(
         end = start + timedelta(hours=2)
         view = await maintenances.create_maintenance(
             session,
+            events,
             page_id=page_id,
             name=name,
             maintenance_status="maintenance_scheduled",
@@ -149,6 +156,7 @@ async def _seed_maintenance(
         ):
             await maintenances.add_update(
                 session,
+                events,
                 maintenance_id=view.maintenance.id,
                 message=text,
                 notify_subscribers=False,
@@ -162,6 +170,7 @@ async def _seed_maintenance(
     name, keys, message = MAINTENANCE[index % len(MAINTENANCE)]
     await maintenances.create_maintenance(
         session,
+        events,
         page_id=page_id,
         name=name,
         maintenance_status="maintenance_scheduled",
@@ -177,6 +186,7 @@ async def _seed_maintenance(
 
 async def _publish(
     session: AsyncSession,
+    events: EventSink,
     page_id: str,
     name: str,
     component_ids: list[str],
@@ -188,6 +198,7 @@ async def _publish(
     first_status, first_message = steps[0]
     view = await incidents.create_incident(
         session,
+        events,
         page_id=page_id,
         name=name,
         incident_status=first_status,
@@ -201,6 +212,7 @@ async def _publish(
         at = at + timedelta(minutes=rng.randint(12, 95))
         await incidents.add_update(
             session,
+            events,
             incident_id=view.incident.id,
             message=message,
             notify_subscribers=False,

@@ -1,24 +1,34 @@
-"""Bearer authentication, per-key rate limiting and role checks, as FastAPI dependencies.
+"""Bearer authentication, per-key rate limiting and role checks.
 
-Every API route declares what it needs: ``Depends(require())`` for any valid key,
-``Depends(require(PUBLISH_ROLE))`` to publish, ``Depends(require(CONFIGURE_ROLE))`` for settings.
+Every API route is an ``ApiRoute``: before anything of the request is parsed or validated, the
+``Authorization`` header's key is looked up (401 when missing, malformed, unknown or revoked)
+and one token of the key's rate-limit bucket is spent (429 when empty). Each route then
+declares what it needs of the key: ``Depends(require())`` for any valid key,
+``Depends(require(PUBLISH_ROLE))`` to publish, ``Depends(require(CONFIGURE_ROLE))`` for
+settings (403 otherwise).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from datetime import timedelta
+from typing import Any
 
 from fastapi import Request
+from fastapi.routing import APIRoute
+from starlette.responses import Response
 from starlette.types import Scope
 
 from clarion.api_keys.service import Principal, authenticate
 from clarion.context import AppContext
 from clarion.errors import Forbidden, RateLimited, RateLimitInfo, Unauthenticated
+from clarion.http.middleware import BODY_METHODS, may_be_json, nul_problem
 from clarion.http.ratelimit import headers_for
 
 RETROSPECTIVE_BUCKET = "retrospective"
+#: ``request.state`` attribute holding the request's ``Principal``.
+PRINCIPAL = "principal"
 
 
 def context_of(request: Request) -> AppContext:
@@ -73,39 +83,62 @@ async def spend_token(
         )
 
 
-async def spend_default_token(scope: Scope, ctx: AppContext, principal: Principal) -> None:
-    """``spend_token`` from the key's default bucket (every API request spends one)."""
+async def authenticate_request(request: Request) -> Principal:
+    """The request's key, authenticated, with one token of its default bucket spent."""
+    ctx = context_of(request)
+    token = _token_from(request)
+    # Looked up on every request, so that a revoked key gets 401 at once, even when another
+    # process revoked it.
+    async with ctx.db.read() as session:
+        principal = await authenticate(session, token)
+    if principal is None:
+        raise Unauthenticated("access_token_invalid", "The API key is invalid, revoked or expired")
     settings = ctx.settings
     await spend_token(
-        scope,
+        request.scope,
         ctx,
         principal,
         "default",
         settings.rate_limit_capacity,
         settings.rate_limit_refill_per_second,
     )
+    setattr(request.state, PRINCIPAL, principal)
+    return principal
+
+
+class ApiRoute(APIRoute):
+    """An API route: the key is authenticated before the request is parsed (see the module);
+    then NUL characters in the path, the query or a JSON body are refused (PostgreSQL cannot
+    store them, and the answer must not depend on the backend)."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def authenticated(request: Request) -> Response:
+            await authenticate_request(request)
+            body = None
+            if request.method in BODY_METHODS and may_be_json(request.scope):
+                body = await request.body()  # kept by the request for the handler
+            problem = nul_problem(request.scope, body)
+            if problem is not None:
+                raise problem
+            return await handler(request)
+
+        return authenticated
 
 
 def require(
     role: str | None = None, *, extra_bucket: str | None = None
 ) -> Callable[[Request], Awaitable[Principal]]:
-    """A dependency: authenticate the key, spend a token, check ``role``."""
+    """A dependency: the request's key (authenticated by ``ApiRoute``), which must hold
+    ``role``; with ``extra_bucket``, one token of that bucket is spent too."""
 
     async def dependency(request: Request) -> Principal:
-        ctx = context_of(request)
-        token = _token_from(request)
-        # Looked up on every request, so that a revoked key gets 401 at once, even when another
-        # process revoked it; one indexed SELECT outside a transaction keeps that cheap.
-        async with ctx.db.lean_read() as tx:
-            principal = await authenticate(tx, token)
-        if principal is None:
-            raise Unauthenticated(
-                "access_token_invalid", "The API key is invalid, revoked or expired"
-            )
-        await spend_default_token(request.scope, ctx, principal)
+        principal: Principal = getattr(request.state, PRINCIPAL)
         if role is not None and not principal.has(role):
             raise Forbidden(f"This API key needs the '{role}' role for this request")
         if extra_bucket == RETROSPECTIVE_BUCKET:
+            ctx = context_of(request)
             settings = ctx.settings
             await spend_token(
                 request.scope,
@@ -115,7 +148,6 @@ def require(
                 settings.retrospective_rate_limit_capacity,
                 settings.retrospective_rate_limit_refill_per_second,
             )
-        request.scope["state"]["principal"] = principal
         return principal
 
     return dependency

@@ -1,7 +1,9 @@
-"""The ONE place errors become incident.io ``ErrorResponse`` bodies.
+"""The ONE place errors become HTTP answers: incident.io ``ErrorResponse`` bodies.
 
 Every non-2xx response Clarion sends goes through ``error_response``: our own errors, unknown
-routes, wrong methods, malformed or oversized bodies, validation failures and crashes.
+routes, wrong methods, malformed or oversized bodies, validation failures, an unready database
+and crashes. The one exception to the JSON body is the public site's "not found" page, which a
+browser gets as HTML (``NotFound.page``).
 """
 
 from __future__ import annotations
@@ -16,7 +18,15 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 from starlette.types import Scope
 
-from clarion.errors import ClarionError, ErrorDetail, RateLimited
+from clarion.errors import (
+    ClarionError,
+    ErrorDetail,
+    InvalidRequest,
+    MethodNotAllowed,
+    NotFound,
+    PayloadTooLarge,
+    RateLimited,
+)
 from clarion.http.json import json_response
 from clarion.http.validation import details_from_pydantic
 from clarion.timeutil import format_ts
@@ -38,7 +48,10 @@ TYPES_BY_STATUS = {
     422: "validation_error",
     429: "too_many_requests",
     500: "api_error",
+    503: "service_unavailable",
 }
+#: How long a browser or CDN may keep the public site's "not found" page.
+NOT_FOUND_PAGE_CACHE_CONTROL = "public, max-age=10"
 
 
 def request_id_of(scope: Scope) -> str:
@@ -65,10 +78,22 @@ def envelope(
     return {"type": type_, "status": status, "request_id": request_id, "errors": errors}
 
 
+def _wants_html(scope: Scope) -> bool:
+    """Whether the client reads HTML (browsers); every other client gets the JSON envelope."""
+    for name, value in scope.get("headers", ()):
+        if name == b"accept":
+            return b"text/html" in value
+    return False
+
+
 def error_response(scope: Scope, error: ClarionError) -> Response:
+    """The answer for ``error`` to the request of ``scope``."""
     rid = request_id_of(scope)
-    body = envelope(error.status, error.type, error.details, rid)
     headers = {"X-Request-Id": rid}
+    if isinstance(error, NotFound) and error.page is not None and _wants_html(scope):
+        headers["Cache-Control"] = NOT_FOUND_PAGE_CACHE_CONTROL
+        return Response(error.page, 404, headers, "text/html; charset=utf-8")
+    body = envelope(error.status, error.type, error.details, rid)
     if isinstance(error, RateLimited):
         info = error.info
         body["rate_limit"] = {
@@ -79,10 +104,8 @@ def error_response(scope: Scope, error: ClarionError) -> Response:
         }
         headers["Retry-After"] = str(info.retry_after_seconds)
         headers.update(info.headers)
-    if error.status == 405:
-        allow = scope.get("state", {}).get("allow")
-        if allow:
-            headers["Allow"] = allow
+    if isinstance(error, MethodNotAllowed) and error.allow:
+        headers["Allow"] = error.allow
     return json_response(body, status_code=error.status, headers=headers)
 
 
@@ -94,15 +117,30 @@ def _generic(status: int, message: str) -> ClarionError:
 
 
 def crash_response(scope: Scope) -> Response:
-    """The 500 for an unexpected exception, logged with its traceback (call while handling it)."""
+    """The 500 for an unexpected exception, logged once with its traceback (call while
+    handling it)."""
     log.exception("unhandled error request_id=%s", request_id_of(scope))
     return error_response(
         scope, _generic(500, "Something went wrong on our side; it has been logged")
     )
 
 
-def install_error_handlers(app: FastAPI) -> None:
-    """Route every kind of failure through ``error_response``."""
+def http_error(exc: StarletteHTTPException, max_body_bytes: int) -> ClarionError:
+    """The error for one of the framework's own HTTP exceptions."""
+    if exc.status_code == 404:
+        return NotFound("No route matches this path")
+    if exc.status_code == 405:
+        return MethodNotAllowed((exc.headers or {}).get("Allow"))
+    if exc.status_code == 400:
+        # FastAPI's "There was an error parsing the body" (e.g. JSON nested too deeply).
+        return InvalidRequest("The request body is not valid JSON", "invalid_json")
+    if exc.status_code == 413:
+        return PayloadTooLarge(max_body_bytes)
+    return _generic(exc.status_code, str(exc.detail))
+
+
+def install_error_handlers(app: FastAPI, max_body_bytes: int) -> None:
+    """Route every kind of failure the framework sees through ``error_response``."""
 
     async def on_clarion_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, ClarionError)
@@ -110,34 +148,18 @@ def install_error_handlers(app: FastAPI) -> None:
 
     async def on_http_exception(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)
-        from clarion.errors import MethodNotAllowed, NotFound
-
-        if exc.status_code == 404:
-            return error_response(request.scope, NotFound("No route matches this path"))
-        if exc.status_code == 405:
-            if exc.headers and "Allow" in exc.headers:
-                request.scope.setdefault("state", {})["allow"] = exc.headers["Allow"]
-            return error_response(request.scope, MethodNotAllowed())
-        if exc.status_code == 400:
-            # FastAPI's "There was an error parsing the body" (e.g. JSON nested too deeply).
-            from clarion.errors import InvalidRequest
-
-            return error_response(
-                request.scope, InvalidRequest("The request body is not valid JSON", "invalid_json")
-            )
-        if exc.status_code == 413:
-            from clarion.errors import PayloadTooLarge
-
-            limit = request.app.state.settings.max_body_bytes
-            return error_response(request.scope, PayloadTooLarge(limit))
-        return error_response(request.scope, _generic(exc.status_code, str(exc.detail)))
+        return error_response(request.scope, http_error(exc, max_body_bytes))
 
     async def on_validation_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)
         return error_response(request.scope, details_from_pydantic(exc.errors()))
 
     async def on_crash(request: Request, exc: Exception) -> Response:
-        return crash_response(request.scope)
+        # Only what escapes every layer of the app gets here (a crash inside a middleware
+        # added outside Clarion's own); the server then closes the connection, so say so.
+        response = crash_response(request.scope)
+        response.headers["Connection"] = "close"
+        return response
 
     app.add_exception_handler(ClarionError, on_clarion_error)
     app.add_exception_handler(StarletteHTTPException, on_http_exception)

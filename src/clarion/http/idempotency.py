@@ -13,59 +13,40 @@ back before it replays the winner's response. Exactly one set of rows is ever co
 from __future__ import annotations
 
 import hashlib
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
 import orjson
-from sqlalchemy import bindparam, delete, select
+from sqlalchemy import Row, bindparam, delete, insert, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from clarion.context import AppContext
-from clarion.db.base import insert_into
-from clarion.db.lean import INTEGRITY_ERRORS, LeanStatement, LeanTx
+from clarion.db.engine import is_unique_violation
 from clarion.errors import ValidationFailed
-from clarion.events import SessionNeeded
-from clarion.http.idempotency_models import IdempotencyRecord
+from clarion.http.idempotency_models import UNIQUE_KEY, IdempotencyRecord
 from clarion.http.json import drop_nones
 from clarion.ids import new_id
 
-_RECORD = LeanStatement(
-    select(
-        IdempotencyRecord.request_hash,
-        IdempotencyRecord.response_status,
-        IdempotencyRecord.response_body,
-    ).where(
-        IdempotencyRecord.endpoint == bindparam("endpoint"),
-        IdempotencyRecord.key == bindparam("key"),
-    )
-)
-_INSERT_RECORD = LeanStatement(
-    insert_into(IdempotencyRecord),
-    ("id", "endpoint", "key", "request_hash", "response_status", "response_body", "created_at"),
+_RECORD = select(
+    IdempotencyRecord.request_hash,
+    IdempotencyRecord.response_status,
+    IdempotencyRecord.response_body,
+).where(
+    IdempotencyRecord.endpoint == bindparam("endpoint"),
+    IdempotencyRecord.key == bindparam("key"),
 )
 
-#: ``action(tx, session)``: the write, on ``tx``; ``session`` is None in a lean transaction.
-Action = Callable[[LeanTx, AsyncSession | None], Awaitable[dict[str, Any]]]
-
-
-def in_session(write: Callable[[AsyncSession], Awaitable[dict[str, Any]]]) -> Action:
-    """An ``Action`` for a write made through the ORM session (not lean)."""
-
-    async def action(_tx: LeanTx, session: AsyncSession | None) -> dict[str, Any]:
-        if session is None:
-            raise SessionNeeded("this write runs in a session")
-        return await write(session)
-
-    return action
+#: ``action(session)``: the write, in the request's transaction; returns the response body.
+Action = Callable[[AsyncSession], Awaitable[dict[str, Any]]]
 
 
 def payload_hash(payload: dict[str, Any]) -> str:
     return hashlib.sha256(orjson.dumps(payload, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
-def _replay(record: Sequence[Any], digest: str) -> tuple[int, dict[str, Any]]:
+def _replay(record: Row[str, int, str], digest: str) -> tuple[int, dict[str, Any]]:
     request_hash, status, body = record
     if request_hash != digest:
         raise ValidationFailed.at(
@@ -76,18 +57,6 @@ def _replay(record: Sequence[Any], digest: str) -> tuple[int, dict[str, Any]]:
     return int(status), orjson.loads(body)
 
 
-@asynccontextmanager
-async def _transaction(
-    ctx: AppContext, lean: bool
-) -> AsyncIterator[tuple[LeanTx, AsyncSession | None]]:
-    if lean:
-        async with ctx.db.lean_write() as tx:
-            yield tx, None
-    else:
-        async with ctx.db.write() as session:
-            yield await LeanTx.of_session(session), session
-
-
 async def run_idempotent(
     ctx: AppContext,
     endpoint: str,
@@ -95,47 +64,43 @@ async def run_idempotent(
     payload: dict[str, Any],
     action: Action,
     status: int = 201,
-    *,
-    lean: bool = False,
-    ahead: Sequence[tuple[LeanStatement, Mapping[str, Any]]] = (),
 ) -> tuple[int, dict[str, Any]]:
     """Run ``action`` once per (endpoint, key); return (status, body), original or replayed.
 
-    ``lean``: in a transaction on the driver's connection (``clarion.db.lean``), without an
-    ORM session, unless the action asks for one (``SessionNeeded``). ``ahead``: reads the
-    action starts with, made together with the key's lookup (``LeanTx.fetch_together``: one
-    round trip on PostgreSQL); the action's own ``fetch`` of them gets those rows."""
+    1. In one write transaction: a stored record for the key is replayed; else ``action``
+       runs, its rows are flushed, and the record is inserted last.
+    2. Only a violation of the record's own unique index (a concurrent request with the same
+       key committed first) is caught: the transaction has rolled back, and the winner's
+       record is replayed. Every other error propagates unchanged."""
     digest = payload_hash(payload)
     params = {"endpoint": endpoint, "key": key}
-    for _attempt in range(5):
-        try:
-            async with _transaction(ctx, lean) as (tx, session):
-                existing, *early = await tx.fetch_together([(_RECORD, params), *ahead])
-                for (statement, values), rows in zip(ahead, early, strict=True):
-                    tx.read_ahead(statement, values, rows)
-                if existing:
-                    return _replay(existing[0], digest)
-                body = drop_nones(await action(tx, session))
-                record = {
-                    "id": new_id(),
-                    "endpoint": endpoint,
-                    "key": key,
-                    "request_hash": digest,
-                    "response_status": status,
-                    "response_body": orjson.dumps(body).decode(),
-                    "created_at": ctx.clock.now(),
-                }
-                await tx.run(_INSERT_RECORD, [record])
-                return status, body
-        except SessionNeeded:
-            lean = False
-        except INTEGRITY_ERRORS:
-            # Lost the race to a concurrent request with the same key: replay its response.
-            async with ctx.db.read() as session:
-                existing = await (await LeanTx.of_session(session)).fetch(_RECORD, params)
-            if existing:
-                return _replay(existing[0], digest)
-    raise RuntimeError("idempotent request kept conflicting")
+    try:
+        async with ctx.db.write() as session:
+            existing = (await session.execute(_RECORD, params)).first()
+            if existing is not None:
+                return _replay(existing, digest)
+            body = drop_nones(await action(session))
+            await session.flush()  # the action's own constraint failures surface here
+            await session.execute(
+                insert(IdempotencyRecord).values(
+                    id=new_id(),
+                    endpoint=endpoint,
+                    key=key,
+                    request_hash=digest,
+                    response_status=status,
+                    response_body=orjson.dumps(body).decode(),
+                    created_at=ctx.clock.now(),
+                )
+            )
+            return status, body
+    except IntegrityError as error:
+        if not is_unique_violation(error, UNIQUE_KEY):
+            raise
+        async with ctx.db.read() as session:
+            winner = (await session.execute(_RECORD, params)).first()
+        if winner is None:  # the winner's record is gone again (purged): not a replay
+            raise
+        return _replay(winner, digest)
 
 
 async def purge_expired(session: AsyncSession, ctx: AppContext) -> int:

@@ -9,12 +9,13 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from clarion.db.base import Base
 
+#: One record per key and endpoint; a concurrent duplicate fails on it (``run_idempotent``).
+UNIQUE_KEY = UniqueConstraint("endpoint", "key", name="uq_idempotency_records_endpoint_key")
+
 
 class IdempotencyRecord(Base):
     __tablename__ = "idempotency_records"
-    __table_args__ = (
-        UniqueConstraint("endpoint", "key", name="uq_idempotency_records_endpoint_key"),
-    )
+    __table_args__ = (UNIQUE_KEY,)
 
     id: Mapped[str] = mapped_column(String(26), primary_key=True)
     endpoint: Mapped[str] = mapped_column(String(64))

@@ -1,15 +1,15 @@
 """Serialised API list pages, kept per status page ``content_version``.
 
-Every write that changes what a status page shows bumps its ``content_version`` in the same
-transaction (``status_pages.service.bump_content_version``); the public site's render cache
-relies on the same rule. A list of a page's incidents is a function of that content and of the
-request's parameters, so its bytes can be kept until the version moves:
+Every write that changes what a status page shows moves its ``content_version`` when it commits
+(``status_pages.versions``); the public site's render cache relies on the same rule. A list of a
+page's incidents is a function of that content and of the request's parameters, so its bytes
+can be kept until the version moves. In one read transaction:
 
-- a request reads the page's current version (one indexed row, outside any transaction);
+- the page's current version is read first (an index lookup);
 - a hit answers with the stored bytes, with no other query and no serialisation;
-- a miss builds the list in a read transaction that reads the version *first*, so the bytes it
-  stores are never older than the version they are stored under (on PostgreSQL, where each
-  statement sees the latest commit, they may be newer, which only costs a later miss).
+- a miss builds the list after that read, so the bytes it stores are never older than the
+  version they are stored under (on PostgreSQL, where each statement sees the latest commit,
+  they may be newer, which only costs a later miss).
 
 The version is read from the database on every request, so a write made through another
 replica or process shows on the very next request here: nothing is cached across a version.
@@ -20,20 +20,20 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import Response
 
-from clarion.context import AppContext
-from clarion.db.lean import LeanStatement
 from clarion.http.json import JSONResponse
 from clarion.status_pages.models import StatusPage
 
+if TYPE_CHECKING:
+    from clarion.db.engine import Database
+
 #: Built once (statement construction costs more than the indexed lookup itself).
 _VERSION = select(StatusPage.content_version).where(StatusPage.id == bindparam("page_id"))
-_LEAN_VERSION = LeanStatement(_VERSION)
 
 
 class ListCache:
@@ -62,34 +62,22 @@ class ListCache:
         return len(self._entries)
 
 
-def list_cache_of(ctx: AppContext) -> ListCache:
-    cache = ctx.extras.get("api_list_cache")
-    if cache is None:
-        cache = ctx.extras["api_list_cache"] = ListCache(ctx.settings.api_list_cache_entries)
-    assert isinstance(cache, ListCache)
-    return cache
-
-
 async def cached_page_list(
-    ctx: AppContext,
+    db: Database,
+    cache: ListCache,
     page_id: str,
     key: Hashable,
     build: Callable[[AsyncSession], Awaitable[Any]],
 ) -> Response:
     """The JSON list response for ``key`` on page ``page_id``: stored bytes when the page's
-    ``content_version`` has not moved, else ``build(session)`` (in a read transaction) rendered
-    and stored. An unknown page is never stored: ``build`` answers it (usually an error)."""
-    cache = list_cache_of(ctx)
-    params = {"page_id": page_id}
-    async with ctx.db.lean_read() as tx:
-        found = await tx.first(_LEAN_VERSION, params)
-    version = found[0] if found is not None else None
-    if version is not None:
-        body = cache.get(key, version)
-        if body is not None:
-            return Response(body, media_type=JSONResponse.media_type)
-    async with ctx.db.read() as session:
-        version = await session.scalar(_VERSION, params)
+    ``content_version`` has not moved, else ``build(session)`` rendered and stored. An unknown
+    page is never stored: ``build`` answers it (usually an error)."""
+    async with db.read() as session:
+        version = await session.scalar(_VERSION, {"page_id": page_id})
+        if version is not None:
+            body = cache.get(key, version)
+            if body is not None:
+                return Response(body, media_type=JSONResponse.media_type)
         content = await build(session)
     response = JSONResponse(content)
     if version is not None:

@@ -1,8 +1,20 @@
-"""Pure ASGI middleware: request ids, body size limit, and headers set during the request."""
+"""``RequestMiddleware``: what every request and every answer goes through, once.
+
+- Every request gets an id (``X-Request-Id`` on every answer, in every error body and in the
+  log line of a crash), and every answer carries the headers set while it was handled
+  (``state["response_headers"]``: the rate limit's).
+- A body over ``max_body_bytes`` (declared or actually sent) is refused with 413.
+- NUL characters in the path or the query of a request outside the API are refused here
+  (PostgreSQL cannot store them, and the answer must not depend on the backend); the API's
+  routes refuse them, and NULs in JSON bodies, once the caller is authenticated
+  (``http.auth.ApiRoute``).
+- An exception that escapes the app becomes the 500 envelope here, logged once, and the
+  connection stays usable for the client's next request. (Starlette's outermost error layer
+  answers too, but then re-raises, and the server closes the connection.)
+"""
 
 from __future__ import annotations
 
-import logging
 import re
 from urllib.parse import parse_qsl
 
@@ -16,22 +28,18 @@ from clarion.errors import (
     PayloadTooLarge,
     ValidationFailed,
 )
-from clarion.http.envelope import error_response, request_id_of
-
-log = logging.getLogger("clarion.http")
-
+from clarion.http.envelope import crash_response, error_response, request_id_of
 
 #: A JSON ``\\u0000`` escape whose backslash is not itself escaped.
 _JSON_NUL = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
 _NUL_MESSAGE = "must not contain NUL (U+0000) characters"
+BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+#: First path segments of the API.
+API_SEGMENTS = frozenset({"v1", "v2"})
 
 
 def nul_problem(scope: Scope, body: bytes | None) -> ClarionError | None:
-    """The error for a NUL character in the path, the query or a JSON body, if any.
-
-    PostgreSQL cannot store NUL in text, so such input would fail deep in a query; refusing
-    it here gives the same answer on every backend.
-    """
+    """The error for a NUL character in the path, the query or a JSON body, if any."""
     if "\x00" in scope.get("path", ""):
         return NotFound("No route matches this path")
     query = scope.get("query_string", b"").decode("latin-1")
@@ -52,18 +60,12 @@ def may_be_json(scope: Scope) -> bool:
     return True
 
 
-def replaying(body: bytes, receive: Receive) -> Receive:
-    """``receive`` that gives the already read ``body`` first, then what ``receive`` gives."""
-    replayed = False
-
-    async def replay() -> Message:
-        nonlocal replayed
-        if not replayed:
-            replayed = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        return await receive()
-
-    return replay
+def declared_length(scope: Scope) -> int | None:
+    """The ``Content-Length`` the request declares, when it is one number."""
+    for name, value in scope.get("headers", ()):
+        if name == b"content-length":
+            return int(value) if value.isdigit() else None
+    return None
 
 
 class _TooLarge(HTTPException):
@@ -73,22 +75,8 @@ class _TooLarge(HTTPException):
         super().__init__(413)
 
 
-def finish_headers(headers: list[tuple[bytes, bytes]], scope: Scope) -> list[tuple[bytes, bytes]]:
-    """``headers`` with what every API response leaves with appended: ``X-Request-Id`` and the
-    headers set during the request (``state["response_headers"]``: the rate limit's), each
-    unless already there (error responses carry the id, a 429 the rate-limit headers)."""
-    if not any(name.lower() == b"x-request-id" for name, _ in headers):
-        headers.append((b"x-request-id", request_id_of(scope).encode()))
-    present = {name.lower() for name, _ in headers}
-    for key, value in scope["state"].get("response_headers", {}).items():
-        if key.lower().encode() not in present:
-            headers.append((key.lower().encode(), value.encode()))
-    return headers
-
-
-class ApiMiddleware:
-    """Adds ``X-Request-Id`` and any ``state["response_headers"]`` to every response, and
-    answers 413 (the error envelope) for bodies over ``max_body_bytes``."""
+class RequestMiddleware:
+    """See the module."""
 
     def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
         self.app = app
@@ -99,67 +87,67 @@ class ApiMiddleware:
             await self.app(scope, receive, send)
             return
         request_id_of(scope)  # made now, so that every answer to this request carries one id
-        limit = self.max_body_bytes
-        for name, value in scope.get("headers", ()):
-            if name == b"content-length":
-                try:
-                    too_big = int(value) > limit
-                except ValueError:
-                    too_big = False
-                if too_big:
-                    await error_response(scope, PayloadTooLarge(limit))(scope, receive, send)
-                    return
-
-        problem = nul_problem(scope, None)
-        if problem is not None:
-            await error_response(scope, problem)(scope, receive, send)
-            return
-
-        received = 0
-
-        if may_be_json(scope) and scope.get("method") in ("POST", "PUT", "PATCH"):
-            # JSON bodies are small (``max_body_bytes``): read them whole to refuse NULs.
-            chunks: list[bytes] = []
-            while True:
-                message = await receive()
-                if message["type"] != "http.request":
-                    break
-                chunks.append(message.get("body", b""))
-                received += len(chunks[-1])
-                if received > limit:
-                    await error_response(scope, PayloadTooLarge(limit))(scope, receive, send)
-                    return
-                if not message.get("more_body", False):
-                    break
-            body = b"".join(chunks)
-            problem = nul_problem(scope, body)
-            if problem is not None:
-                await error_response(scope, problem)(scope, receive, send)
-                return
-            receive = replaying(body, receive)
-
-        async def limited_receive() -> Message:
-            nonlocal received
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > limit:
-                    raise _TooLarge
-            return message
-
         started = False
 
-        async def send_with_headers(message: Message) -> None:
+        async def finishing(message: Message) -> None:
             nonlocal started
             if message["type"] == "http.response.start":
                 started = True
-                headers = finish_headers(list(message.get("headers", [])), scope)
-                message = {**message, "headers": headers}
+                message = {**message, "headers": _finished(list(message["headers"]), scope)}
             await send(message)
 
         try:
-            await self.app(scope, limited_receive, send_with_headers)
+            body_receive = await self._checked(scope, receive)
+            await self.app(scope, body_receive, finishing)
+        except ClarionError as error:  # refused before the app saw the request
+            await error_response(scope, error)(scope, receive, finishing)
         except _TooLarge:
             if started:
                 raise
-            await error_response(scope, PayloadTooLarge(limit))(scope, receive, send_with_headers)
+            too_large = PayloadTooLarge(self.max_body_bytes)
+            await error_response(scope, too_large)(scope, receive, finishing)
+        except Exception:
+            if started:
+                raise  # part of the answer is gone: the server closes the connection
+            await crash_response(scope)(scope, receive, finishing)
+
+    async def _checked(self, scope: Scope, receive: Receive) -> Receive:
+        """``receive`` for the app, once the request's declared size (and, outside the API,
+        its path and query) are checked; raises the error otherwise."""
+        limit = self.max_body_bytes
+        length = declared_length(scope)
+        if length is not None and length > limit:
+            raise PayloadTooLarge(limit)
+        if scope["path"][1:].split("/", 1)[0] not in API_SEGMENTS:
+            problem = nul_problem(scope, None)
+            if problem is not None:
+                raise problem
+        return _limited(receive, limit)
+
+
+def _limited(receive: Receive, limit: int) -> Receive:
+    """``receive`` that raises ``_TooLarge`` once more than ``limit`` bytes of body came."""
+    received = 0
+
+    async def limited() -> Message:
+        nonlocal received
+        message = await receive()
+        if message["type"] == "http.request":
+            received += len(message.get("body", b""))
+            if received > limit:
+                raise _TooLarge
+        return message
+
+    return limited
+
+
+def _finished(headers: list[tuple[bytes, bytes]], scope: Scope) -> list[tuple[bytes, bytes]]:
+    """``headers`` with ``X-Request-Id`` and the headers set during the request appended,
+    each unless already there (error answers carry the id, a 429 the rate-limit headers)."""
+    present = {name.lower() for name, _ in headers}
+    if b"x-request-id" not in present:
+        headers.append((b"x-request-id", request_id_of(scope).encode()))
+    for key, value in scope["state"].get("response_headers", {}).items():
+        if key.lower().encode() not in present:
+            headers.append((key.lower().encode(), value.encode()))
+    return headers

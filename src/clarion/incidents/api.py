@@ -9,17 +9,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import Response
 
 from clarion.api_keys.service import PUBLISH_ROLE, Principal
-from clarion.context import AppContext
-from clarion.db.lean import LeanTx
-from clarion.http.auth import RETROSPECTIVE_BUCKET, context_of, require
+from clarion.http.auth import RETROSPECTIVE_BUCKET, ApiRoute, context_of, require
 from clarion.http.filters import ListFilters, list_filters
-from clarion.http.idempotency import in_session, run_idempotent
+from clarion.http.idempotency import run_idempotent
 from clarion.http.json import json_response
 from clarion.http.list_cache import cached_page_list
 from clarion.http.pagination import PageRequest, page_request, pagination_meta
 from clarion.http.wire import ERROR_RESPONSES
 from clarion.incidents import retrospective, service
-from clarion.incidents.list_fast import list_key
 from clarion.incidents.schemas import (
     StatusPageIncidentResult,
     StatusPagesCreateStatusPageIncidentPayloadV2,
@@ -32,7 +29,9 @@ from clarion.incidents.schemas import (
     update_v2,
 )
 
-router = APIRouter(tags=["Status Page Incidents V2"], responses=ERROR_RESPONSES)
+router = APIRouter(
+    tags=["Status Page Incidents V2"], responses=ERROR_RESPONSES, route_class=ApiRoute
+)
 
 
 def view_body(view: service.IncidentView) -> dict[str, Any]:
@@ -74,8 +73,9 @@ async def list_status_page_incidents(
             "pagination_meta": pagination_meta(page, items, more),
         }
 
-    key = list_key(status_page_id, page, filters)
-    return await cached_page_list(context_of(request), status_page_id, key, build)
+    ctx = context_of(request)
+    key = ("status_page_incidents", status_page_id, page, filters)
+    return await cached_page_list(ctx.db, ctx.list_cache, status_page_id, key, build)
 
 
 @router.post(
@@ -90,20 +90,12 @@ async def create_status_page_incident(
     payload: StatusPagesCreateStatusPageIncidentPayloadV2,
     _key: Annotated[Principal, Depends(require(PUBLISH_ROLE))],
 ) -> Response:
-    status, body = await create_from_payload(context_of(request), payload)
-    return json_response(body, status_code=status)
+    ctx = context_of(request)
 
-
-async def create_from_payload(
-    ctx: AppContext, payload: StatusPagesCreateStatusPageIncidentPayloadV2
-) -> tuple[int, dict[str, Any]]:
-    """Publish (or replay) the incident of a valid payload: ``(status, body)``. Shared by the
-    route and the layer that answers creates before the framework (``create_fast``)."""
-
-    async def action(tx: LeanTx, session: AsyncSession | None) -> dict[str, Any]:
-        view = await service.create_incident_in(
-            tx,
+    async def action(session: AsyncSession) -> dict[str, Any]:
+        view = await service.create_incident(
             session,
+            ctx.events,
             page_id=payload.status_page_id,
             name=payload.name,
             incident_status=str(payload.incident_status),
@@ -114,15 +106,14 @@ async def create_from_payload(
         )
         return {"status_page_incident": view_body(view)}
 
-    return await run_idempotent(
+    status, body = await run_idempotent(
         ctx,
         "status_page_incidents",
         payload.idempotency_key,
         payload.model_dump(mode="json"),
         action,
-        lean=True,
-        ahead=[service.page_facts_read(payload.status_page_id)],
     )
+    return json_response(body, status_code=status)
 
 
 @router.get(
@@ -179,6 +170,7 @@ async def create_status_page_incident_update(
     async with ctx.db.write() as session:
         row = await service.add_update(
             session,
+            ctx.events,
             incident_id=payload.status_page_incident_id,
             message=payload.message,
             notify_subscribers=payload.notify_subscribers,
@@ -230,6 +222,6 @@ async def create_status_page_retrospective_incident(
         "status_page_retrospective_incidents",
         payload.idempotency_key,
         payload.model_dump(mode="json"),
-        in_session(action),
+        action,
     )
     return json_response(body, status_code=status)

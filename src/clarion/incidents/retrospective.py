@@ -13,8 +13,8 @@ the fact). The rules, checked before anything is written (422 otherwise):
 
 The ledger rows carry the supplied timestamps, so the incident's impacts, the components'
 availability and the uptime bars all reflect the past outage. The incident's ``published_at``
-is the first update's and it is resolved at the last update's. Subscribers are never notified:
-the event emitted is ``incident.retrospective`` with ``notify_subscribers=False``.
+is the first update's and it is resolved at the last update's. Subscribers are never notified
+(no event reaches the outbox).
 """
 
 from __future__ import annotations
@@ -27,7 +27,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from clarion.components.ledger import LedgerWriter
 from clarion.errors import ErrorDetail, ValidationFailed
-from clarion.events import DomainEvent, emit
 from clarion.ids import new_id
 from clarion.incidents.models import Incident, IncidentUpdate
 from clarion.incidents.service import (
@@ -38,9 +37,8 @@ from clarion.incidents.service import (
     load_incident,
 )
 from clarion.status_pages.models import StatusPage
-from clarion.status_pages.service import bump_content_version, component_ids_on_page
-
-EVENT_KIND = "incident.retrospective"
+from clarion.status_pages.service import component_ids_on_page
+from clarion.status_pages.versions import touch_page
 
 
 @dataclass(frozen=True)
@@ -190,17 +188,5 @@ async def create_retrospective_incident(
             ledger.set(status.component_id, status.component_status, entry.published_at)
     ledger.reset_all(final.published_at)
     await session.flush()
-    await bump_content_version(session, page_id, now)
-    await emit(
-        session,
-        DomainEvent(
-            kind=EVENT_KIND,
-            status_page_id=page_id,
-            subject_id=incident.id,
-            occurred_at=final.published_at,
-            notify_subscribers=False,
-            update_id=rows[-1].id,
-            component_ids=tuple(sorted(ledger.current)),
-        ),
-    )
+    touch_page(session, page_id, now)
     return await load_incident(session, incident.id)

@@ -5,15 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from types import SimpleNamespace
 from typing import Any
-from typing import cast as typed
 
 from sqlalchemy import Select, and_, bindparam, exists, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from clarion.components.ledger import (
-    LEDGER_ROW_COLUMNS,
     ChangePoint,
     Impact,
     LedgerWriter,
@@ -23,16 +20,14 @@ from clarion.components.ledger import (
     latest_by_component,
 )
 from clarion.components.models import Component, ComponentStatusChange
-from clarion.db.base import insert_into
-from clarion.db.lean import LeanStatement, LeanTx
 from clarion.errors import ErrorDetail, NotFound, ValidationFailed
-from clarion.events import DomainEvent, emit, emit_lean
+from clarion.events import DomainEvent, EventSink
 from clarion.http.filters import ListFilters, resolve_component_ids, span_overlaps
 from clarion.ids import new_id
 from clarion.incidents.models import Incident, IncidentUpdate
 from clarion.status_pages.models import StatusPage, StructureItem
-from clarion.status_pages.service import bump_content_version, bump_in, component_ids_on_page
-from clarion.subscribers.models import active_subscriptions_of
+from clarion.status_pages.service import component_ids_on_page
+from clarion.status_pages.versions import touch_page
 
 MAX_UPDATES = 100
 RESOLVED = "resolved"
@@ -100,14 +95,10 @@ def _as_json(statuses: Sequence[ComponentStatusInput]) -> list[dict[str, str]]:
     ]
 
 
-#: The page, its components (not archived) and whether it has an active subscription, in
-#: one statement: no row means no page; a row with a null component, a page without any.
-_PAGE_FACTS = LeanStatement(
-    select(
-        StatusPage.id,
-        StructureItem.component_id,
-        exists().where(*active_subscriptions_of(StatusPage.id)).label("subscribed"),
-    )
+#: The page and its components (not archived), in one statement: no row means no page; a row
+#: with a null component, a page without any.
+_PAGE_COMPONENTS = (
+    select(StatusPage.id, StructureItem.component_id)
     .select_from(StatusPage)
     .outerjoin(
         StructureItem,
@@ -123,45 +114,9 @@ _PAGE_FACTS = LeanStatement(
 )
 
 
-def page_facts_read(page_id: str) -> tuple[LeanStatement, dict[str, Any]]:
-    """The first read of ``create_incident_in``, to be made ahead (``run_idempotent``)."""
-    return _PAGE_FACTS, {"page_id": page_id}
-
-
-_INCIDENT_COLUMNS = (
-    "id",
-    "status_page_id",
-    "name",
-    "incident_status",
-    "published_at",
-    "resolved_at",
-    "retrospective",
-    "update_count",
-    "created_at",
-    "updated_at",
-)
-_UPDATE_COLUMNS = (
-    "id",
-    "incident_id",
-    "message",
-    "incident_status",
-    "component_statuses",
-    "notify_subscribers",
-    "published_at",
-)
-_LEAN_INCIDENT = LeanStatement(insert_into(Incident), _INCIDENT_COLUMNS)
-_LEAN_UPDATE = LeanStatement(insert_into(IncidentUpdate), _UPDATE_COLUMNS)
-_LEAN_CHANGES = LeanStatement(insert_into(ComponentStatusChange), LEDGER_ROW_COLUMNS)
-
-
-async def create_incident(session: AsyncSession, **fields: Any) -> IncidentView:
-    """``create_incident_in`` inside ``session``'s transaction (listeners run in it)."""
-    return await create_incident_in(await LeanTx.of_session(session), session, **fields)
-
-
-async def create_incident_in(
-    tx: LeanTx,
-    session: AsyncSession | None,
+async def create_incident(
+    session: AsyncSession,
+    events: EventSink,
     *,
     page_id: str,
     name: str,
@@ -171,11 +126,8 @@ async def create_incident_in(
     component_statuses: Sequence[ComponentStatusInput],
     now: datetime,
 ) -> IncidentView:
-    """Publish an incident with its first update, in plain statements on ``tx``.
-
-    Without ``session`` (a lean transaction), raises ``SessionNeeded`` when a listener of the
-    event has work to do (subscribers to notify), after the checks and before any write."""
-    rows = await tx.fetch(_PAGE_FACTS, {"page_id": page_id})
+    """Publish an incident with its first update (and its component impacts)."""
+    rows = (await session.execute(_PAGE_COMPONENTS, {"page_id": page_id})).all()
     if not rows:
         raise ValidationFailed.at("not_found", "No status page with this id", "status_page_id")
     if incident_status == RESOLVED and any(
@@ -186,66 +138,59 @@ async def create_incident_in(
             "component_statuses cannot mark components as affected on a resolved incident",
             "component_statuses",
         )
-    on_page = {row[1] for row in rows if row[1] is not None}
+    on_page = {row.component_id for row in rows if row.component_id is not None}
     problems = component_problems(on_page, component_statuses, "component_statuses")
     if problems:
         raise ValidationFailed(*problems)
-    incident_id, update_id = new_id(), new_id()
-    incident_row = {
-        "id": incident_id,
-        "status_page_id": page_id,
-        "name": name,
-        "incident_status": incident_status,
-        "published_at": now,
-        "resolved_at": now if incident_status == RESOLVED else None,
-        "retrospective": False,
-        "update_count": 1,
-        "created_at": now,
-        "updated_at": now,
-    }
-    update_row = {
-        "id": update_id,
-        "incident_id": incident_id,
-        "message": message,
-        "incident_status": incident_status,
-        "component_statuses": _as_json(component_statuses),
-        "notify_subscribers": notify_subscribers,
-        "published_at": now,
-    }
-    event = DomainEvent(
-        kind="incident.resolved" if incident_status == RESOLVED else "incident.created",
+    incident = Incident(
+        id=new_id(),
         status_page_id=page_id,
-        subject_id=incident_id,
-        occurred_at=now,
-        notify_subscribers=notify_subscribers,
-        update_id=update_id,
-        component_ids=tuple(s.component_id for s in component_statuses),
+        name=name,
+        incident_status=incident_status,
+        published_at=now,
+        resolved_at=now if incident_status == RESOLVED else None,
+        retrospective=False,
+        update_count=1,
+        created_at=now,
+        updated_at=now,
     )
-    if session is None:
-        emit_lean(event, page_has_subscribers=bool(rows[0][2]))
-    ledger = LedgerWriter(None, page_id, {}, incident_id=incident_id, collect=True)
+    first = IncidentUpdate(
+        id=new_id(),
+        incident_id=incident.id,
+        message=message,
+        incident_status=incident_status,
+        component_statuses=_as_json(component_statuses),
+        notify_subscribers=notify_subscribers,
+        published_at=now,
+    )
+    session.add_all([incident, first])
+    await session.flush()  # the ledger rows reference the incident
+    ledger = LedgerWriter(session, page_id, {}, incident_id=incident.id)
     for entry in component_statuses:
         ledger.set(entry.component_id, entry.component_status, now)
-    await tx.run(_LEAN_INCIDENT, [incident_row])
-    await tx.run(_LEAN_UPDATE, [update_row])
-    await tx.run(_LEAN_CHANGES, ledger.rows)
-    await bump_in(tx, page_id, now)
-    if session is not None:
-        await emit(session, event)
-    # Everything the view shows was written just now: build it from what was written instead
-    # of reading it back (the same derivation ``load_views`` applies to the stored rows).
-    changes = [ChangePoint(c, ledger.current[c], now) for c in ledger.changed]
-    # Read-only rows with the models' attribute names, as ``load_views`` gives (building ORM
-    # instances cost more than two of the statements).
-    return IncidentView(
-        incident=typed(Incident, SimpleNamespace(**incident_row)),
-        updates=[typed(IncidentUpdate, SimpleNamespace(**update_row))],
-        impacts=impacts_from_changes(changes),
+    touch_page(session, page_id, now)
+    await session.flush()
+    await events.record(
+        session,
+        DomainEvent(
+            kind="incident.resolved" if incident_status == RESOLVED else "incident.created",
+            status_page_id=page_id,
+            subject_id=incident.id,
+            occurred_at=now,
+            notify_subscribers=notify_subscribers,
+            update_id=first.id,
+            component_ids=tuple(s.component_id for s in component_statuses),
+        ),
     )
+    # Everything the view shows was written just now: its impacts come from what was written
+    # (the same derivation ``load_views`` applies to the stored rows).
+    changes = [ChangePoint(c, ledger.current[c], now) for c in ledger.changed]
+    return IncidentView(incident=incident, updates=[first], impacts=impacts_from_changes(changes))
 
 
 async def add_update(
     session: AsyncSession,
+    events: EventSink,
     *,
     incident_id: str,
     message: str,
@@ -309,11 +254,11 @@ async def add_update(
         )
     )
     await session.flush()
-    await bump_content_version(session, incident.status_page_id, now)
+    touch_page(session, incident.status_page_id, now)
     kind = "incident.updated"
     if new_status == RESOLVED and not was_resolved:
         kind = "incident.resolved"
-    await emit(
+    await events.record(
         session,
         DomainEvent(
             kind=kind,
@@ -338,7 +283,7 @@ async def rename_incident(
     incident.name = name
     incident.updated_at = now
     await session.flush()
-    await bump_content_version(session, incident.status_page_id, now)
+    touch_page(session, incident.status_page_id, now)
     return await load_incident(session, incident.id)
 
 
@@ -350,23 +295,17 @@ async def load_incident(session: AsyncSession, incident_id: str) -> IncidentView
 
 
 async def load_views(session: AsyncSession, incidents: Sequence[Incident]) -> list[IncidentView]:
-    """Attach updates (newest first) and impacts, in two queries for the whole batch.
-
-    The updates are read-only rows carrying the model's attribute names, not ORM objects: this
-    is the hottest read path (every incident list) and building ORM objects dominated its cost.
-    Callers only read them.
-    """
+    """Attach updates (newest first) and impacts, in two queries for the whole batch."""
     ids = [i.id for i in incidents]
     updates: dict[str, list[IncidentUpdate]] = {i: [] for i in ids}
     if ids:
-        table = IncidentUpdate.__table__
-        rows = await session.execute(
-            select(table)
-            .where(table.c.incident_id.in_(ids))
-            .order_by(table.c.published_at.desc(), table.c.id.desc())
+        rows = await session.scalars(
+            select(IncidentUpdate)
+            .where(IncidentUpdate.incident_id.in_(ids))
+            .order_by(IncidentUpdate.published_at.desc(), IncidentUpdate.id.desc())
         )
         for row in rows:
-            updates[row.incident_id].append(typed(IncidentUpdate, row))
+            updates[row.incident_id].append(row)
     changes = await change_points_for_incidents(session, ids)
     return [
         IncidentView(incident=i, updates=updates[i.id], impacts=impacts_from_changes(changes[i.id]))
@@ -395,7 +334,6 @@ async def _touching_components(
         ledger.component_id.in_(sorted(component_ids)),
         ledger.incident_id.is_not(None),
     )
-    table = Incident.__table__
     # Index-only and bounded: stop counting past the threshold.
     sample = (
         select(ledger.occurred_at).where(*on_components[:2]).limit(FEW_LEDGER_ROWS + 1).subquery()
@@ -405,10 +343,10 @@ async def _touching_components(
         ids = set(await session.scalars(select(ledger.incident_id).where(*on_components)))
         if not ids:
             return None
-        return query.where(table.c.id.in_(sorted(i for i in ids if i is not None)))
+        return query.where(Incident.id.in_(sorted(i for i in ids if i is not None)))
     return query.where(
         exists().where(
-            ledger.incident_id == table.c.id, ledger.component_id.in_(sorted(component_ids))
+            ledger.incident_id == Incident.id, ledger.component_id.in_(sorted(component_ids))
         )
     )
 
@@ -428,16 +366,14 @@ async def list_incidents(
     sub-page filter, it must have given one of the components a status (a ledger row: every
     impact, and every status change it published for it).
 
-    The incidents are read-only rows (see ``load_views``). Without filters the page is looked
-    up only when the list comes back empty: an incident row proves its page exists (foreign
-    key), and this list is the hottest read path.
+    Without filters the page is looked up only when the list comes back empty: an incident row
+    proves its page exists (foreign key), and this list is the hottest read path.
     """
     if filters is not None and not (filters.by_structure or filters.by_time):
         filters = None
     if filters is not None:
         await _require_page(session, page_id)
-    table = Incident.__table__
-    query = select(table).where(table.c.status_page_id == page_id)
+    query = select(Incident).where(Incident.status_page_id == page_id)
     if filters is not None:
         query = query.where(*span_overlaps(Incident.published_at, Incident.resolved_at, filters))
         component_ids = await resolve_component_ids(session, page_id, filters)
@@ -451,8 +387,8 @@ async def list_incidents(
     if after is not None:
         anchor = (
             await session.execute(
-                select(table.c.status_page_id, table.c.published_at, table.c.id).where(
-                    table.c.id == after
+                select(Incident.status_page_id, Incident.published_at, Incident.id).where(
+                    Incident.id == after
                 )
             )
         ).first()
@@ -462,14 +398,14 @@ async def list_incidents(
                 "invalid_cursor", "after does not name an incident of this status page", "after"
             )
         # The first condition alone is a range on the (page, published_at, id) index. Without
-        # it PostgreSQL walked the index from the newest incident and filtered (10,000 rows
-        # for a page 10,000 deep: 8 ms instead of 0.07 ms); SQLite finds the range either way.
+        # it PostgreSQL walks the index from the newest incident and filters every row before
+        # the anchor (deep pages get slower with depth); SQLite finds the range either way.
         query = query.where(
-            table.c.published_at <= anchor.published_at,
-            (table.c.published_at < anchor.published_at) | (table.c.id < anchor.id),
+            Incident.published_at <= anchor.published_at,
+            (Incident.published_at < anchor.published_at) | (Incident.id < anchor.id),
         )
-    query = query.order_by(table.c.published_at.desc(), table.c.id.desc()).limit(limit + 1)
-    rows = [typed(Incident, row) for row in (await session.execute(query)).all()]
+    query = query.order_by(Incident.published_at.desc(), Incident.id.desc()).limit(limit + 1)
+    rows = list(await session.scalars(query))
     if not rows and filters is None:
         await _require_page(session, page_id)
     return await load_views(session, rows[:limit]), len(rows) > limit

@@ -9,9 +9,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import Response
 
 from clarion.api_keys.service import PUBLISH_ROLE, Principal
-from clarion.http.auth import context_of, require
+from clarion.http.auth import ApiRoute, context_of, require
 from clarion.http.filters import ListFilters, list_filters
-from clarion.http.idempotency import in_session, run_idempotent
+from clarion.http.idempotency import run_idempotent
 from clarion.http.json import json_response
 from clarion.http.pagination import PageRequest, page_request, pagination_meta
 from clarion.http.wire import ERROR_RESPONSES
@@ -27,7 +27,9 @@ from clarion.maintenances.schemas import (
     maintenance_v2,
 )
 
-router = APIRouter(tags=["Status Page Maintenances V2"], responses=ERROR_RESPONSES)
+router = APIRouter(
+    tags=["Status Page Maintenances V2"], responses=ERROR_RESPONSES, route_class=ApiRoute
+)
 
 
 @router.get(
@@ -76,6 +78,7 @@ async def create_status_page_maintenance(
     async def action(session: AsyncSession) -> dict[str, Any]:
         view = await service.create_maintenance(
             session,
+            ctx.events,
             page_id=payload.status_page_id,
             name=payload.name,
             maintenance_status=str(payload.maintenance_status),
@@ -94,7 +97,7 @@ async def create_status_page_maintenance(
         "status_page_maintenances",
         payload.idempotency_key,
         payload.model_dump(mode="json"),
-        in_session(action),
+        action,
     )
     return json_response(body, status_code=status)
 
@@ -182,6 +185,7 @@ async def create_status_page_maintenance_update(
     async with ctx.db.write() as session:
         row = await service.add_update(
             session,
+            ctx.events,
             maintenance_id=payload.status_page_maintenance_id,
             message=payload.message,
             notify_subscribers=payload.notify_subscribers,

@@ -87,6 +87,7 @@ async def advance(ctx: AppContext, maintenance_id: str, now: datetime) -> bool:
         at = moment if moment > last_at else last_at + _TICK
         await publish_update(
             session,
+            ctx.events,
             row,
             old_status=expected,
             new_status=target,

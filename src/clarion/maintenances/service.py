@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from clarion.components.ledger import LedgerWriter, changes_for_maintenances, latest_by_component
 from clarion.errors import ErrorDetail, NotFound, ValidationFailed
-from clarion.events import DomainEvent, emit
+from clarion.events import DomainEvent, EventSink
 from clarion.http.filters import ListFilters, all_of, resolve_component_ids, span_overlaps
 from clarion.ids import new_id
 from clarion.maintenances.models import Maintenance, MaintenanceComponent, MaintenanceUpdate
@@ -29,7 +29,8 @@ from clarion.maintenances.view import (
     load_views,
 )
 from clarion.status_pages.models import StatusPage
-from clarion.status_pages.service import bump_content_version, component_ids_on_page
+from clarion.status_pages.service import component_ids_on_page
+from clarion.status_pages.versions import touch_page
 
 __all__ = [
     "MAX_UPDATES",
@@ -145,6 +146,7 @@ def _event_kind(old_status: str | None, new_status: str) -> str:
 
 async def publish_update(
     session: AsyncSession,
+    events: EventSink,
     maintenance: Maintenance,
     *,
     old_status: str | None,
@@ -227,8 +229,8 @@ async def publish_update(
         update(Maintenance).where(Maintenance.id == maintenance.id).values(values)
     )
     await session.flush()
-    await bump_content_version(session, maintenance.status_page_id, now)
-    await emit(
+    touch_page(session, maintenance.status_page_id, now)
+    await events.record(
         session,
         DomainEvent(
             kind=_event_kind(old_status, new_status),
@@ -246,6 +248,7 @@ async def publish_update(
 
 async def create_maintenance(
     session: AsyncSession,
+    events: EventSink,
     *,
     page_id: str,
     name: str,
@@ -307,6 +310,7 @@ async def create_maintenance(
         maintenance.started_at = started
     await publish_update(
         session,
+        events,
         maintenance,
         old_status=None,
         new_status=maintenance_status,
@@ -324,6 +328,7 @@ async def create_maintenance(
 
 async def add_update(
     session: AsyncSession,
+    events: EventSink,
     *,
     maintenance_id: str,
     message: str,
@@ -362,6 +367,7 @@ async def add_update(
     at = now if now > last_at else last_at + _TICK
     return await publish_update(
         session,
+        events,
         maintenance,
         old_status=maintenance.maintenance_status,
         new_status=new_status,
@@ -395,7 +401,7 @@ async def reschedule_maintenance(
         .where(Maintenance.id == maintenance.id)
         .values(name=name, start_at=start_at, end_at=end_at, updated_at=now)
     )
-    await bump_content_version(session, maintenance.status_page_id, now)
+    touch_page(session, maintenance.status_page_id, now)
     return await load_maintenance(session, maintenance.id)
 
 
@@ -408,7 +414,7 @@ async def delete_maintenance(session: AsyncSession, maintenance_id: str, now: da
     page_id = maintenance.status_page_id
     await session.execute(delete(Maintenance).where(Maintenance.id == maintenance_id))
     session.expunge(maintenance)
-    await bump_content_version(session, page_id, now)
+    touch_page(session, page_id, now)
 
 
 async def load_maintenance(session: AsyncSession, maintenance_id: str) -> MaintenanceView:

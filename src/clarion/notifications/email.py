@@ -28,23 +28,11 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 
 from clarion.context import AppContext
 from clarion.notifications.models import OutboxMessage
-from clarion.notifications.outbox import (
-    CONFIRM_KIND,
-    PermanentFailure,
-    TemporaryFailure,
-    register_channel,
-)
+from clarion.notifications.outbox import CONFIRM_KIND, PermanentFailure, TemporaryFailure
 from clarion.public.markdown import render_markdown
 from clarion.status_pages.models import StatusPage
-from clarion.subscribers.models import EMAIL, Subscription
+from clarion.subscribers.models import Subscription
 from clarion.subscribers.tokens import CONFIRM, MANAGE, make_token, signing_key
-
-POOL_KEY = "smtp_pool"
-
-
-def register() -> None:
-    register_channel(EMAIL, deliver)
-
 
 # -- SMTP ------------------------------------------------------------------------------------
 
@@ -202,8 +190,8 @@ async def _quit(client: aiosmtplib.SMTP) -> None:
 
 
 def _pool(ctx: AppContext) -> SmtpPool:
-    pool = ctx.extras.get(POOL_KEY)
-    if isinstance(pool, SmtpPool):
+    pool = ctx.channels.smtp_pool
+    if pool is not None:
         return pool
     if not ctx.settings.smtp_url:
         raise _ours("SMTP is not configured (CLARION_SMTP_URL)")
@@ -217,8 +205,7 @@ def _pool(ctx: AppContext) -> SmtpPool:
         reason = getattr(exc, "reason", None) or exc.strerror or type(exc).__name__
         raise _ours(f"CLARION_SMTP_CA_FILE could not be loaded: {reason}") from None
     pool = SmtpPool(target, ctx.settings.smtp_pool_size, ctx.settings.smtp_timeout_seconds, tls)
-    ctx.extras[POOL_KEY] = pool
-    ctx.extras["outbox_close:smtp"] = pool.close
+    ctx.channels.smtp_pool = pool
     return pool
 
 
@@ -294,8 +281,8 @@ PAGE_CACHE_SECONDS = 60.0
 async def _page(ctx: AppContext, page_id: str) -> StatusPage | None:
     """The page (for its name and slug), cached for a minute; one read however many
     deliveries ask at once (a fan-out starts dozens together)."""
-    cache: dict[str, tuple[float, StatusPage | None]] = ctx.extras.setdefault("email_pages", {})
-    lock: asyncio.Lock = ctx.extras.setdefault("email_pages_lock", asyncio.Lock())
+    cache = ctx.channels.email_pages
+    lock = ctx.channels.email_pages_lock
     now = asyncio.get_running_loop().time()
     found = cache.get(page_id)
     if found is not None and now - found[0] < PAGE_CACHE_SECONDS:
@@ -449,7 +436,7 @@ def _one_line(value: str) -> str:
 
 def _content_cached(ctx: AppContext, row: OutboxMessage, page_name: str) -> dict[str, Any]:
     """``content`` is the same for every recipient of one event: render its Markdown once."""
-    cache: dict[tuple[str, ...], dict[str, Any]] = ctx.extras.setdefault("email_content", {})
+    cache = ctx.channels.email_content
     key = (row.kind, row.subject_id, row.update_id or "", page_name, row.dedupe_key.split(":")[1])
     found = cache.get(key)
     if found is None:

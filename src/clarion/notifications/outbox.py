@@ -2,31 +2,27 @@
 
 Contract:
 
-* ``fan_out`` (a ``clarion.events`` listener, installed by ``install``) writes one row per
-  active subscription that should hear about an event with ``notify_subscribers`` set, in the
-  same transaction as the incident or maintenance write. The payload is snapshotted then.
+* ``Outbox.record`` (the ``EventSink`` services are given) writes one row per active
+  subscription that should hear about an event with ``notify_subscribers`` set, in the same
+  transaction as the incident or maintenance write. The payload is snapshotted then.
 * ``deliver_due`` (the ``deliver_outbox`` job) claims due rows with a lease, delivers them
-  through the channel registered for their channel name, concurrently and bounded, and
+  through their channel (``channels.deliverer``), concurrently and bounded, and
   records the outcome. A row whose lease expired (its worker died) is claimed again, so a
   crash loses nothing; a unique ``dedupe_key`` per subscription, update and kind keeps a
   repeated fan-out from queueing a second copy.
-* Channels: ``register_channel(name, deliver)``; ``deliver(ctx, row, subscription)`` returns
-  on success and raises ``TemporaryFailure`` (retried with exponential backoff and jitter up
-  to ``outbox_max_attempts``, then ``dead``) or ``PermanentFailure`` (``dead`` at once).
-  Every failed attempt counts against the subscription; after ``subscription_failure_limit``
-  consecutive ones the subscription is disabled and a WARNING is logged.
+* Channels: ``deliver(ctx, row, subscription)`` returns on success and raises ``TemporaryFailure``
+  (retried with exponential backoff and jitter up to ``outbox_max_attempts``, then ``dead``) or
+  ``PermanentFailure`` (``dead`` at once). Every failed attempt counts against the subscription;
+  after ``subscription_failure_limit`` consecutive ones the subscription is disabled and a WARNING
+  is logged.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import importlib
 import logging
-import os
 import random
-import socket
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -34,11 +30,12 @@ from typing import Any
 from sqlalchemy import and_, bindparam, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from clarion import events
 from clarion.context import AppContext
 from clarion.events import DomainEvent
 from clarion.ids import new_id
+from clarion.notifications.channels import deliverer
 from clarion.notifications.models import DEAD, FAILED, PENDING, SENDING, SENT, OutboxMessage
+from clarion.notifications.payloads import build_payload
 from clarion.settings import Settings
 from clarion.subscribers.models import Subscription, active_subscriptions_of
 
@@ -95,50 +92,15 @@ class PermanentFailure(DeliveryFailure):
         self.disable_subscription = disable_subscription
 
 
-Deliver = Callable[[AppContext, OutboxMessage, Subscription], Awaitable[None]]
-_channels: dict[str, Deliver] = {}
-CHANNEL_MODULES = ("clarion.notifications.email", "clarion.notifications.webhooks")
+class Outbox:
+    """The ``EventSink`` of a running Clarion: queues the notifications an event calls for
+    (payloads link to the public site, so they need the settings)."""
 
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
 
-def register_channel(name: str, deliver: Deliver) -> None:
-    """Route outbox rows whose ``channel`` is ``name`` to ``deliver``."""
-    _channels[name] = deliver
-
-
-def load_channels() -> None:
-    """Import the channel modules; each registers itself through a ``register()`` function
-    (or at import). A module that does not exist yet is skipped."""
-    for name in CHANNEL_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name != name:
-                raise
-            continue
-        register = getattr(module, "register", None)
-        if callable(register):
-            register()
-
-
-# -- fan-out ---------------------------------------------------------------------------------
-
-_settings_by_database: dict[str, Settings] = {}
-
-
-def install(ctx: AppContext) -> None:
-    """Subscribe the fan-out listener and remember this context's settings (payloads need
-    the public base URL). Idempotent; called by the app and by the delivery job."""
-    _settings_by_database[ctx.db.url] = ctx.settings
-    events.subscribe(fan_out, subscribers_only=True)
-    load_channels()
-
-
-def _settings_for(session: AsyncSession) -> Settings:
-    url = session.get_bind().engine.url.render_as_string(hide_password=False)
-    found = _settings_by_database.get(url)
-    if found is None:
-        found = next(iter(_settings_by_database.values()), None)
-    return found if found is not None else Settings()
+    async def record(self, session: AsyncSession, event: DomainEvent) -> None:
+        await fan_out(session, event, self.settings)
 
 
 def targets(subscription_components: Sequence[str], event_components: set[str]) -> bool:
@@ -158,7 +120,7 @@ _ACTIVE_SUBSCRIPTIONS = select(
 ).where(*active_subscriptions_of(bindparam("page_id")))
 
 
-async def fan_out(session: AsyncSession, event: DomainEvent) -> None:
+async def fan_out(session: AsyncSession, event: DomainEvent, settings: Settings) -> None:
     """Queue one row per active subscription of the page that should hear about ``event``."""
     if not event.notify_subscribers or event.kind not in NOTIFYING_KINDS:
         return
@@ -167,7 +129,7 @@ async def fan_out(session: AsyncSession, event: DomainEvent) -> None:
     ).all()
     if not subscriptions:
         return
-    payload = await build_event_payload(session, event)
+    payload = await build_payload(session, event, settings)
     affected = set(event.component_ids)
     data = payload.get("data", {})
     affected.update(c["id"] for c in data.get("affected_components", []) if "id" in c)
@@ -194,14 +156,6 @@ async def fan_out(session: AsyncSession, event: DomainEvent) -> None:
     await enqueue(session, rows)
 
 
-async def build_event_payload(session: AsyncSession, event: DomainEvent) -> dict[str, Any]:
-    try:
-        from clarion.notifications.payloads import build_payload
-    except ImportError:  # pragma: no cover - the payload builder ships with the webhooks
-        return {"type": event.kind, "data": {}}
-    return await build_payload(session, event, _settings_for(session))
-
-
 async def enqueue(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
     """Insert outbox rows, skipping any whose ``dedupe_key`` is already queued."""
     if not rows:
@@ -223,11 +177,6 @@ async def enqueue(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
 
 
 # -- claiming --------------------------------------------------------------------------------
-
-
-def worker_id() -> str:
-    """Names this worker in ``lease_owner`` (host, process, random suffix)."""
-    return f"{socket.gethostname()[:30]}:{os.getpid()}:{new_id()[-6:]}"
 
 
 def _claimable(now: datetime) -> Any:
@@ -288,9 +237,6 @@ class Outcome:
     error: Exception | None = None
 
 
-_owner_by_context: dict[int, str] = {}
-
-
 #: Outbox rows (and their subscriptions) loaded per statement when delivering a batch.
 LOAD_SLICE = 25
 
@@ -301,9 +247,7 @@ def _slices(items: list[str], size: int) -> list[list[str]]:
 
 async def deliver_due(ctx: AppContext) -> int:
     """Claim one batch and deliver it; returns how many rows were handled."""
-    install(ctx)
-    owner = _owner_by_context.setdefault(id(ctx), worker_id())
-    ids = await claim(ctx, owner, ctx.settings.outbox_batch_size)
+    ids = await claim(ctx, ctx.instance_id, ctx.settings.outbox_batch_size)
     if not ids:
         return 0
     rows: list[OutboxMessage] = []
@@ -365,9 +309,9 @@ async def _deliver(ctx: AppContext, row: OutboxMessage, subscription: Subscripti
         raise _Skip("the subscription is disabled", FAILED)
     if row.kind != CONFIRM_KIND and subscription.confirmed_at is None:
         raise _Skip("the subscription is not confirmed", DEAD)
-    deliver = _channels.get(row.channel)
+    deliver = deliverer(row.channel)
     if deliver is None:
-        raise TemporaryFailure(f"no channel registered for {row.channel!r}")
+        raise TemporaryFailure(f"no channel named {row.channel!r}")
     await deliver(ctx, row, subscription)
 
 
@@ -505,11 +449,3 @@ def backoff(attempts: int, base_seconds: float, retry_after: float | None = None
     if retry_after is not None and retry_after > delay:
         delay = retry_after
     return min(timedelta(seconds=delay), MAX_BACKOFF)
-
-
-async def close_channels(ctx: AppContext) -> None:
-    """Close pooled connections kept in ``ctx.extras`` by channels (``close_*`` callables)."""
-    for key in [k for k in ctx.extras if k.startswith("outbox_close:")]:
-        closer = ctx.extras.pop(key)
-        with contextlib.suppress(Exception):
-            await closer()

@@ -20,14 +20,8 @@ from clarion.events import DomainEvent
 from clarion.ids import new_id
 from clarion.maintenances.models import Maintenance, MaintenanceComponent
 from clarion.notifications.models import PENDING, MaintenanceReminder
-from clarion.notifications.outbox import (
-    REMINDER_KIND,
-    build_event_payload,
-    dedupe_key,
-    enqueue,
-    install,
-    targets,
-)
+from clarion.notifications.outbox import REMINDER_KIND, dedupe_key, enqueue, targets
+from clarion.notifications.payloads import build_payload
 from clarion.subscribers.models import Subscription
 
 SCHEDULED = "maintenance_scheduled"
@@ -39,7 +33,6 @@ async def queue_reminders(ctx: AppContext) -> int:
     minutes = ctx.settings.maintenance_reminder_minutes
     if minutes <= 0:
         return 0
-    install(ctx)
     now = ctx.clock.now()
     async with ctx.db.read() as session:
         due = (
@@ -115,7 +108,7 @@ async def _remind(ctx: AppContext, maintenance_id: str, start_at: datetime) -> b
             notify_subscribers=True,
             component_ids=tuple(components),
         )
-        payload = dict(await build_event_payload(session, event))
+        payload = dict(await build_payload(session, event, ctx.settings))
         payload["type"] = REMINDER_KIND
         window = f"{maintenance.id}@{int(maintenance.start_at.timestamp())}"
         await enqueue(

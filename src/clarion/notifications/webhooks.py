@@ -40,7 +40,7 @@ from clarion.context import AppContext
 from clarion.errors import NotFound, ValidationFailed
 from clarion.ids import new_id
 from clarion.notifications.models import OutboxMessage
-from clarion.notifications.outbox import PermanentFailure, TemporaryFailure, register_channel
+from clarion.notifications.outbox import PermanentFailure, TemporaryFailure
 from clarion.notifications.signing import new_secret, signature_headers
 from clarion.notifications.ssrf import (
     BlockedAddress,
@@ -53,7 +53,6 @@ from clarion.status_pages.models import StatusPage
 from clarion.status_pages.service import component_ids_on_page, page_by_slug
 from clarion.subscribers.models import WEBHOOK, Subscription
 
-SENDER_KEY = "webhook_sender"
 #: A ``Retry-After`` longer than this is not sane; the backoff's own cap applies instead.
 MAX_RETRY_AFTER_SECONDS = 6 * 3600
 TEMPORARY_STATUSES = frozenset({408, 429})
@@ -68,7 +67,7 @@ def _user_agent() -> str:
 
 class WebhookSender:
     """Posts bodies to webhook URLs over one connection pool whose connections are guarded
-    by the address policy. One per running Clarion (kept in ``ctx.extras``)."""
+    by the address policy. One per running Clarion (kept in ``ctx.channels``)."""
 
     def __init__(
         self,
@@ -131,20 +130,14 @@ class WebhookSender:
 
 def sender_for(ctx: AppContext) -> WebhookSender:
     """The context's sender, created on first use from its settings."""
-    sender = ctx.extras.get(SENDER_KEY)
-    if not isinstance(sender, WebhookSender):
+    sender = ctx.channels.webhook_sender
+    if sender is None:
         sender = WebhookSender(
             allow_private=ctx.settings.webhook_allow_private,
             timeout_seconds=ctx.settings.webhook_timeout_seconds,
         )
-        install_sender(ctx, sender)
+        ctx.channels.webhook_sender = sender
     return sender
-
-
-def install_sender(ctx: AppContext, sender: WebhookSender) -> None:
-    """Use ``sender`` for this context's deliveries (tests inject one with their resolver)."""
-    ctx.extras[SENDER_KEY] = sender
-    ctx.extras[f"outbox_close:{WEBHOOK}"] = sender.close
 
 
 def encode_body(payload: dict[str, Any]) -> bytes:
@@ -216,11 +209,6 @@ async def deliver(ctx: AppContext, row: OutboxMessage, subscription: Subscriptio
     if 300 <= status < 400:
         raise PermanentFailure(f"{host} answered {status}: redirects are not followed")
     raise PermanentFailure(f"{host} answered {status}")
-
-
-def register() -> None:
-    """Called by the outbox when it loads its channels."""
-    register_channel(WEBHOOK, deliver)
 
 
 # -- operators' management of webhook subscriptions ---------------------------------------

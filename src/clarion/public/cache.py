@@ -150,9 +150,6 @@ class RenderCache:
         self._latest: dict[str, int] = {}
         #: How many renders ran (tests and metrics).
         self.renders = 0
-        #: How many times ``clear`` ran: copies of cached values kept elsewhere (the public
-        #: site's ready answers) are dropped with them.
-        self.clears = 0
 
     def peek(self, key: CacheKey) -> Rendered | None:
         found = self._entries.get(key)
@@ -205,10 +202,12 @@ class RenderCache:
     def clear(self) -> None:
         self._entries.clear()
         self._latest.clear()
-        self.clears += 1
 
     def __len__(self) -> int:
         return len(self._entries)
+
+    def __iter__(self) -> Iterator[Rendered]:
+        return iter(list(self._entries.values()))
 
 
 @dataclass(frozen=True)

@@ -209,7 +209,7 @@ def _rfc3339(moment: datetime) -> str:
 
 
 def _feed_updated(snap: PageSnapshot, items: Sequence[Entry]) -> datetime:
-    return max([to_utc(snap.page.updated_at), *(e.updated_at for e in items)])
+    return max([to_utc(snap.page.changed_at), *(e.updated_at for e in items)])
 
 
 def _sub(parent: ET.Element, tag: str, text: str | None = None, **attrs: str) -> ET.Element:

@@ -130,7 +130,7 @@ def _page(data: Source, zone: tzinfo) -> dict[str, Any]:
         "name": data.page.name,
         "url": data.url,
         "time_zone": data.page.time_zone or "Etc/UTC",
-        "updated_at": ts(data.page.updated_at, zone),
+        "updated_at": ts(data.page.changed_at, zone),
     }
 
 

@@ -14,15 +14,13 @@ The cost does not grow with the length of the history. What is read:
 4. the names of the causes in the window (tooltips name them).
 
 What is kept (``UptimeMemo``, one per running site): 1 to 3 depend on nothing but the page's
-ledger, and the database bumps the page's ``ledger_version`` whenever a row of it is added,
-changed or removed (triggers). So they are read again only when that version, the window (a
-new UTC day) or the page's components change; every render reads the names (4), which a
-rename changes without touching the ledger. A row of bars is worked out again only when its
-input changed (its ledger rows, its causes' names, when its data starts) or when it depends
-on the moment of the render: a cause still open at the end, a change today, data starting
-today. The others are the same bars, and only their percentage over the window, whose span
-grows with the clock, is worked out again.
-"""
+ledger, and every write that changes it moves the page's ``content_version``. So they are read
+again only when that version, the window (a new UTC day) or the page's components change; every
+render reads the names (4), which a rename changes without touching the ledger. A row of bars is
+worked out again only when its input changed (its ledger rows, its causes' names, when its data
+starts) or when it depends on the moment of the render: a cause still open at the end, a change
+today, data starting today. The others are the same bars, and only their percentage over the
+window, whose span grows with the clock, is worked out again."""
 
 from __future__ import annotations
 
@@ -56,7 +54,7 @@ STATUS_WORDS = {
 
 #: What the bars need of a ledger row (plain rows: building ORM objects costs more than the
 #: rest of the computation). ``occurred_at`` is read as a plain ``DateTime``, without the
-#: column type's conversion to aware UTC (a third of the cost of reading the rows): it is only
+#: column type's conversion to aware UTC (a large part of the cost of reading the rows): it is only
 #: subtracted from the window's start, naive on SQLite (which stores naive UTC) and aware on
 #: PostgreSQL.
 _LEDGER_COLUMNS = (
@@ -156,7 +154,7 @@ class _Bars:
 class _Window:
     """What a page's bars read from the ledger for one window (see the module's docstring)."""
 
-    #: (``ledger_version``, the window's start, the page's component ids).
+    #: (``content_version``, the window's start, the page's component ids).
     key: tuple[int, datetime, tuple[str, ...]]
     components: dict[str, _Component]
     first_seen: dict[str, datetime]
@@ -209,7 +207,7 @@ async def load_uptime(
     component_ids = list(snapshot.components_by_id)
     if not component_ids:
         return {}
-    key = (page.ledger_version, start, tuple(component_ids))
+    key = (page.content_version, start, tuple(component_ids))
     found = memo.get(page.id, key) if memo is not None else None
     if found is None:
         found = await _read_window(session, page.id, component_ids, start, days, key)

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response
 
 from clarion.api_keys.service import Principal
-from clarion.http.auth import context_of, require
+from clarion.http.auth import ApiRoute, context_of, require
 from clarion.http.json import json_response
 from clarion.http.pagination import PageRequest, page_request, pagination_meta
 from clarion.http.wire import ERROR_RESPONSES
@@ -21,7 +21,7 @@ from clarion.status_pages.schemas import (
     structure_v2,
 )
 
-router = APIRouter(tags=["Status Pages V2"], responses=ERROR_RESPONSES)
+router = APIRouter(tags=["Status Pages V2"], responses=ERROR_RESPONSES, route_class=ApiRoute)
 
 
 @router.get(

@@ -15,12 +15,13 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from clarion.components.models import Component
 from clarion.ids import new_id
 from clarion.status_pages.models import StatusPage, StructureItem
+from clarion.status_pages.versions import touch_page, touch_pages
 
 UPTIME_MODES = ("chart_and_percentage", "chart_only", "nothing")
 SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,98}[a-z0-9])?$")
@@ -348,17 +349,10 @@ async def apply_declaration(session: AsyncSession, decl: Declaration, now: datet
         changes.extend(await _apply_page(session, page_spec, by_key, now))
     if renamed:
         # Every page that shows a changed component shows its new name from the next request.
-        await session.execute(
-            update(StatusPage)
-            .where(
-                StatusPage.id.in_(
-                    select(StructureItem.status_page_id).where(
-                        StructureItem.component_id.in_(renamed)
-                    )
-                )
-            )
-            .values(content_version=StatusPage.content_version + 1, updated_at=now)
+        showing = await session.scalars(
+            select(StructureItem.status_page_id).where(StructureItem.component_id.in_(renamed))
         )
+        touch_pages(session, showing, now)
     return changes
 
 
@@ -376,9 +370,7 @@ async def _apply_page(
         "managed_by": "external",
     }
     if page is None:
-        page = StatusPage(
-            id=new_id(), slug=spec.slug, content_version=1, created_at=now, updated_at=now, **attrs
-        )
+        page = StatusPage(id=new_id(), slug=spec.slug, created_at=now, updated_at=now, **attrs)
         session.add(page)
         await session.flush()
         changes.append(f"created status page {spec.slug} ({page.id})")
@@ -433,7 +425,7 @@ async def _apply_page(
     if structure_changed:
         changes.append(f"updated structure of status page {spec.slug}")
     if changes:
-        page.content_version += 1
         page.updated_at = now
+        touch_page(session, page.id, now)
         await session.flush()
     return changes

@@ -4,10 +4,25 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint, func, select
+from sqlalchemy.orm import Mapped, column_property, mapped_column
 
 from clarion.db.base import Base
+
+
+class PageVersion(Base):
+    """One committed change of what a status page shows (see ``StatusPage.content_version``).
+
+    Rows are only ever added by writes (``status_pages.versions.touch_page``), so concurrent
+    writes to one page never wait for each other here; the worker folds old rows into
+    ``StatusPage.versions_folded`` (``status_pages.versions.fold_versions``)."""
+
+    __tablename__ = "status_page_versions"
+    __table_args__ = (Index("ix_status_page_versions_page", "status_page_id", "created_at"),)
+
+    id: Mapped[str] = mapped_column(String(26), primary_key=True)
+    status_page_id: Mapped[str] = mapped_column(ForeignKey("status_pages.id", ondelete="CASCADE"))
+    created_at: Mapped[datetime]
 
 
 class StatusPage(Base):
@@ -23,28 +38,34 @@ class StatusPage(Base):
     managed_by: Mapped[str] = mapped_column(String(16), default="dashboard")
     custom_domain: Mapped[str | None] = mapped_column(String(255), unique=True)
     time_zone: Mapped[str] = mapped_column(String(64), default="Etc/UTC")
-    # Bumped by every write that changes what the public page shows (render cache key).
-    content_version: Mapped[int] = mapped_column(default=1)
-    # Bumped by the database (triggers, migration 0004) whenever a row of the page's status
-    # ledger is added, changed or removed: what the public uptime bars read keeps while it holds.
-    ledger_version: Mapped[int] = mapped_column(default=0, server_default="0")
+    #: How many ``PageVersion`` rows the worker has folded away.
+    versions_folded: Mapped[int] = mapped_column(default=0, server_default="0")
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 
+    #: The render caches' key: it moves with every committed write that changes what the page
+    #: shows, and never comes back to an earlier value. It counts the page's ``PageVersion``
+    #: rows (the folded ones included), so it does not depend on the order in which concurrent
+    #: writes commit.
+    content_version: Mapped[int] = column_property(
+        versions_folded
+        + select(func.count())
+        .where(PageVersion.status_page_id == id)
+        .correlate_except(PageVersion)
+        .scalar_subquery()
+    )
+    #: When the newest ``PageVersion`` row was added (None before any).
+    versioned_at: Mapped[datetime | None] = column_property(
+        select(func.max(PageVersion.created_at))
+        .where(PageVersion.status_page_id == id)
+        .correlate_except(PageVersion)
+        .scalar_subquery()
+    )
 
-class PendingPageBump(Base):
-    """A page whose ``content_version`` the writing transaction moves when it commits.
-
-    Rows never outlive their transaction: a trigger (deferred to commit on PostgreSQL, migration
-    0005) bumps the page's version and deletes the row. The page's row is then locked only
-    inside the server's commit, never while the transaction waits for its client, so writes to
-    one page do not queue behind each other's round trips."""
-
-    __tablename__ = "pending_page_bumps"
-
-    id: Mapped[str] = mapped_column(String(26), primary_key=True)
-    status_page_id: Mapped[str] = mapped_column(String(26))
-    bumped_at: Mapped[datetime]
+    @property
+    def changed_at(self) -> datetime:
+        """When what the page shows (its settings or its content) last changed."""
+        return max(t for t in (self.versioned_at, self.updated_at) if t is not None)
 
 
 class StructureItem(Base):

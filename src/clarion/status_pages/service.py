@@ -3,18 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
 
-from sqlalchemy import bindparam, event, select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Session
 
 from clarion.components.models import Component
-from clarion.db.base import insert_into
-from clarion.db.lean import LeanStatement, LeanTx
 from clarion.errors import NotFound
-from clarion.ids import new_id
-from clarion.status_pages.models import PendingPageBump, StatusPage, StructureItem
+from clarion.status_pages.models import StatusPage, StructureItem
 
 
 @dataclass
@@ -112,51 +107,8 @@ _COMPONENTS_ON_PAGE = (
         Component.archived_at.is_(None),
     )
 )
-_INSERT_BUMPS = insert_into(PendingPageBump)
 
 
 async def component_ids_on_page(session: AsyncSession, page_id: str) -> set[str]:
     rows = await session.scalars(_COMPONENTS_ON_PAGE, {"page_id": page_id})
     return {r for r in rows if r is not None}
-
-
-_PENDING_BUMPS = "clarion_pending_bumps"
-
-
-async def bump_content_version(session: AsyncSession, page_id: str, now: datetime) -> None:
-    """Invalidate the page's rendered output (every write that changes what it shows).
-
-    The version moves in the same transaction, at its end: the pages are noted on the session
-    and inserted into ``pending_page_bumps`` when it commits (``_bump_on_commit``), and a
-    trigger (deferred to commit on PostgreSQL) bumps them. On PostgreSQL the bump locks the
-    page's row, and every write to the page waits for that lock; taken by an ``UPDATE`` from
-    here, it was held until the client sent ``COMMIT``, a full turn of a busy event loop
-    later, and concurrent creates on one page queued behind each other (p99 over a second
-    with 32 clients). Inside the server's commit it is held for the commit alone."""
-    session.info.setdefault(_PENDING_BUMPS, {})[page_id] = now
-
-
-_LEAN_BUMP = LeanStatement(insert_into(PendingPageBump), ("id", "status_page_id", "bumped_at"))
-
-
-async def bump_in(tx: LeanTx, page_id: str, now: datetime) -> None:
-    """``bump_content_version`` for a write in plain statements (``clarion.db.lean``): the row
-    goes in at once, and the same trigger applies it (on PostgreSQL at commit)."""
-    await tx.run(_LEAN_BUMP, [{"id": new_id(), "status_page_id": page_id, "bumped_at": now}])
-
-
-@event.listens_for(Session, "before_commit")
-def _bump_on_commit(session: Session) -> None:
-    pending: dict[str, datetime] | None = session.info.pop(_PENDING_BUMPS, None)
-    if pending:
-        # In page order, so that two transactions bumping the same pages cannot deadlock.
-        rows = [
-            {"id": new_id(), "status_page_id": page_id, "bumped_at": now}
-            for page_id, now in sorted(pending.items())
-        ]
-        session.execute(_INSERT_BUMPS, rows)
-
-
-@event.listens_for(Session, "after_rollback")
-def _forget_bumps(session: Session) -> None:
-    session.info.pop(_PENDING_BUMPS, None)

@@ -16,12 +16,12 @@ from starlette.responses import Response
 
 from clarion.api_keys.service import Principal
 from clarion.errors import NotFound
-from clarion.http.auth import context_of, require
+from clarion.http.auth import ApiRoute, context_of, require
 from clarion.http.json import json_response
 from clarion.http.wire import ERROR_RESPONSES
 from clarion.incidents.models import Incident
 
-router = APIRouter(tags=["Status Pages V1"], responses=ERROR_RESPONSES)
+router = APIRouter(tags=["Status Pages V1"], responses=ERROR_RESPONSES, route_class=ApiRoute)
 
 
 class StatusPageLinkedResponseIncidentV1(BaseModel):

@@ -9,7 +9,6 @@ valid across restarts. Changing the key invalidates every outstanding link.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import hashlib
 import hmac
@@ -39,17 +38,12 @@ async def signing_key(ctx: AppContext) -> bytes:
     """The HMAC key: the setting, else the stored one (created on first use)."""
     if ctx.settings.secret_key:
         return ctx.settings.secret_key.encode()
-    cached = ctx.extras.get(SIGNING_KEY_NAME)
-    if isinstance(cached, bytes):
-        return cached
-    lock: asyncio.Lock = ctx.extras.setdefault(SIGNING_KEY_NAME + "_lock", asyncio.Lock())
-    async with lock:
-        cached = ctx.extras.get(SIGNING_KEY_NAME)
-        if isinstance(cached, bytes):
-            return cached
-        key = await _load_or_create(ctx)
-        ctx.extras[SIGNING_KEY_NAME] = key
-        return key
+    if ctx.signing_key is not None:
+        return ctx.signing_key
+    async with ctx.signing_key_lock:
+        if ctx.signing_key is None:
+            ctx.signing_key = await _load_or_create(ctx)
+        return ctx.signing_key
 
 
 async def _load_or_create(ctx: AppContext) -> bytes:

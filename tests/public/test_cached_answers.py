@@ -1,4 +1,6 @@
-"""Cached public bytes are answered before the framework, exactly as the full path answers."""
+"""Cached public bytes: the render cache answers repeated requests, with the same bytes and
+headers as the first answer, HEAD and 304s included, without querying the database while the
+page's version is memoised."""
 
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ from sqlalchemy import event
 
 from clarion.context import AppContext
 from clarion.public import routes, snapshot
-from clarion.public.routes import STATIC_DIR, PublicSite, site_of
+from clarion.public.routes import STATIC_DIR
 from clarion.public.versions import PageRef, VersionMemo
 from tests.factories import PageInfo
 from tests.harness import LiveServer
@@ -23,81 +25,52 @@ from tests.public.test_page import get, publish
 PER_REQUEST = {"date", "server", "x-request-id"}
 
 
-def _count_full_path(server: LiveServer) -> list[int]:
-    """Count the requests the public site's full path answers, from now on."""
-    calls = [0]
-
-    async def wrap(ctx: AppContext) -> None:
-        site = site_of(ctx)
-        original = PublicSite.handle.__get__(site)
-
-        async def counted(request: Any) -> Any:
-            calls[0] += 1
-            return await original(request)
-
-        site.handle = counted  # type: ignore[method-assign]
-
-    server.call(wrap)
-    return calls
+def _renders(server: LiveServer) -> int:
+    return server.site.cache.renders
 
 
-def _restore(server: LiveServer) -> None:
-    async def unwrap(ctx: AppContext) -> None:
-        site = site_of(ctx)
-        if "handle" in vars(site):
-            del site.handle
+def _clear_cache(server: LiveServer) -> None:
+    async def clear(_ctx: AppContext) -> None:
+        server.site.cache.clear()
 
-    server.call(unwrap)
+    server.call(clear)
 
 
-def _same_answer(full: httpx.Response, fast: httpx.Response) -> None:
-    assert fast.status_code == full.status_code
-    assert fast.content == full.content
-    assert {k: v for k, v in fast.headers.items() if k not in PER_REQUEST} == {
-        k: v for k, v in full.headers.items() if k not in PER_REQUEST
+def _same_answer(first: httpx.Response, again: httpx.Response) -> None:
+    assert again.status_code == first.status_code
+    assert again.content == first.content
+    assert {k: v for k, v in again.headers.items() if k not in PER_REQUEST} == {
+        k: v for k, v in first.headers.items() if k not in PER_REQUEST
     }
-    assert fast.headers["x-request-id"] != full.headers["x-request-id"]
+    assert again.headers["x-request-id"] != first.headers["x-request-id"]
 
 
-def test_a_cached_page_is_answered_by_the_fast_path_with_the_full_paths_bytes_and_headers(
+def test_a_cached_page_is_answered_from_the_render_cache_with_the_first_answers_bytes_and_headers(
     server: LiveServer, page: PageInfo
 ) -> None:
-    calls = _count_full_path(server)
-    try:
-        cases: list[dict[str, str]] = [
-            {"Accept-Encoding": "identity"},
-            {"Accept-Encoding": "gzip, deflate, br"},
-        ]
-        paths = (f"/{page.slug}", f"/{page.slug}/api/v2/summary.json")
-        for path in paths:
-            for headers in cases:
-                server.call(_clear_cache)
-                before = calls[0]
-                full = get(server, path, headers=headers)
-                assert calls[0] == before + 1  # a miss takes the full path and renders
-                fast = get(server, path, headers=headers)
-                assert calls[0] == before + 1  # the hit did not
-                _same_answer(full, fast)
-                head = httpx.head(server.base_url + path, headers=headers, timeout=30)
-                assert head.status_code == 200 and head.content == b""
-                assert head.headers["content-length"] == fast.headers["content-length"]
-                not_modified = get(
-                    server, path, headers={**headers, "If-None-Match": fast.headers["etag"]}
-                )
-                assert not_modified.status_code == 304 and not_modified.content == b""
-                assert not_modified.headers["etag"] == fast.headers["etag"]
-                assert calls[0] == before + 1
-        # A query string (``history?month=``) always takes the full path.
-        misses = len(paths) * len(cases)
-        assert calls[0] == misses
-        get(server, f"/{page.slug}?utm=x")
-        assert calls[0] == misses + 1
-    finally:
-        _restore(server)
-
-
-async def _clear_cache(ctx: AppContext) -> None:
-    site_of(ctx).cache.clear()
+    cases: list[dict[str, str]] = [
+        {"Accept-Encoding": "identity"},
+        {"Accept-Encoding": "gzip, deflate, br"},
+    ]
+    for path in (f"/{page.slug}", f"/{page.slug}/api/v2/summary.json"):
+        for headers in cases:
+            _clear_cache(server)
+            before = _renders(server)
+            first = get(server, path, headers=headers)
+            assert _renders(server) == before + 1  # a miss renders
+            again = get(server, path, headers=headers)
+            assert _renders(server) == before + 1  # the hit did not
+            _same_answer(first, again)
+            head = httpx.head(server.base_url + path, headers=headers, timeout=30)
+            assert head.status_code == 200 and head.content == b""
+            assert head.headers["content-length"] == again.headers["content-length"]
+            not_modified = get(
+                server, path, headers={**headers, "If-None-Match": again.headers["etag"]}
+            )
+            assert not_modified.status_code == 304 and not_modified.content == b""
+            assert not_modified.headers["etag"] == again.headers["etag"]
+            assert not_modified.headers["cache-control"] == again.headers["cache-control"]
+            assert _renders(server) == before + 1
 
 
 def test_cached_answers_make_no_database_query_while_the_version_is_memoised(
@@ -175,8 +148,15 @@ def test_after_a_write_every_resource_of_the_new_version_renders_from_one_snapsh
     assert reads == {"snapshot": 2, "history": 2}
 
 
+class _Writes:
+    """Stands for ``Database`` in ``VersionMemo``: counts committed page changes."""
+
+    page_changes = 0
+
+
 def test_concurrent_lookups_of_an_expired_page_version_send_one_query() -> None:
-    memo = VersionMemo(ttl=60)
+    writes = _Writes()
+    memo = VersionMemo(ttl=60, db=writes)  # type: ignore[arg-type]
     loads = [0]
 
     async def load() -> list[PageRef]:
@@ -191,7 +171,7 @@ def test_concurrent_lookups_of_an_expired_page_version_send_one_query() -> None:
         # A write made meanwhile: lookups that start after it never take the older answer.
         first = asyncio.ensure_future(memo.lookup(("other", ""), load))
         await asyncio.sleep(0)
-        memo.invalidate()
+        writes.page_changes += 1
         second = await memo.lookup(("other", ""), load)
         assert (await first)[0].version == 2 and second[0].version == 3
         assert (await memo.lookup(("other", ""), load))[0].version == 3  # memoised
@@ -200,7 +180,7 @@ def test_concurrent_lookups_of_an_expired_page_version_send_one_query() -> None:
     asyncio.run(scenario())
 
 
-def test_ready_answers_end_with_a_write_a_new_utc_day_and_a_cleared_cache(
+def test_cached_bytes_are_rendered_again_after_a_write_a_new_utc_day_and_a_cleared_cache(
     tmp_path: object,
 ) -> None:
     from datetime import timedelta
@@ -210,12 +190,11 @@ def test_ready_answers_end_with_a_write_a_new_utc_day_and_a_cleared_cache(
 
     with fresh_database(str(tmp_path)) as url, live_server(url) as fresh:
         slug, _ = make_display_page(fresh)
-        calls = _count_full_path(fresh)
         path = f"/{slug}"
-        first = get(fresh, path)  # rendered by the full path
-        assert calls[0] == 1
-        second, third = get(fresh, path), get(fresh, path)  # kept, then answered ready
-        assert calls[0] == 1
+        first = get(fresh, path)
+        renders = _renders(fresh)
+        second, third = get(fresh, path), get(fresh, path)
+        assert _renders(fresh) == renders
         _same_answer(first, second)
         _same_answer(first, third)
         assert get(fresh, path, headers={"If-None-Match": first.headers["etag"]}).status_code == 304
@@ -223,42 +202,43 @@ def test_ready_answers_end_with_a_write_a_new_utc_day_and_a_cleared_cache(
         # A new UTC day: the page's bytes depend on it, so they are rendered again.
         fresh.clock.offset = timedelta(days=1)
         tomorrow = get(fresh, path)
-        assert calls[0] == 2 and tomorrow.headers["etag"] != first.headers["etag"]
-        get(fresh, path)
+        assert _renders(fresh) == renders + 1
+        assert tomorrow.headers["etag"] != first.headers["etag"]
         assert get(fresh, path).headers["etag"] == tomorrow.headers["etag"]
-        assert calls[0] == 2
+        assert _renders(fresh) == renders + 1
 
-        # A cleared cache drops the ready answers with it.
-        fresh.call(_clear_cache)
+        _clear_cache(fresh)
         get(fresh, path)
-        assert calls[0] == 3
+        assert _renders(fresh) == renders + 2
 
         # A write made by this process shows on the next request.
         async def rename(ctx: AppContext) -> None:
             from sqlalchemy import update
 
             from clarion.status_pages.models import StatusPage
+            from clarion.status_pages.service import page_by_slug
+            from clarion.status_pages.versions import touch_page
 
             async with ctx.db.write() as session:
+                found = await page_by_slug(session, slug)
+                assert found is not None
                 await session.execute(
-                    update(StatusPage)
-                    .where(StatusPage.slug == slug)
-                    .values(name="Renamed page", content_version=StatusPage.content_version + 1)
+                    update(StatusPage).where(StatusPage.id == found.id).values(name="Renamed page")
                 )
+                touch_page(session, found.id, ctx.clock.now())
 
-        get(fresh, path)
         fresh.call(rename)
         renamed = get(fresh, path)
-        assert "Renamed page" in renamed.text and calls[0] == 4
+        assert "Renamed page" in renamed.text and _renders(fresh) == renders + 3
 
 
 def test_an_identity_answer_never_compresses_and_a_gzip_answer_compresses_once(
     server: LiveServer, page: PageInfo
 ) -> None:
-    async def gzip_memos(ctx: AppContext) -> list[bool]:
-        return ["gzip" in value.memo for value in site_of(ctx).cache._entries.values()]
+    async def gzip_memos(_ctx: AppContext) -> list[bool]:
+        return ["gzip" in value.memo for value in server.site.cache]
 
-    server.call(_clear_cache)
+    _clear_cache(server)
     for _ in range(3):
         assert get(server, f"/{page.slug}", headers={"Accept-Encoding": "identity"}).is_success
     assert server.call(gzip_memos) == [False]
@@ -268,34 +248,26 @@ def test_an_identity_answer_never_compresses_and_a_gzip_answer_compresses_once(
     assert server.call(gzip_memos) == [True]
 
 
-def test_bundled_assets_are_answered_by_the_fast_path_gzipped_with_the_full_paths_headers(
+def test_bundled_assets_are_answered_like_cached_pages_gzipped_with_an_etag(
     server: LiveServer, page: PageInfo
 ) -> None:
     """A spike of new readers asks for the stylesheet and script with every page: they are
-    answered like cached pages (gzip, ETag, 304, no framework), with the full path's headers."""
+    answered like cached pages (gzip, ETag, 304)."""
     css = (STATIC_DIR / "clarion.css").read_bytes()
-    calls = _count_full_path(server)
-    try:
-        for path in (f"/{page.slug}/static/clarion.css", "/static/clarion.css"):
-            for headers in ({"Accept-Encoding": "identity"}, {"Accept-Encoding": "gzip"}):
-                before = calls[0]
-                full = get(server, path + "?v=1", headers=headers)  # a query: the full path
-                assert calls[0] == before + 1
-                fast = [get(server, path, headers=headers) for _ in range(3)]
-                assert calls[0] == before + 1  # neither the first answer nor the hot ones
-                for answer in fast:
-                    _same_answer(full, answer)
-                assert fast[0].status_code == 200 and fast[0].content == css  # httpx decodes
-                gzipped = headers["Accept-Encoding"] == "gzip"
-                assert (fast[0].headers.get("content-encoding") == "gzip") == gzipped
-                assert fast[0].headers["cache-control"] == "public, max-age=3600"
-                assert fast[0].headers["content-type"] == "text/css; charset=utf-8"
-                etag = fast[0].headers["etag"]
-                for source in (path, path + "?v=1"):
-                    again = get(server, source, headers={**headers, "If-None-Match": etag})
-                    assert again.status_code == 304 and again.headers["etag"] == etag
-    finally:
-        _restore(server)
+    for path in (f"/{page.slug}/static/clarion.css", "/static/clarion.css"):
+        for headers in ({"Accept-Encoding": "identity"}, {"Accept-Encoding": "gzip"}):
+            answers = [get(server, path, headers=headers) for _ in range(3)]
+            for answer in answers[1:]:
+                _same_answer(answers[0], answer)
+            assert answers[0].status_code == 200 and answers[0].content == css  # httpx decodes
+            gzipped = headers["Accept-Encoding"] == "gzip"
+            assert (answers[0].headers.get("content-encoding") == "gzip") == gzipped
+            assert answers[0].headers["cache-control"] == "public, max-age=3600"
+            assert answers[0].headers["content-type"] == "text/css; charset=utf-8"
+            etag = answers[0].headers["etag"]
+            for source in (path, path + "?v=1"):
+                again = get(server, source, headers={**headers, "If-None-Match": etag})
+                assert again.status_code == 304 and again.headers["etag"] == etag
     # Under a slug that names no page, or a name that is not an asset: 404, as before.
     assert get(server, "/no-such-page/static/clarion.css").status_code == 404
     assert get(server, f"/{page.slug}/static/nothing.css").status_code == 404
