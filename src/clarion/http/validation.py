@@ -21,7 +21,7 @@ from pydantic import AfterValidator, BeforeValidator, StringConstraints
 from pydantic_core import PydanticCustomError
 
 from clarion.errors import ClarionError, ErrorDetail, InvalidRequest, ValidationFailed
-from clarion.timeutil import parse_ts, to_utc
+from clarion.timeutil import OutOfRange, parse_ts, to_utc
 
 _CODES = {
     "missing": "is_required",
@@ -119,16 +119,21 @@ def _not_blank(value: str) -> str:
     return value
 
 
+def timestamp_problem(error: ValueError) -> str:
+    """What is wrong with a timestamp ``parse_ts`` or ``to_utc`` refused (``invalid_value``)."""
+    if isinstance(error, OutOfRange):
+        return "must lie within years 1 to 9999 in UTC"
+    return "must be an RFC 3339 timestamp, e.g. 2025-01-28T10:00:00Z"
+
+
 def _timestamp(value: Any) -> Any:
-    if isinstance(value, str):
-        try:
+    try:
+        if isinstance(value, str):
             return parse_ts(value)
-        except ValueError:
-            raise PydanticCustomError(
-                "invalid_value", "must be an RFC 3339 timestamp, e.g. 2025-01-28T10:00:00Z"
-            ) from None
-    if isinstance(value, datetime):
-        return to_utc(value)
+        if isinstance(value, datetime):
+            return to_utc(value)
+    except ValueError as error:
+        raise PydanticCustomError("invalid_value", timestamp_problem(error)) from None
     raise PydanticCustomError("invalid_value", "must be an RFC 3339 timestamp string")
 
 
