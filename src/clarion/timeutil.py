@@ -23,9 +23,10 @@ def to_utc(moment: datetime) -> datetime:
         raise OutOfRange("the moment in UTC is outside years 1..9999") from None
 
 
-def format_ts(moment: datetime) -> str:
-    """``2021-08-17T13:28:57.801578Z``: UTC, microseconds, ``Z``."""
-    return to_utc(moment).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+def format_ts(moment: datetime, timespec: str = "microseconds") -> str:
+    """``2021-08-17T13:28:57.801578Z``: UTC, ``Z``, always a four-digit year (``0001-…``, which
+    ``strftime`` writes as ``1-…``); ``timespec="seconds"`` leaves the fraction out."""
+    return to_utc(moment).replace(tzinfo=None).isoformat(timespec=timespec) + "Z"
 
 
 def parse_ts(text: str) -> datetime:

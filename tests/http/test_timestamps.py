@@ -7,6 +7,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from incident_io import AuthenticatedClient
+from incident_io.api.status_pages_v2 import (
+    status_pages_v2_show_status_page_incident as show_incident,
+)
 
 from tests.contract.checks import Raw, error_codes
 from tests.factories import PageInfo
@@ -120,3 +124,18 @@ def test_the_first_and_last_moments_of_the_calendar_are_never_a_server_error(
 ) -> None:
     response = send_with(raw, page, target, value)
     assert response.status_code < 500, response.text
+
+
+def test_a_timestamp_in_year_1_goes_out_with_four_digits_to_the_sdk_and_the_feed(
+    raw: Raw, sdk: AuthenticatedClient, page: PageInfo
+) -> None:
+    response = retrospective(raw, page, "0001-01-01T00:00:00Z")
+    assert response.status_code == 201, response.text
+    incident = response.json()["status_page_incident"]
+    assert incident["published_at"] == "0001-01-01T00:00:00.000000Z"
+    shown = show_incident.sync_detailed(incident["id"], client=sdk).parsed
+    assert shown is not None
+    assert shown.status_page_incident.published_at == datetime(1, 1, 1, tzinfo=UTC)
+    feed = raw.get(f"/{page.slug}/feed.atom")
+    assert "<published>0001-01-01T00:00:00Z</published>" in feed.text
+    assert 'datetime="0001-01-01T00:00:00Z"&gt;0001-01-01 00:00 UTC' in feed.text  # its HTML
