@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field
 from pydantic.json_schema import SkipJsonSchema
 
 from clarion.components.models import Component
-from clarion.http.validation import Name
+from clarion.http.validation import Name, RequestModel
 from clarion.http.wire import ManagementMetaV2, management_meta
 from clarion.timeutil import format_ts
 
@@ -18,12 +18,12 @@ MAX_DESCRIPTION = 4096
 # ----------------------------------------------------------------------------- requests
 
 
-class StatusPageComponentsCreatePayloadV2(BaseModel):
+class StatusPageComponentsCreatePayloadV2(RequestModel):
     name: Name
     description: str | SkipJsonSchema[None] = Field(default=None, max_length=MAX_DESCRIPTION)
 
 
-class StatusPageComponentsUpdatePayloadV2(BaseModel):
+class StatusPageComponentsUpdatePayloadV2(RequestModel):
     """PUT replaces both fields: leaving ``description`` out clears it."""
 
     name: Name

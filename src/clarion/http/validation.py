@@ -1,6 +1,7 @@
 """Request validation: pydantic's errors become 422 details with ``code``, ``field``, ``pointer``.
 
-Codes (documented in docs/api-conventions.md):
+Request body models derive from ``RequestModel``, so a ``null`` in an optional field is the field
+left out. Codes (documented in docs/api-conventions.md):
 
 - ``is_required``: a required field is missing, ``null`` or blank;
 - ``too_long`` / ``too_short``: string length limits;
@@ -17,7 +18,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BeforeValidator, StringConstraints
+from pydantic import AfterValidator, BaseModel, BeforeValidator, StringConstraints, model_validator
 from pydantic_core import PydanticCustomError
 
 from clarion.errors import ClarionError, ErrorDetail, InvalidRequest, ValidationFailed
@@ -111,6 +112,29 @@ def _message(code: str, field: str, err: Any) -> str:
     if code == "invalid_value" and "expected" in ctx:
         return f"{field} must be one of {ctx['expected']}"
     return f"{field}: {err.get('msg', 'is invalid')}"
+
+
+class RequestModel(BaseModel):
+    """The base of every request body model, and of every object nested in one.
+
+    A JSON ``null`` in an optional field means the field was left out: the key is dropped before
+    validation, so the field takes its default exactly as when it is absent (incident.io's SDK
+    sends ``"description": null`` for ``description=None``). A ``null`` in a required field is
+    kept and fails as ``is_required`` at the field's pointer. A field added to a subclass gets
+    this without saying so.
+    """
+
+    @model_validator(mode="before")
+    @classmethod
+    def null_means_left_out(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or not any(value is None for value in data.values()):
+            return data
+        optional = {
+            info.alias or name for name, info in cls.model_fields.items() if not info.is_required()
+        }
+        return {
+            key: value for key, value in data.items() if value is not None or key not in optional
+        }
 
 
 def _not_blank(value: str) -> str:

@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 from pydantic.json_schema import SkipJsonSchema
 
 from clarion.components.ledger import Impact
-from clarion.http.validation import IdempotencyKey, Message, Name, NonBlank, Timestamp
+from clarion.http.validation import IdempotencyKey, Message, Name, NonBlank, RequestModel, Timestamp
 from clarion.http.wire import PaginationMetaResultV2
 from clarion.incidents.models import Incident, IncidentUpdate
 from clarion.timeutil import format_ts
@@ -39,12 +39,12 @@ class ImpactStatus(StrEnum):
 # ----------------------------------------------------------------------------- requests
 
 
-class StatusPageIncidentAffectedComponentV2(BaseModel):
+class StatusPageIncidentAffectedComponentV2(RequestModel):
     component_id: NonBlank = Field(max_length=64)
     component_status: ComponentStatus
 
 
-class StatusPagesCreateStatusPageIncidentPayloadV2(BaseModel):
+class StatusPagesCreateStatusPageIncidentPayloadV2(RequestModel):
     status_page_id: NonBlank = Field(max_length=64)
     name: Name
     incident_status: IncidentStatus
@@ -56,11 +56,11 @@ class StatusPagesCreateStatusPageIncidentPayloadV2(BaseModel):
     )
 
 
-class StatusPagesUpdateStatusPageIncidentPayloadV2(BaseModel):
+class StatusPagesUpdateStatusPageIncidentPayloadV2(RequestModel):
     name: Name
 
 
-class StatusPagesCreateStatusPageIncidentUpdatePayloadV2(BaseModel):
+class StatusPagesCreateStatusPageIncidentUpdatePayloadV2(RequestModel):
     status_page_incident_id: NonBlank = Field(max_length=64)
     message: Message
     notify_subscribers: bool
@@ -70,7 +70,7 @@ class StatusPagesCreateStatusPageIncidentUpdatePayloadV2(BaseModel):
     )
 
 
-class StatusPageRetrospectiveIncidentUpdateV2(BaseModel):
+class StatusPageRetrospectiveIncidentUpdateV2(RequestModel):
     incident_status: IncidentStatus
     message: Message
     published_at: Timestamp
@@ -79,7 +79,7 @@ class StatusPageRetrospectiveIncidentUpdateV2(BaseModel):
     )
 
 
-class StatusPagesCreateStatusPageRetrospectiveIncidentPayloadV2(BaseModel):
+class StatusPagesCreateStatusPageRetrospectiveIncidentPayloadV2(RequestModel):
     status_page_id: NonBlank = Field(max_length=64)
     name: Name
     idempotency_key: IdempotencyKey
