@@ -77,6 +77,10 @@ class Request:
             _container(changed.body, parents, target)[last] = value
         return changed
 
+    def item_at(self, target: Field, index: int) -> Any:
+        """The ``index``-th item of the list at body field ``target``."""
+        return _container(self.body, [*target.path, index], target)
+
     def without(self, target: Field) -> Request:
         """A copy with ``target`` left out."""
         changed = copy.deepcopy(self)

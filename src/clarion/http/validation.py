@@ -122,6 +122,12 @@ class RequestModel(BaseModel):
     sends ``"description": null`` for ``description=None``). A ``null`` in a required field is
     kept and fails as ``is_required`` at the field's pointer. A field added to a subclass gets
     this without saying so.
+
+    Put a limit on the value's type, not on the optional union
+    (``Annotated[list[X], Field(max_length=500)] | None``, not ``list[X] | None =
+    Field(max_length=500)``): pydantic applies a limit set on the union to ``None`` too, where
+    its length check raises TypeError (a 500) instead of a validation error, and the OpenAPI
+    document shows ``maxLength`` on an array instead of ``maxItems``.
     """
 
     @model_validator(mode="before")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, Field
 from pydantic.json_schema import SkipJsonSchema
@@ -44,6 +44,10 @@ class StatusPageIncidentAffectedComponentV2(RequestModel):
     component_status: ComponentStatus
 
 
+#: The limit is on the list, not on the optional union (see ``RequestModel``).
+AffectedComponents = Annotated[list[StatusPageIncidentAffectedComponentV2], Field(max_length=500)]
+
+
 class StatusPagesCreateStatusPageIncidentPayloadV2(RequestModel):
     status_page_id: NonBlank = Field(max_length=64)
     name: Name
@@ -51,9 +55,7 @@ class StatusPagesCreateStatusPageIncidentPayloadV2(RequestModel):
     message: Message
     notify_subscribers: bool
     idempotency_key: IdempotencyKey
-    component_statuses: list[StatusPageIncidentAffectedComponentV2] | SkipJsonSchema[None] = Field(
-        default=None, max_length=500
-    )
+    component_statuses: AffectedComponents | SkipJsonSchema[None] = None
 
 
 class StatusPagesUpdateStatusPageIncidentPayloadV2(RequestModel):
@@ -65,18 +67,14 @@ class StatusPagesCreateStatusPageIncidentUpdatePayloadV2(RequestModel):
     message: Message
     notify_subscribers: bool
     incident_status: IncidentStatus | SkipJsonSchema[None] = None
-    component_statuses: list[StatusPageIncidentAffectedComponentV2] | SkipJsonSchema[None] = Field(
-        default=None, max_length=500
-    )
+    component_statuses: AffectedComponents | SkipJsonSchema[None] = None
 
 
 class StatusPageRetrospectiveIncidentUpdateV2(RequestModel):
     incident_status: IncidentStatus
     message: Message
     published_at: Timestamp
-    component_statuses: list[StatusPageIncidentAffectedComponentV2] | SkipJsonSchema[None] = Field(
-        default=None, max_length=500
-    )
+    component_statuses: AffectedComponents | SkipJsonSchema[None] = None
 
 
 class StatusPagesCreateStatusPageRetrospectiveIncidentPayloadV2(RequestModel):

@@ -66,9 +66,10 @@ class StatusPagesCreateStatusPageMaintenanceUpdatePayloadV2(RequestModel):
     message: Message
     notify_subscribers: bool
     maintenance_status: MaintenanceStatus | SkipJsonSchema[None] = None
-    component_statuses: list[StatusPageMaintenanceAffectedComponentV2] | SkipJsonSchema[None] = (
-        Field(default=None, max_length=500)
-    )
+    component_statuses: (
+        Annotated[list[StatusPageMaintenanceAffectedComponentV2], Field(max_length=500)]
+        | SkipJsonSchema[None]
+    ) = None
 
 
 # ---------------------------------------------------------------------------- responses
