@@ -77,8 +77,8 @@ class Request:
             _container(changed.body, parents, target)[last] = value
         return changed
 
-    def item_at(self, target: Field, index: int) -> Any:
-        """The ``index``-th item of the list at body field ``target``."""
+    def item_at(self, target: Field, index: int | slice) -> Any:
+        """The item (or items) at ``index`` of the list at body field ``target``."""
         return _container(self.body, [*target.path, index], target)
 
     def without(self, target: Field) -> Request:
@@ -92,7 +92,7 @@ class Request:
         return changed
 
 
-def _container(body: Any, parents: list[str | int], target: Field) -> Any:
+def _container(body: Any, parents: list[Any], target: Field) -> Any:
     for part in parents:
         try:
             body = body[part]

@@ -19,8 +19,10 @@ from incident_io.api.status_page_components_v2 import (
     status_page_components_v2_update as update_component,
 )
 from incident_io.models import (
+    ErrorResponse,
     StatusPageComponentsCreatePayloadV2,
     StatusPageComponentsUpdatePayloadV2,
+    StatusPageComponentV2,
 )
 from incident_io.types import UNSET
 
@@ -88,26 +90,43 @@ def test_a_null_required_field_is_is_required_at_its_pointer(
     assert error_codes(response) == [("is_required", target.name, target.pointer)]
 
 
+def component_of(response: Any) -> StatusPageComponentV2:
+    """The component of an SDK create / update result (fails on an error result)."""
+    assert response.status_code in (200, 201), response.content
+    assert not isinstance(response.parsed, ErrorResponse), response.content
+    component: StatusPageComponentV2 = response.parsed.status_page_component
+    return component
+
+
+# The SDK types ``description`` as ``str | Unset``, but callers pass ``None`` (it is what they
+# hold for "no description"), and the SDK then sends ``"description": null``.
+NO_DESCRIPTION: Any = None
+
+
 def test_the_sdk_creates_a_component_with_description_none(sdk: AuthenticatedClient) -> None:
-    response = create_component.sync_detailed(
-        client=sdk, body=StatusPageComponentsCreatePayloadV2(name="No words", description=None)
-    )
-    assert response.status_code == 201, response.content
-    assert response.parsed is not None
-    assert response.parsed.status_page_component.description is UNSET
+    body = StatusPageComponentsCreatePayloadV2(name="No words", description=NO_DESCRIPTION)
+    assert body.to_dict() == {"name": "No words", "description": None}
+    created = component_of(create_component.sync_detailed(client=sdk, body=body))
+    assert created.description is UNSET
 
 
 def test_the_sdk_clears_a_description_by_updating_with_none(sdk: AuthenticatedClient) -> None:
-    created = create_component.sync_detailed(
-        client=sdk, body=StatusPageComponentsCreatePayloadV2(name="Words", description="Some")
-    )
-    assert created.parsed is not None
-    component_id = created.parsed.status_page_component.id
-    response = update_component.sync_detailed(
-        component_id,
-        client=sdk,
-        body=StatusPageComponentsUpdatePayloadV2(name="Words", description=None),
-    )
-    assert response.status_code == 200, response.content
-    assert response.parsed is not None
-    assert response.parsed.status_page_component.description is UNSET
+    body = StatusPageComponentsCreatePayloadV2(name="Words", description="Some")
+    created = component_of(create_component.sync_detailed(client=sdk, body=body))
+    change = StatusPageComponentsUpdatePayloadV2(name="Words", description=NO_DESCRIPTION)
+    updated = component_of(update_component.sync_detailed(created.id, client=sdk, body=change))
+    assert updated.description is UNSET
+
+
+LISTS = [f for f in FIELDS if f.where == "body" and f.schema.get("type") == "array"]
+
+
+@pytest.mark.parametrize("target", LISTS, ids=str)
+def test_a_null_item_of_a_list_is_is_required_at_its_pointer(
+    raw: Raw, page: PageInfo, target: Field
+) -> None:
+    request = sample(raw, page, target.operation_id)
+    items = [None, *request.item_at(target, slice(1, None))]
+    response = request.with_value(target, items).send(raw)
+    assert response.status_code == 422, response.text
+    assert error_codes(response) == [("is_required", f"{target.name}[0]", f"{target.pointer}/0")]

@@ -11,6 +11,7 @@ from incident_io import AuthenticatedClient
 from incident_io.api.status_pages_v2 import (
     status_pages_v2_show_status_page_incident as show_incident,
 )
+from incident_io.models import StatusPageIncidentV2, StatusPagesShowStatusPageIncidentResultV2
 
 from tests.contract.checks import Raw, error_codes
 from tests.factories import PageInfo
@@ -134,7 +135,8 @@ def test_a_timestamp_in_year_1_goes_out_with_four_digits_to_the_sdk_and_the_feed
     incident = response.json()["status_page_incident"]
     assert incident["published_at"] == "0001-01-01T00:00:00.000000Z"
     shown = show_incident.sync_detailed(incident["id"], client=sdk).parsed
-    assert shown is not None
+    assert isinstance(shown, StatusPagesShowStatusPageIncidentResultV2)
+    assert isinstance(shown.status_page_incident, StatusPageIncidentV2)
     assert shown.status_page_incident.published_at == datetime(1, 1, 1, tzinfo=UTC)
     feed = raw.get(f"/{page.slug}/feed.atom")
     assert "<published>0001-01-01T00:00:00Z</published>" in feed.text
