@@ -5,22 +5,35 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 
+class OutOfRange(ValueError):
+    """A timestamp whose moment in UTC falls outside years 1..9999 (what ``datetime`` holds)."""
+
+
 def to_utc(moment: datetime) -> datetime:
-    """Make ``moment`` timezone-aware UTC; a naive value is taken to be UTC already."""
+    """Make ``moment`` timezone-aware UTC; a naive value is taken to be UTC already.
+
+    Raises ``OutOfRange`` (a ``ValueError``) when the moment in UTC falls outside years
+    1..9999, as ``9999-12-31T23:59:59-05:00`` does.
+    """
     if moment.tzinfo is None:
         return moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        raise OutOfRange("the moment in UTC is outside years 1..9999") from None
 
 
-def format_ts(moment: datetime) -> str:
-    """``2021-08-17T13:28:57.801578Z``: UTC, microseconds, ``Z``."""
-    return to_utc(moment).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+def format_ts(moment: datetime, timespec: str = "microseconds") -> str:
+    """``2021-08-17T13:28:57.801578Z``: UTC, ``Z``, always a four-digit year (``0001-…``, which
+    ``strftime`` writes as ``1-…``); ``timespec="seconds"`` leaves the fraction out."""
+    return to_utc(moment).replace(tzinfo=None).isoformat(timespec=timespec) + "Z"
 
 
 def parse_ts(text: str) -> datetime:
     """Parse an RFC 3339 / ISO 8601 timestamp. No offset means UTC (the SDK sends naive values).
 
-    Raises ``ValueError`` on anything else.
+    Raises ``ValueError`` on anything else: ``OutOfRange`` for a moment outside years 1..9999
+    in UTC.
     """
     value = text.strip()
     if not value or len(value) > 64:

@@ -15,9 +15,10 @@ from typing import Any
 
 import httpx
 
-#: A whole string that is an ISO date-time, with or without an offset (group ``offset``).
+#: A whole string that looks like an ISO date-time, with or without an offset (group
+#: ``offset``); a year of fewer than four digits matches, so that it fails the parse.
 _DATETIME = re.compile(
-    r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(?P<offset>[Zz]|[+-]\d{2}:?\d{2})?$"
+    r"^\d{1,4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(?P<offset>[Zz]|[+-]\d{2}:?\d{2})?$"
 )
 ERROR_REQUIRED_KEYS = {"type", "status", "request_id", "errors"}
 

@@ -6,8 +6,23 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
+from incident_io import AuthenticatedClient
+from incident_io.api.status_pages_v2 import (
+    status_pages_v2_show_status_page_incident as show_incident,
+)
+from incident_io.models import StatusPageIncidentV2, StatusPagesShowStatusPageIncidentResultV2
+
 from tests.contract.checks import Raw, error_codes
 from tests.factories import PageInfo
+from tests.http.request_samples import Field, fields, send_with
+
+#: Every timestamp a request can carry, in a body or a query (from the OpenAPI document).
+TIMESTAMPS = [f for f in fields() if f.is_timestamp]
+#: Valid RFC 3339, but the offset moves the moment out of years 1..9999 in UTC.
+OUT_OF_RANGE = ("9999-12-31T23:59:59-05:00", "0001-01-01T00:00:00+05:00")
+#: The first and the last moment a timestamp may name.
+EDGES = ("0001-01-01T00:00:00Z", "9999-12-31T23:59:59.999999Z")
 
 
 def retrospective(raw: Raw, page: PageInfo, published_at: Any) -> Any:
@@ -79,3 +94,50 @@ def test_list_filters_accept_naive_and_percent_encoded_offsets(raw: Raw, page: P
     )
     assert bad.status_code == 422
     assert error_codes(bad) == [("invalid_value", "start_at", "/start_at")]
+
+
+def test_the_timestamp_inputs_are_found_in_the_document() -> None:
+    found = {(f.operation_id, f.where, f.pointer) for f in TIMESTAMPS}
+    assert found >= {
+        ("StatusPagesV2_CreateStatusPageRetrospectiveIncident", "body", "/updates/0/published_at"),
+        ("StatusPagesV2_CreateStatusPageMaintenance", "body", "/start_at"),
+        ("StatusPagesV2_UpdateStatusPageMaintenance", "body", "/end_at"),
+        ("StatusPagesV2_ListStatusPageIncidents", "query", "/start_at"),
+        ("StatusPagesV2_ListStatusPageMaintenances", "query", "/end_at"),
+        ("StatusPagesV2_ShowStatusPageComponentAvailability", "query", "/start_at"),
+    }
+
+
+@pytest.mark.parametrize("value", OUT_OF_RANGE)
+@pytest.mark.parametrize("target", TIMESTAMPS, ids=str)
+def test_a_timestamp_outside_years_1_to_9999_in_utc_is_invalid_value_at_its_pointer(
+    raw: Raw, page: PageInfo, target: Field, value: str
+) -> None:
+    response = send_with(raw, page, target, value)
+    assert response.status_code == 422, response.text
+    assert error_codes(response) == [("invalid_value", target.name, target.pointer)]
+
+
+@pytest.mark.parametrize("value", EDGES)
+@pytest.mark.parametrize("target", TIMESTAMPS, ids=str)
+def test_the_first_and_last_moments_of_the_calendar_are_never_a_server_error(
+    raw: Raw, page: PageInfo, target: Field, value: str
+) -> None:
+    response = send_with(raw, page, target, value)
+    assert response.status_code < 500, response.text
+
+
+def test_a_timestamp_in_year_1_goes_out_with_four_digits_to_the_sdk_and_the_feed(
+    raw: Raw, sdk: AuthenticatedClient, page: PageInfo
+) -> None:
+    response = retrospective(raw, page, "0001-01-01T00:00:00Z")
+    assert response.status_code == 201, response.text
+    incident = response.json()["status_page_incident"]
+    assert incident["published_at"] == "0001-01-01T00:00:00.000000Z"
+    shown = show_incident.sync_detailed(incident["id"], client=sdk).parsed
+    assert isinstance(shown, StatusPagesShowStatusPageIncidentResultV2)
+    assert isinstance(shown.status_page_incident, StatusPageIncidentV2)
+    assert shown.status_page_incident.published_at == datetime(1, 1, 1, tzinfo=UTC)
+    feed = raw.get(f"/{page.slug}/feed.atom")
+    assert "<published>0001-01-01T00:00:00Z</published>" in feed.text
+    assert 'datetime="0001-01-01T00:00:00Z"&gt;0001-01-01 00:00 UTC' in feed.text  # its HTML

@@ -3,31 +3,33 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, Field
 from pydantic.json_schema import SkipJsonSchema
 
 from clarion.components.models import Component
-from clarion.http.validation import Name
+from clarion.http.validation import Name, RequestModel
 from clarion.http.wire import ManagementMetaV2, management_meta
 from clarion.timeutil import format_ts
 
 MAX_DESCRIPTION = 4096
+#: The limit is on ``str``, not on the optional union (see ``RequestModel``).
+Description = Annotated[str, Field(max_length=MAX_DESCRIPTION)]
 
 # ----------------------------------------------------------------------------- requests
 
 
-class StatusPageComponentsCreatePayloadV2(BaseModel):
+class StatusPageComponentsCreatePayloadV2(RequestModel):
     name: Name
-    description: str | SkipJsonSchema[None] = Field(default=None, max_length=MAX_DESCRIPTION)
+    description: Description | SkipJsonSchema[None] = None
 
 
-class StatusPageComponentsUpdatePayloadV2(BaseModel):
+class StatusPageComponentsUpdatePayloadV2(RequestModel):
     """PUT replaces both fields: leaving ``description`` out clears it."""
 
     name: Name
-    description: str | SkipJsonSchema[None] = Field(default=None, max_length=MAX_DESCRIPTION)
+    description: Description | SkipJsonSchema[None] = None
 
 
 # ---------------------------------------------------------------------------- responses

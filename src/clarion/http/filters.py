@@ -12,9 +12,9 @@ Contracts:
   listed page (422 ``not_found`` otherwise); ``component_id`` is any id, so history about a
   component that was since archived or taken off the page can still be found.
 - ``start_at``/``end_at`` are RFC 3339 (no offset means UTC); 422 ``invalid_value`` when
-  unreadable or when ``end_at`` is before ``start_at``. An item matches when its active span
-  ``[span_start, span_end]`` (``span_end`` NULL = still ongoing) touches the range: it started
-  at or before ``end_at`` and had not ended before ``start_at``.
+  unreadable, outside years 1..9999 in UTC, or when ``end_at`` is before ``start_at``. An item
+  matches when its active span ``[span_start, span_end]`` (``span_end`` NULL = still ongoing)
+  touches the range: it started at or before ``end_at`` and had not ended before ``start_at``.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from sqlalchemy import ColumnElement, and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from clarion.errors import ValidationFailed
+from clarion.http.validation import timestamp_problem
 from clarion.timeutil import parse_ts
 
 
@@ -50,16 +51,15 @@ class ListFilters:
 
 
 def parse_query_timestamp(value: str | None, field: str) -> datetime | None:
-    """An optional RFC 3339 query parameter; 422 ``invalid_value`` at ``field`` if unreadable."""
+    """An optional RFC 3339 query parameter; 422 ``invalid_value`` at ``field`` if unreadable or
+    outside years 1..9999 in UTC."""
     if value is None or value == "":
         return None
     try:
         return parse_ts(value)
-    except ValueError:
+    except ValueError as error:
         raise ValidationFailed.at(
-            "invalid_value",
-            f"{field} must be an RFC 3339 timestamp, e.g. 2025-01-28T10:00:00Z",
-            field,
+            "invalid_value", f"{field} {timestamp_problem(error)}", field
         ) from None
 
 

@@ -1,6 +1,7 @@
 """Request validation: pydantic's errors become 422 details with ``code``, ``field``, ``pointer``.
 
-Codes (documented in docs/api-conventions.md):
+Request body models derive from ``RequestModel``, so a ``null`` in an optional field is the field
+left out. Codes (documented in docs/api-conventions.md):
 
 - ``is_required``: a required field is missing, ``null`` or blank;
 - ``too_long`` / ``too_short``: string length limits;
@@ -17,11 +18,11 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BeforeValidator, StringConstraints
+from pydantic import AfterValidator, BaseModel, BeforeValidator, StringConstraints, model_validator
 from pydantic_core import PydanticCustomError
 
 from clarion.errors import ClarionError, ErrorDetail, InvalidRequest, ValidationFailed
-from clarion.timeutil import parse_ts, to_utc
+from clarion.timeutil import OutOfRange, parse_ts, to_utc
 
 _CODES = {
     "missing": "is_required",
@@ -113,22 +114,56 @@ def _message(code: str, field: str, err: Any) -> str:
     return f"{field}: {err.get('msg', 'is invalid')}"
 
 
+class RequestModel(BaseModel):
+    """The base of every request body model, and of every object nested in one.
+
+    A JSON ``null`` in an optional field means the field was left out: the key is dropped before
+    validation, so the field takes its default exactly as when it is absent (incident.io's SDK
+    sends ``"description": null`` for ``description=None``). A ``null`` in a required field is
+    kept and fails as ``is_required`` at the field's pointer. A field added to a subclass gets
+    this without saying so.
+
+    Put a limit on the value's type, not on the optional union
+    (``Annotated[list[X], Field(max_length=500)] | None``, not ``list[X] | None =
+    Field(max_length=500)``): pydantic applies a limit set on the union to ``None`` too, where
+    its length check raises TypeError (a 500) instead of a validation error, and the OpenAPI
+    document shows ``maxLength`` on an array instead of ``maxItems``.
+    """
+
+    @model_validator(mode="before")
+    @classmethod
+    def null_means_left_out(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or not any(value is None for value in data.values()):
+            return data
+        optional = {
+            info.alias or name for name, info in cls.model_fields.items() if not info.is_required()
+        }
+        return {
+            key: value for key, value in data.items() if value is not None or key not in optional
+        }
+
+
 def _not_blank(value: str) -> str:
     if not value.strip():
         raise PydanticCustomError("is_required", "must not be blank")
     return value
 
 
+def timestamp_problem(error: ValueError) -> str:
+    """What is wrong with a timestamp ``parse_ts`` or ``to_utc`` refused (``invalid_value``)."""
+    if isinstance(error, OutOfRange):
+        return "must lie within years 1 to 9999 in UTC"
+    return "must be an RFC 3339 timestamp, e.g. 2025-01-28T10:00:00Z"
+
+
 def _timestamp(value: Any) -> Any:
-    if isinstance(value, str):
-        try:
+    try:
+        if isinstance(value, str):
             return parse_ts(value)
-        except ValueError:
-            raise PydanticCustomError(
-                "invalid_value", "must be an RFC 3339 timestamp, e.g. 2025-01-28T10:00:00Z"
-            ) from None
-    if isinstance(value, datetime):
-        return to_utc(value)
+        if isinstance(value, datetime):
+            return to_utc(value)
+    except ValueError as error:
+        raise PydanticCustomError("invalid_value", timestamp_problem(error)) from None
     raise PydanticCustomError("invalid_value", "must be an RFC 3339 timestamp string")
 
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, Field
 from pydantic.json_schema import SkipJsonSchema
 
 from clarion.components.ledger import Impact
-from clarion.http.validation import IdempotencyKey, Message, Name, NonBlank, Timestamp
+from clarion.http.validation import IdempotencyKey, Message, Name, NonBlank, RequestModel, Timestamp
 from clarion.http.wire import PaginationMetaResultV2
 from clarion.incidents.models import Incident, IncidentUpdate
 from clarion.timeutil import format_ts
@@ -39,47 +39,45 @@ class ImpactStatus(StrEnum):
 # ----------------------------------------------------------------------------- requests
 
 
-class StatusPageIncidentAffectedComponentV2(BaseModel):
+class StatusPageIncidentAffectedComponentV2(RequestModel):
     component_id: NonBlank = Field(max_length=64)
     component_status: ComponentStatus
 
 
-class StatusPagesCreateStatusPageIncidentPayloadV2(BaseModel):
+#: The limit is on the list, not on the optional union (see ``RequestModel``).
+AffectedComponents = Annotated[list[StatusPageIncidentAffectedComponentV2], Field(max_length=500)]
+
+
+class StatusPagesCreateStatusPageIncidentPayloadV2(RequestModel):
     status_page_id: NonBlank = Field(max_length=64)
     name: Name
     incident_status: IncidentStatus
     message: Message
     notify_subscribers: bool
     idempotency_key: IdempotencyKey
-    component_statuses: list[StatusPageIncidentAffectedComponentV2] | SkipJsonSchema[None] = Field(
-        default=None, max_length=500
-    )
+    component_statuses: AffectedComponents | SkipJsonSchema[None] = None
 
 
-class StatusPagesUpdateStatusPageIncidentPayloadV2(BaseModel):
+class StatusPagesUpdateStatusPageIncidentPayloadV2(RequestModel):
     name: Name
 
 
-class StatusPagesCreateStatusPageIncidentUpdatePayloadV2(BaseModel):
+class StatusPagesCreateStatusPageIncidentUpdatePayloadV2(RequestModel):
     status_page_incident_id: NonBlank = Field(max_length=64)
     message: Message
     notify_subscribers: bool
     incident_status: IncidentStatus | SkipJsonSchema[None] = None
-    component_statuses: list[StatusPageIncidentAffectedComponentV2] | SkipJsonSchema[None] = Field(
-        default=None, max_length=500
-    )
+    component_statuses: AffectedComponents | SkipJsonSchema[None] = None
 
 
-class StatusPageRetrospectiveIncidentUpdateV2(BaseModel):
+class StatusPageRetrospectiveIncidentUpdateV2(RequestModel):
     incident_status: IncidentStatus
     message: Message
     published_at: Timestamp
-    component_statuses: list[StatusPageIncidentAffectedComponentV2] | SkipJsonSchema[None] = Field(
-        default=None, max_length=500
-    )
+    component_statuses: AffectedComponents | SkipJsonSchema[None] = None
 
 
-class StatusPagesCreateStatusPageRetrospectiveIncidentPayloadV2(BaseModel):
+class StatusPagesCreateStatusPageRetrospectiveIncidentPayloadV2(RequestModel):
     status_page_id: NonBlank = Field(max_length=64)
     name: Name
     idempotency_key: IdempotencyKey

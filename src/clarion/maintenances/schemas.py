@@ -14,7 +14,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, Field
 from pydantic.json_schema import SkipJsonSchema
 
-from clarion.http.validation import IdempotencyKey, Message, Name, NonBlank, Timestamp
+from clarion.http.validation import IdempotencyKey, Message, Name, NonBlank, RequestModel, Timestamp
 from clarion.http.wire import PaginationMetaResultV2
 from clarion.maintenances.models import MaintenanceUpdate
 from clarion.maintenances.view import MaintenanceView
@@ -35,12 +35,12 @@ class MaintenanceComponentStatus(StrEnum):
 # ----------------------------------------------------------------------------- requests
 
 
-class StatusPageMaintenanceAffectedComponentV2(BaseModel):
+class StatusPageMaintenanceAffectedComponentV2(RequestModel):
     component_id: NonBlank = Field(max_length=64)
     component_status: MaintenanceComponentStatus
 
 
-class StatusPagesCreateStatusPageMaintenancePayloadV2(BaseModel):
+class StatusPagesCreateStatusPageMaintenancePayloadV2(RequestModel):
     status_page_id: NonBlank = Field(max_length=64)
     name: Name
     maintenance_status: MaintenanceStatus
@@ -55,20 +55,21 @@ class StatusPagesCreateStatusPageMaintenancePayloadV2(BaseModel):
     automate_maintenance_status: bool = False
 
 
-class StatusPagesUpdateStatusPageMaintenancePayloadV2(BaseModel):
+class StatusPagesUpdateStatusPageMaintenancePayloadV2(RequestModel):
     name: Name
     start_at: Timestamp
     end_at: Timestamp
 
 
-class StatusPagesCreateStatusPageMaintenanceUpdatePayloadV2(BaseModel):
+class StatusPagesCreateStatusPageMaintenanceUpdatePayloadV2(RequestModel):
     status_page_maintenance_id: NonBlank = Field(max_length=64)
     message: Message
     notify_subscribers: bool
     maintenance_status: MaintenanceStatus | SkipJsonSchema[None] = None
-    component_statuses: list[StatusPageMaintenanceAffectedComponentV2] | SkipJsonSchema[None] = (
-        Field(default=None, max_length=500)
-    )
+    component_statuses: (
+        Annotated[list[StatusPageMaintenanceAffectedComponentV2], Field(max_length=500)]
+        | SkipJsonSchema[None]
+    ) = None
 
 
 # ---------------------------------------------------------------------------- responses

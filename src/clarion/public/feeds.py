@@ -31,7 +31,7 @@ from clarion.public.cache import RenderContext, ResourceRegistry, register_publi
 from clarion.public.markdown import render_markdown, render_plain
 from clarion.public.snapshot import PageSnapshot
 from clarion.status_pages.service import iter_components
-from clarion.timeutil import to_utc
+from clarion.timeutil import format_ts, to_utc
 
 ATOM_PATH = "feed.atom"
 RSS_PATH = "feed.rss"
@@ -171,7 +171,8 @@ def entries(snap: PageSnapshot, context: RenderContext) -> list[Entry]:
 
 
 def _when(moment: datetime) -> str:
-    return to_utc(moment).strftime("%Y-%m-%d %H:%M UTC")
+    """``2025-01-28 10:00 UTC`` (a four-digit year even before 1000, unlike ``strftime``)."""
+    return to_utc(moment).replace(tzinfo=None).isoformat(" ", "minutes") + " UTC"
 
 
 def entry_html(entry: Entry) -> str:
@@ -205,7 +206,7 @@ def entry_summary(entry: Entry) -> str:
 
 
 def _rfc3339(moment: datetime) -> str:
-    return to_utc(moment).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return format_ts(moment, "seconds")
 
 
 def _feed_updated(snap: PageSnapshot, items: Sequence[Entry]) -> datetime:

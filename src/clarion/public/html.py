@@ -26,7 +26,7 @@ from clarion.public.cache import RenderContext
 from clarion.public.markdown import render_markdown, render_plain
 from clarion.public.snapshot import PageSnapshot, recent_resolved
 from clarion.public.uptime import DayBar, UptimeMemo, UptimeRow, load_uptime
-from clarion.timeutil import to_utc
+from clarion.timeutil import format_ts, to_utc
 
 STATUS_LABELS = {
     "operational": "Operational",
@@ -108,7 +108,7 @@ def _time(moment: datetime | None, style: str = "datetime") -> Markup:
     if moment is None:
         return Markup("")
     utc = to_utc(moment)
-    iso = utc.strftime("%Y-%m-%dT%H:%M:%SZ")
+    iso = format_ts(utc, "seconds")
     if style == "date":
         text = f"{utc.day} {utc:%b %Y}"
     else:
