@@ -9,6 +9,7 @@ browser gets as HTML (``NotFound.page``).
 from __future__ import annotations
 
 import logging
+import random
 import uuid
 from typing import Any
 
@@ -55,11 +56,13 @@ NOT_FOUND_PAGE_CACHE_CONTROL = "public, max-age=10"
 
 
 def request_id_of(scope: Scope) -> str:
-    """The id of this request, made on first use and kept in the ASGI scope."""
+    """The id of this request, made on first use and kept in the ASGI scope: a random
+    (version 4) UUID. Ids need to be unique, not unguessable, so they come from the process's
+    pseudo-random generator rather than from the operating system (a system call a request)."""
     state = scope.setdefault("state", {})
     rid = state.get("request_id")
     if rid is None:
-        rid = str(uuid.uuid4())
+        rid = str(uuid.UUID(int=random.getrandbits(128), version=4))
         state["request_id"] = rid
     return str(rid)
 

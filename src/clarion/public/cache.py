@@ -71,8 +71,13 @@ class CacheKey:
     @property
     def etag(self) -> str:
         """A strong ETag for the identity-encoded body (quoted)."""
-        raw = f"{render_revision()}|{self.page_id}|{self.version}|{self.path}|{self.extra}"
-        return '"' + hashlib.blake2b(raw.encode(), digest_size=12).hexdigest() + '"'
+        return _etag_of(self)
+
+
+@lru_cache(maxsize=4096)
+def _etag_of(key: CacheKey) -> str:
+    raw = f"{render_revision()}|{key.page_id}|{key.version}|{key.path}|{key.extra}"
+    return '"' + hashlib.blake2b(raw.encode(), digest_size=12).hexdigest() + '"'
 
 
 @dataclass(frozen=True)

@@ -16,16 +16,15 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 from sqlalchemy import or_, select
-from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Match, NoMatchFound
 from starlette.types import Receive, Scope, Send
@@ -196,11 +195,9 @@ class PublicSite:
 
     # -- resolving -------------------------------------------------------------------------
 
-    async def resolve(self, request: Request) -> Target:
-        """The page the request names (on the base URL's host or a page's own domain), and
-        the rest of its path."""
-        host = (request.headers.get("host") or "").rsplit(":", 1)[0].lower().strip("[]")
-        path: str = request.scope["path"]
+    async def resolve(self, path: str, host: str) -> Target:
+        """The page ``path`` names on ``host`` (lower-case, without its port): under a slug of
+        the base URL's host, or at the root of a page's own domain; and the rest of the path."""
         segments = path.strip("/").split("/") if path.strip("/") else []
         first = segments[0] if segments else ""
         by_domain = bool(host) and host != self.base_host
@@ -241,17 +238,18 @@ class PublicSite:
             target.page.id,
             target.page.version,
             f"{'d' if target.prefix == '' else 's'}:{target.rest}",
-            now.strftime("%Y-%m-%d") if daily else "",
+            now.date().isoformat() if daily else "",
         )
 
     # -- serving ---------------------------------------------------------------------------
 
-    async def handle(self, request: Request) -> Response:
+    async def handle(self, scope: Scope) -> Answer:
         """Answer a public request (errors are raised: ``http/envelope.py`` answers them)."""
-        method = request.method
+        asked = Asked.of(scope)
+        method = asked.method
         if method not in ("GET", "HEAD", "OPTIONS"):
             raise MethodNotAllowed(SITE_METHODS)
-        target = await self.resolve(request)
+        target = await self.resolve(asked.path, asked.host)
         rest = target.rest
         parts = rest.split("/") if rest else []
         # Assets live at /static/... and under each page (so exports and custom domains work).
@@ -261,32 +259,33 @@ class PublicSite:
             and len(parts) == 2
             and (target.page is not None or target.prefix == "")
         ):
-            return self._asset(request, parts[1])
+            return self._asset(asked, parts[1])
         if target.page is None:
-            if request.scope["path"] == "/" and method != "OPTIONS":
+            if asked.path == "/" and method != "OPTIONS":
                 return await self._root()
             raise self._not_found(None, None)
         now = self.ctx.clock.now()
-        if rest == "history" and "month" in request.query_params:
-            month = html.Month.parse(request.query_params["month"])
-            if month is None:
-                raise self._not_found(target, now)
-            return RedirectResponse(f"{target.prefix}/history/{month.key}", status_code=301)
+        if rest == "history" and asked.query:
+            months = parse_qs(asked.query.decode("latin-1")).get("month")
+            if months:
+                month = html.Month.parse(months[0])
+                if month is None:
+                    raise self._not_found(target, now)
+                return RedirectResponse(f"{target.prefix}/history/{month.key}", status_code=301)
         resource = self.registry.get(rest) if rest else None
         if method == "OPTIONS":
             if resource is None or not resource.headers:
                 raise MethodNotAllowed(RESOURCE_METHODS)
             return Response(status_code=204, headers=dict(resource.headers))
         key = self.cache_key(target, resource, now)
-        extra = dict(resource.headers) if resource is not None else {}
-        not_modified = self._not_modified(request, key.etag, extra)
+        not_modified = self._not_modified(asked, key.etag, resource.headers if resource else {})
         if not_modified is not None:
             return not_modified
         try:
             rendered = await self.cache.get_or_render(key, self._renderer(target, key, now))
         except NotFoundError:
             raise self._not_found(target, now) from None
-        return self._send(request, rendered)
+        return self._send(asked, rendered)
 
     def _renderer(
         self, target: Target, key: CacheKey, now: datetime
@@ -317,46 +316,52 @@ class PublicSite:
 
         return render
 
-    def _headers(self, etag: str, extra: dict[str, str]) -> dict[str, str]:
-        """The headers of every public answer, 200 or 304 (one place)."""
-        return {
-            "ETag": etag,
-            "Cache-Control": self.cache_control,
-            "Vary": "Accept-Encoding",
-            **extra,
+    def _headers(self, etag: str, extra: Mapping[str, str]) -> list[tuple[bytes, bytes]]:
+        """The headers of every public answer, 200 or 304 (the one place they are made)."""
+        headers = {
+            "etag": etag,
+            "cache-control": self.cache_control,
+            "vary": "Accept-Encoding",
+            **{name.lower(): value for name, value in extra.items()},
         }
+        return [
+            (name.encode("latin-1"), value.encode("latin-1")) for name, value in headers.items()
+        ]
 
-    def _send(self, request: Request, rendered: Rendered) -> Response:
-        """A 200 with ``rendered``'s bytes, gzip-encoded when the client accepts it."""
-        body, etag = rendered.body, rendered.etag
-        headers = self._headers(etag, dict(rendered.headers))
-        # Asked first: an identity answer never pays for compressing (``Rendered.gzipped``).
-        if "gzip" in request.headers.get("accept-encoding", "") and rendered.gzipped is not None:
-            body = rendered.gzipped
-            headers["ETag"] = gzip_etag(etag)
-            headers["Content-Encoding"] = "gzip"
-        if request.method == "HEAD":
-            headers["Content-Length"] = str(len(body))
-            return Response(b"", rendered.status, headers, rendered.content_type)
-        return Response(body, rendered.status, headers, rendered.content_type)
+    def _send(self, asked: Asked, rendered: Rendered) -> Ready:
+        """A 200 with ``rendered``'s bytes, gzip-encoded when the client accepts it; its
+        headers are made once per cached value and encoding."""
+        gz = asked.gzip and rendered.gzipped is not None
+        found: tuple[list[tuple[bytes, bytes]], bytes] | None = rendered.memo.get(
+            "answer-gzip" if gz else "answer"
+        )
+        if found is None:
+            body = rendered.gzipped if gz and rendered.gzipped is not None else rendered.body
+            headers = [
+                (b"content-type", rendered.content_type.encode("latin-1")),
+                (b"content-length", str(len(body)).encode("latin-1")),
+                *self._headers(gzip_etag(rendered.etag) if gz else rendered.etag, rendered.headers),
+            ]
+            if gz:
+                headers.append((b"content-encoding", b"gzip"))
+            found = rendered.memo["answer-gzip" if gz else "answer"] = (headers, body)
+        headers, body = found
+        return Ready(rendered.status, headers, b"" if asked.method == "HEAD" else body)
 
-    def _not_modified(self, request: Request, etag: str, extra: dict[str, str]) -> Response | None:
+    def _not_modified(self, asked: Asked, etag: str, extra: Mapping[str, str]) -> Ready | None:
         """The conditional GET of every public answer: a 304 when ``If-None-Match`` names
         ``etag`` or its gzip variant (echoing the tag the client holds), else None."""
-        if_none_match = request.headers.get("if-none-match")
-        if if_none_match and etag_matches(if_none_match, etag):
-            return Response(
-                status_code=304, headers=self._headers(held_etag(if_none_match, etag), extra)
-            )
+        if asked.if_none_match and etag_matches(asked.if_none_match, etag):
+            return Ready(304, self._headers(held_etag(asked.if_none_match, etag), extra), b"")
         return None
 
-    def _asset(self, request: Request, name: str) -> Response:
+    def _asset(self, asked: Asked, name: str) -> Ready:
         """A bundled asset, answered like a page's cached bytes (gzip, ETag, 304)."""
         rendered = static_asset(name)
         if rendered is None:
             raise self._not_found(None, None)
-        not_modified = self._not_modified(request, rendered.etag, dict(rendered.headers))
-        return not_modified or self._send(request, rendered)
+        not_modified = self._not_modified(asked, rendered.etag, rendered.headers)
+        return not_modified or self._send(asked, rendered)
 
     async def _root(self) -> Response:
         """``/`` of the base URL: the page when there is exactly one, else a 404."""
@@ -374,6 +379,58 @@ class PublicSite:
         name = target.page.slug if target is not None and target.page is not None else None
         page = html.render_not_found(ctx, name, f"{self.base_path}/static/")
         return NotFound("No page or resource at this path", page=page)
+
+
+@dataclass(frozen=True)
+class Asked:
+    """What a public request asks, read from its ASGI scope in one pass over its headers."""
+
+    method: str
+    path: str
+    #: The ``Host`` header, lower-case, without its port.
+    host: str
+    query: bytes
+    gzip: bool
+    if_none_match: str | None
+
+    @classmethod
+    def of(cls, scope: Scope) -> Asked:
+        host = b""
+        gz = False
+        if_none_match = None
+        for name, value in scope["headers"]:
+            if name == b"host":
+                host = value
+            elif name == b"accept-encoding":
+                gz = b"gzip" in value
+            elif name == b"if-none-match":
+                if_none_match = value.decode("latin-1")
+        return cls(
+            scope["method"],
+            scope["path"],
+            host.decode("latin-1").rsplit(":", 1)[0].lower().strip("[]"),
+            scope["query_string"],
+            gz,
+            if_none_match,
+        )
+
+
+@dataclass(frozen=True)
+class Ready:
+    """An answer ready to send as it is (the render cache's bytes, a 304), callable like a
+    Starlette response."""
+
+    status: int
+    headers: list[tuple[bytes, bytes]]
+    body: bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": self.status, "headers": self.headers})
+        await send({"type": "http.response.body", "body": self.body})
+
+
+#: What the public site answers with.
+Answer = Ready | Response
 
 
 def reserved_segments(paths: Iterable[str]) -> tuple[frozenset[str], frozenset[str]]:
@@ -410,8 +467,8 @@ class PublicRoute(BaseRoute):
         return Match.FULL, {}
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
-        response = await self.site.handle(Request(scope, receive))
-        await response(scope, receive, send)
+        answer = await self.site.handle(scope)
+        await answer(scope, receive, send)
 
     def url_path_for(self, name: str, /, **path_params: Any) -> Any:
         raise NoMatchFound(name, path_params)
