@@ -72,6 +72,23 @@ def schedule(
     return str(response.parsed.status_page_maintenance.id)
 
 
+def move(
+    server: LiveServer, window_id: str, starts_in: timedelta, name: str = "Database upgrade"
+) -> None:
+    """Reschedule a window with ``PUT`` (which tells no one) to start ``starts_in`` from now
+    and last an hour."""
+    start = datetime.now(UTC) + server.clock.offset + starts_in
+    with sdk_for(server) as sdk:
+        moved = update_maintenance_api.sync_detailed(
+            window_id,
+            client=sdk,
+            body=StatusPagesUpdateStatusPageMaintenancePayloadV2(
+                name=name, start_at=start, end_at=start + timedelta(hours=1)
+            ),
+        )
+    assert moved.status_code == 200, moved.content
+
+
 def run(server: LiveServer, job: object) -> int:
     async def body(ctx: AppContext) -> int:
         return await job(ctx)  # type: ignore[operator, no-any-return]
@@ -120,16 +137,7 @@ def test_one_reminder_per_window_goes_out_within_the_lead_time_and_again_after_a
     assert "Window: " in mails[1].text
 
     # Moving the window makes it a new one: it is reminded about again.
-    new_start = datetime.now(UTC) + mail_server.clock.offset + timedelta(minutes=10)
-    with sdk_for(mail_server) as sdk:
-        moved = update_maintenance_api.sync_detailed(
-            maintenance_id,
-            client=sdk,
-            body=StatusPagesUpdateStatusPageMaintenancePayloadV2(
-                name="Database upgrade", start_at=new_start, end_at=new_start + timedelta(hours=1)
-            ),
-        )
-        assert moved.status_code == 200, moved.content
+    move(mail_server, maintenance_id, timedelta(minutes=10))
     assert run(mail_server, queue_reminders) >= 1
     drain(mail_server)
     assert len(sink.to(reader)) == 3

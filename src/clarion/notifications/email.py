@@ -4,8 +4,9 @@
 when the URL has credentials, else used when the server offers it) or ``smtps://…`` (implicit
 TLS, port 465 by default); ``CLARION_SMTP_FROM`` is the sender. Server certificates are verified,
 host name included, against the system trust store or ``CLARION_SMTP_CA_FILE``.
-Every message has a plain-text and an HTML part, a one-click unsubscribe link (also as
-``List-Unsubscribe`` / ``List-Unsubscribe-Post`` headers, RFC 8058) and a preferences link.
+Every message has a plain-text and an HTML part (what they say: ``email_content``), a one-click
+unsubscribe link (also as ``List-Unsubscribe`` / ``List-Unsubscribe-Post`` headers, RFC 8058)
+and a preferences link.
 The ``Message-ID`` is derived from the outbox row, so a receiver can spot a repeat.
 """
 
@@ -13,8 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import html
-import re
 import ssl
 from dataclasses import dataclass, field
 from email.header import Header
@@ -27,10 +26,11 @@ import aiosmtplib
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from clarion.context import AppContext
+from clarion.notifications.email_content import content, time_html
 from clarion.notifications.models import OutboxMessage
-from clarion.notifications.outbox import CONFIRM_KIND, PermanentFailure, TemporaryFailure
-from clarion.public.markdown import render_markdown
+from clarion.notifications.outbox import PermanentFailure, TemporaryFailure
 from clarion.status_pages.models import StatusPage
+from clarion.status_pages.schemas import public_url
 from clarion.subscribers.models import Subscription
 from clarion.subscribers.tokens import CONFIRM, MANAGE, make_token, signing_key
 
@@ -304,7 +304,7 @@ async def _page(ctx: AppContext, page_id: str) -> StatusPage | None:
 
 @lru_cache(maxsize=1)
 def _templates() -> Environment:
-    return Environment(
+    env = Environment(
         loader=PackageLoader("clarion.notifications", "templates"),
         autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=False),
         trim_blocks=True,
@@ -312,61 +312,24 @@ def _templates() -> Environment:
         keep_trailing_newline=True,
         auto_reload=False,
     )
+    env.filters["time_html"] = time_html
+    return env
 
 
 def links(
     ctx: AppContext, page: StatusPage, subscription: Subscription, key: bytes
 ) -> dict[str, str]:
-    """Absolute URLs for the page, unsubscribing, preferences and confirming."""
+    """Absolute URLs for the page (its public address, own domain included), unsubscribing,
+    preferences and confirming (served under the base URL)."""
     now = ctx.clock.now()
     base = f"{ctx.settings.base_url}/{page.slug}"
     manage = urlencode({"token": make_token(key, MANAGE, subscription.id, now)})
     confirm = urlencode({"token": make_token(key, CONFIRM, subscription.id, now)})
     return {
-        "page": base,
+        "page": public_url(page, ctx.settings),
         "unsubscribe": f"{base}/unsubscribe?{manage}",
         "preferences": f"{base}/preferences?{manage}",
         "confirm": f"{base}/subscribe/confirm?{confirm}",
-    }
-
-
-_STATUS_WORDS = {
-    "investigating": "Investigating",
-    "identified": "Identified",
-    "monitoring": "Monitoring",
-    "resolved": "Resolved",
-    "maintenance_scheduled": "Scheduled",
-    "maintenance_in_progress": "In progress",
-    "maintenance_complete": "Completed",
-}
-
-
-def content(row: OutboxMessage, page_name: str) -> dict[str, Any]:
-    """What the templates show, taken from the payload snapshotted at fan-out."""
-    data: dict[str, Any] = row.payload.get("data", {}) if isinstance(row.payload, dict) else {}
-    update: dict[str, Any] = data.get("update") or {}
-    subject_obj: dict[str, Any] = data.get("incident") or data.get("maintenance") or {}
-    name = str(subject_obj.get("name") or "")
-    status = str(update.get("incident_status") or update.get("maintenance_status") or "")
-    markdown = str(update.get("message") or "")
-    if row.kind == CONFIRM_KIND:
-        subject = f"Confirm your subscription to {page_name}"
-    elif row.kind == "maintenance.reminder":
-        subject = f"[{page_name}] Reminder: {name} starts soon"
-    else:
-        word = _STATUS_WORDS.get(status, status.replace("_", " ").capitalize())
-        subject = f"[{page_name}] {word}: {name}" if word else f"[{page_name}] {name}"
-    maintenance = data.get("maintenance") or {}
-    return {
-        "kind": row.kind,
-        "subject": subject,
-        "name": name,
-        "status": _STATUS_WORDS.get(status, status),
-        "message_html": render_markdown(markdown),
-        "message_text": markdown_to_text(markdown),
-        "components": [c.get("name", "") for c in data.get("affected_components", [])],
-        "start_at": maintenance.get("start_at"),
-        "end_at": maintenance.get("end_at"),
     }
 
 
@@ -388,7 +351,9 @@ def build_message(
     base64 so no line is too long.
     """
     urls = links(ctx, page, subscription, key)
-    values = dict(_content_cached(ctx, row, page.name))
+    values = dict(_content_cached(ctx, row, page))
+    if "path" in values:
+        urls["permalink"] = f"{urls['page']}/{values['path']}"
     values.update(page_name=page.name, links=urls)
     env = _templates()
     text = env.get_template("email.txt").render(values)
@@ -434,41 +399,14 @@ def _one_line(value: str) -> str:
     return " ".join(value.split())
 
 
-def _content_cached(ctx: AppContext, row: OutboxMessage, page_name: str) -> dict[str, Any]:
+def _content_cached(ctx: AppContext, row: OutboxMessage, page: StatusPage) -> dict[str, Any]:
     """``content`` is the same for every recipient of one event: render its Markdown once."""
     cache = ctx.channels.email_content
-    key = (row.kind, row.subject_id, row.update_id or "", page_name, row.dedupe_key.split(":")[1])
+    reference = row.dedupe_key.split(":")[1]
+    key = (row.kind, row.subject_id, row.update_id or "", page.name, page.time_zone, reference)
     found = cache.get(key)
     if found is None:
         if len(cache) > 256:
             cache.clear()
-        found = cache[key] = content(row, page_name)
+        found = cache[key] = content(row.kind, row.payload, page.name, page.time_zone)
     return found
-
-
-_BLOCK_END = re.compile(r"</(p|h[1-6]|blockquote|pre|table|tr|ul|ol)>", re.IGNORECASE)
-_BREAK = re.compile(r"<(br|hr)\s*/?>", re.IGNORECASE)
-_ITEM = re.compile(r"<li[^>]*>", re.IGNORECASE)
-_LINK = re.compile(r'<a [^>]*href="([^"]*)"[^>]*>(.*?)</a>', re.IGNORECASE | re.DOTALL)
-_TAG = re.compile(r"<[^>]+>")
-_BLANKS = re.compile(r"\n{3,}")
-_RAW_TAG = re.compile(r"</?[A-Za-z][^<>]*>")
-
-
-def markdown_to_text(markdown: str) -> str:
-    """Readable plain text from Markdown, through the same safe renderer as the HTML part
-    (so nothing the HTML part drops reappears here): links become ``text (url)``."""
-    rendered = render_markdown(markdown)
-
-    def link(match: re.Match[str]) -> str:
-        url, label = html.unescape(match.group(1)), match.group(2)
-        return label if _TAG.sub("", label).strip() == url else f"{label} ({url})"
-
-    text = _LINK.sub(link, rendered)
-    text = _BLOCK_END.sub("\n\n", text)
-    text = _BREAK.sub("\n", text)
-    text = _ITEM.sub("- ", text)
-    text = html.unescape(_TAG.sub("", text))
-    # Raw HTML the author typed came through as text; a text part has no use for tags.
-    text = _RAW_TAG.sub("", text)
-    return _BLANKS.sub("\n\n", text).strip()

@@ -2,23 +2,30 @@
 
 A window gets one reminder e-mail/webhook per active subscriber, ``maintenance_reminder_minutes``
 before it starts (0 turns reminders off), when it was created with ``notify_subscribers`` and
-is still scheduled. ``maintenance_reminders`` records each (window, start) reminded, in the same
+is still scheduled. ``maintenance_reminders`` records each (window, start) handled, in the same
 transaction as the outbox rows, so a window is reminded about exactly once however many
 workers run; a window moved to a new start is reminded about again. A worker that was down
 through the whole lead time still sends the reminder if the window has not started yet.
+
+No reminder goes out for a window whose subscribers were told of its current start within the
+lead time of that start (scheduled ten minutes ahead with a sixty-minute lead: the "scheduled"
+notice was the reminder). What they were told is the window's latest update published with
+``notify_subscribers`` while it was scheduled, provided nothing changed the window after it: a
+``PUT`` moves the start without telling anyone, so a moved window is reminded about.
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from clarion.context import AppContext
 from clarion.events import DomainEvent
 from clarion.ids import new_id
-from clarion.maintenances.models import Maintenance, MaintenanceComponent
+from clarion.maintenances.models import Maintenance, MaintenanceComponent, MaintenanceUpdate
 from clarion.notifications.models import PENDING, MaintenanceReminder
 from clarion.notifications.outbox import REMINDER_KIND, dedupe_key, enqueue, targets
 from clarion.notifications.payloads import build_payload
@@ -78,6 +85,10 @@ async def _remind(ctx: AppContext, maintenance_id: str, start_at: datetime) -> b
             MaintenanceReminder(maintenance_id=maintenance_id, start_at=start_at, queued_at=now)
         )
         await session.flush()
+        told_at = await _told_at(session, maintenance)
+        lead = timedelta(minutes=ctx.settings.maintenance_reminder_minutes)
+        if told_at is not None and start_at - told_at <= lead:
+            return True  # recorded with no recipients: the notice was the reminder
         components = list(
             (
                 await session.scalars(
@@ -135,3 +146,20 @@ async def _remind(ctx: AppContext, maintenance_id: str, start_at: datetime) -> b
         if reminder is not None:
             reminder.recipients = len(chosen)
     return True
+
+
+async def _told_at(session: AsyncSession, maintenance: Maintenance) -> datetime | None:
+    """When subscribers were last told of the window's current start: its latest update
+    published with ``notify_subscribers`` while scheduled. None when there is none, or when the
+    window changed after it (``updated_at`` later: a reschedule, or a quieter update since,
+    which is taken to be one, so that nobody misses a moved start)."""
+    told_at = await session.scalar(
+        select(func.max(MaintenanceUpdate.published_at)).where(
+            MaintenanceUpdate.maintenance_id == maintenance.id,
+            MaintenanceUpdate.notify_subscribers.is_(True),
+            MaintenanceUpdate.maintenance_status == SCHEDULED,
+        )
+    )
+    if told_at is None or maintenance.updated_at > told_at:
+        return None
+    return told_at
