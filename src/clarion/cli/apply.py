@@ -5,12 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-import yaml
-from sqlalchemy.exc import IntegrityError
-
-from clarion.cli.common import load_settings, run_with_context
-from clarion.context import AppContext
-from clarion.status_pages.declare import DeclarationError, apply_declaration, parse_declaration
 
 
 @click.command("apply")
@@ -18,15 +12,26 @@ from clarion.status_pages.declare import DeclarationError, apply_declaration, pa
 def command(file: Path) -> None:
     """Declare components, status pages and their structure from a YAML FILE.
 
-    Idempotent: a second apply changes nothing; renaming keeps ids. Prints what changed.
+    The whole file is checked first: every problem is reported, with its line, and nothing
+    is written unless there are none. Idempotent: a second apply changes nothing; renaming
+    keeps ids. Prints what changed. A page entry without items keeps its structure; with
+    items, those are its whole structure. The file format: docs/apply.md.
     """
+    from sqlalchemy.exc import IntegrityError
+
+    from clarion.cli.common import load_settings, run_with_context
+    from clarion.context import AppContext
+    from clarion.status_pages.declaration import DeclarationError, read_declaration
+    from clarion.status_pages.declare import apply_declaration
+
     try:
-        data = yaml.safe_load(file.read_text(encoding="utf-8"))
-        declaration = parse_declaration(data)
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise click.ClickException(f"{file}: not valid YAML: {exc}") from exc
+        text = file.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise click.ClickException(f"{file}: not UTF-8 text ({exc.reason})") from exc
+    try:
+        declaration = read_declaration(text, str(file))
     except DeclarationError as exc:
-        raise click.ClickException(f"{file}: {exc}") from exc
+        raise click.ClickException(str(exc)) from exc
 
     async def body(ctx: AppContext) -> list[str]:
         async with ctx.db.write() as session:
