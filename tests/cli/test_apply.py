@@ -304,10 +304,12 @@ def test_a_custom_domain_taken_by_another_page_fails_cleanly_and_changes_nothing
             "status_pages": [{"slug": f"b-{tag}", "custom_domain": domain}],
         },
     )
-    outcome = runner.invoke(cli, ["apply", str(second)], env=env)
-    assert outcome.exit_code == 1, outcome.output
-    assert "conflicts with what is stored" in outcome.output
-    assert outcome.exception is None or isinstance(outcome.exception, SystemExit)
+    # A dry run runs the real apply, so it finds the conflict too.
+    for dry_run in (["--dry-run"], []):
+        outcome = runner.invoke(cli, ["apply", *dry_run, str(second)], env=env)
+        assert outcome.exit_code == 1, outcome.output
+        assert "conflicts with what is stored" in outcome.output
+        assert outcome.exception is None or isinstance(outcome.exception, SystemExit)
 
     # The whole apply is one transaction: the new component was not kept either.
     async def component_keys(ctx: AppContext) -> list[str | None]:

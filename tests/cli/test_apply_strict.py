@@ -1,6 +1,6 @@
 """``clarion apply`` is strict and safe: the whole file is checked before anything is written,
-every problem is reported at once with its path and line, and a page's structure is only
-removed when the file says so."""
+every problem is reported at once with its path and line, a page's structure is only removed
+when the file says so, and ``--dry-run`` prints exactly what apply then does."""
 
 from __future__ import annotations
 
@@ -162,10 +162,11 @@ def test_a_misspelt_items_key_is_an_error_and_leaves_the_structure_intact(
     typo = dict(data["status_pages"][0])
     typo["itmes"] = typo.pop("items")
     path = write(tmp_path / "typo.yaml", {**data, "status_pages": [typo]})
-    result = run_cli(url, "apply", str(path), check=False)
-    assert result.returncode == 1, result.stdout
-    assert result.stdout == ""
-    assert "status_pages[0].itmes: unknown key 'itmes'; did you mean 'items'?" in result.stderr
+    for dry_run in ([], ["--dry-run"]):
+        result = run_cli(url, "apply", *dry_run, str(path), check=False)
+        assert result.returncode == 1, result.stdout
+        assert result.stdout == ""
+        assert "status_pages[0].itmes: unknown key 'itmes'; did you mean 'items'?" in result.stderr
     assert structure(raw, page_id) == before
 
 
@@ -213,3 +214,43 @@ def test_items_lists_the_whole_structure_and_an_empty_list_empties_the_page(
     assert structure(raw, page_id)["items"] == []
     # The components themselves are kept.
     assert len(stored(server, tag)[0]) == 5
+
+
+def test_dry_run_changes_nothing_and_prints_exactly_what_apply_then_prints(
+    server: LiveServer, raw: Raw, tmp_path: Path
+) -> None:
+    tag = uuid.uuid4().hex[:8]
+    url = server.settings.database_url
+    first = write(tmp_path / "v1.yaml", declaration(tag))
+
+    plan = run_cli(url, "apply", "--dry-run", str(first))
+    assert "created component" in plan.stdout
+    assert plan.stderr.endswith("dry run: nothing was changed\n")
+    assert stored(server, tag) == ([], [])
+    assert run_cli(url, "apply", str(first)).stdout == plan.stdout
+
+    page_id = find_page(raw, f"acme-{tag}")["id"]
+    before = structure(raw, page_id)
+    second = write(tmp_path / "v2.yaml", declaration(tag, v2=True))
+    plan = run_cli(url, "apply", "--dry-run", str(second))
+    assert f"updated component api-{tag}: name" in plan.stdout
+    assert f"updated structure of status page acme-{tag}:" in plan.stdout
+    assert f"removed component web-{tag}" in plan.stdout
+    assert structure(raw, page_id) == before
+    assert find_page(raw, f"acme-{tag}")["name"] == "Acme Cloud"
+    assert run_cli(url, "apply", str(second)).stdout == plan.stdout
+
+    assert run_cli(url, "apply", "--dry-run", str(second)).stdout == "no changes\n"
+    assert run_cli(url, "apply", str(second)).stdout == "no changes\n"
+
+
+def test_a_dry_run_of_a_bad_file_reports_the_same_problems(
+    server: LiveServer, tmp_path: Path
+) -> None:
+    path = write(tmp_path / "bad.yaml", {"components": [{"key": "a", "name": 1, "colour": "x"}]})
+    url = server.settings.database_url
+    apply = run_cli(url, "apply", str(path), check=False)
+    dry = run_cli(url, "apply", "--dry-run", str(path), check=False)
+    assert apply.returncode == dry.returncode == 1
+    assert apply.stderr == dry.stderr
+    assert "2 problems" in dry.stderr and dry.stdout == ""

@@ -1,4 +1,4 @@
-"""``clarion apply FILE``."""
+"""``clarion apply [--dry-run] FILE``."""
 
 from __future__ import annotations
 
@@ -7,9 +7,22 @@ from pathlib import Path
 import click
 
 
+class _RolledBack(Exception):
+    """Ends a dry run's transaction (rolling it back) and carries what it would have done."""
+
+    def __init__(self, changes: list[str]) -> None:
+        super().__init__("dry run")
+        self.changes = changes
+
+
 @click.command("apply")
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Print what would change, and change nothing.",
+)
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-def command(file: Path) -> None:
+def command(file: Path, dry_run: bool) -> None:
     """Declare components, status pages and their structure from a YAML FILE.
 
     The whole file is checked first: every problem is reported, with its line, and nothing
@@ -34,8 +47,16 @@ def command(file: Path) -> None:
         raise click.ClickException(str(exc)) from exc
 
     async def body(ctx: AppContext) -> list[str]:
-        async with ctx.db.write() as session:
-            return await apply_declaration(session, declaration, ctx.clock.now())
+        # The real apply, in a transaction that a dry run rolls back: its plan is exactly what
+        # apply does.
+        try:
+            async with ctx.db.write() as session:
+                changes = await apply_declaration(session, declaration, ctx.clock.now())
+                if dry_run:
+                    raise _RolledBack(changes)
+        except _RolledBack as done:
+            return done.changes
+        return changes
 
     try:
         changes = run_with_context(load_settings(), body)
@@ -49,3 +70,5 @@ def command(file: Path) -> None:
         click.echo(line)
     if not changes:
         click.echo("no changes")
+    if dry_run:
+        click.echo("dry run: nothing was changed", err=True)
