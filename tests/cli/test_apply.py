@@ -1,5 +1,5 @@
 """``clarion apply FILE`` through ``python -m clarion``: idempotent, renames keep ids, the
-structure API shows exactly what the file declares."""
+structure API shows exactly what the file declares, and bad files are refused saying where."""
 
 from __future__ import annotations
 
@@ -144,27 +144,47 @@ def test_apply_is_idempotent_and_renames_keep_ids(
     assert run_cli(url, "apply", str(second)).stdout == "no changes\n"
 
 
-def test_bad_yaml_fails_with_a_clear_message_and_no_traceback(
+def test_bad_yaml_names_the_file_and_line_and_prints_no_traceback(
     server: LiveServer, tmp_path: Path
 ) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text("components:\n  - {key: api, name: [unclosed\n", encoding="utf-8")
     result = run_cli(server.settings.database_url, "apply", str(bad), check=False)
     assert result.returncode == 1
-    assert "not valid YAML" in result.stderr
+    assert f"{bad}:3:1: not valid YAML: expected ',' or ']'" in result.stderr
+    assert "flow sequence at line 2, column 22" in result.stderr
+    assert "<unicode string>" not in result.stderr
     assert "Traceback" not in result.stderr
     assert result.stdout == ""
 
 
 def test_bad_declarations_name_the_entry_at_fault(server: LiveServer, tmp_path: Path) -> None:
+    page = {"slug": "s", "items": []}
     cases: list[tuple[Any, str]] = [
-        ({"status_pages": [{"slug": "x", "items": [{"component": "ghost"}]}]}, "ghost"),
-        ({"status_pages": [{"slug": "Not A Slug"}]}, "status_pages[0].slug"),
-        ({"status_pages": [{"slug": "v2"}]}, "reserved"),
-        ({"components": [{"key": "a"}, {"key": "a"}]}, "declared twice"),
-        ({"components": [{"name": "no key"}]}, "components[0].key is required"),
-        ({"colours": []}, "unknown top-level keys: colours"),
-        (["a", "list"], "the file must be a mapping"),
+        (
+            {"status_pages": [{"slug": "x", "items": [{"component": "ghost"}]}]},
+            "status_pages[0].items[0].component: names component 'ghost', which this file"
+            " does not declare under components",
+        ),
+        (
+            {"status_pages": [{"slug": "Not A Slug"}]},
+            "status_pages[0].slug: 'Not A Slug' is not a slug",
+        ),
+        (
+            {"status_pages": [{"slug": "v2"}]},
+            "status_pages[0].slug: 'v2' is reserved: Clarion serves its own routes at /api,",
+        ),
+        ({"status_pages": [{"slug": "openapi-docs"}]}, "'openapi-docs' is reserved"),
+        (
+            {"components": [{"key": "a"}, {"key": "a"}]},
+            "components[1].key: 'a' is declared twice (first at components[0].key)",
+        ),
+        ({"components": [{"name": "no key"}]}, "components[0].key: is required"),
+        (
+            {"colours": []},
+            "colours: unknown key 'colours'; the keys here are components, status_pages",
+        ),
+        (["a", "list"], "the file must be a mapping of keys to values, not a list"),
         (
             {
                 "components": [{"key": "a"}],
@@ -172,7 +192,7 @@ def test_bad_declarations_name_the_entry_at_fault(server: LiveServer, tmp_path: 
                     {"slug": "s", "items": [{"component": {"key": "a", "hidden": "yes"}}]}
                 ],
             },
-            "hidden must be true or false",
+            "status_pages[0].items[0].component.hidden: must be true or false, not 'yes'",
         ),
         (
             {
@@ -180,20 +200,26 @@ def test_bad_declarations_name_the_entry_at_fault(server: LiveServer, tmp_path: 
                     {
                         "slug": "s",
                         "items": [
-                            {"sub_page": {"name": "a", "items": [{"sub_page": {"name": "b"}}]}}
+                            {
+                                "sub_page": {
+                                    "name": "a",
+                                    "items": [{"sub_page": {"name": "b", "items": []}}],
+                                }
+                            }
                         ],
                     }
                 ]
             },
-            "cannot be nested",
+            "status_pages[0].items[0].sub_page.items[0].sub_page: sub-pages cannot be nested",
         ),
         (
             {"status_pages": [{"slug": "s", "display_uptime_mode": "always"}]},
-            "display_uptime_mode must be one of",
+            "display_uptime_mode: must be one of 'chart_and_percentage', 'chart_only' or"
+            " 'nothing', not 'always'",
         ),
         (
             {"status_pages": [{"slug": "s", "time_zone": "Mars/Olympus_Mons"}]},
-            "is not a time zone name",
+            "time_zone: 'Mars/Olympus_Mons' is not a time zone name",
         ),
         (
             {
@@ -202,7 +228,49 @@ def test_bad_declarations_name_the_entry_at_fault(server: LiveServer, tmp_path: 
                     {"slug": "s2", "custom_domain": "STATUS.example.com"},
                 ]
             },
-            "custom_domain 'status.example.com' is declared twice",
+            "status_pages[1].custom_domain: 'status.example.com' is declared twice",
+        ),
+        (
+            {"components": [{"key": "a", "name": 123}]},
+            "components[0].name: must be a string, not the number 123: quote it",
+        ),
+        (
+            {"components": [{"key": "a", "name": True}]},
+            "components[0].name: must be a string, not the boolean true",
+        ),
+        (
+            {"status_pages": [{"slug": "s", "custom_domain": "not a domain"}]},
+            "custom_domain: 'not a domain' is not a host name such as status.example.com",
+        ),
+        (
+            {"status_pages": [{"slug": "s", "custom_domain": "https://status.example.com"}]},
+            "is not a host name",
+        ),
+        (
+            {"status_pages": [{"slug": "s", "custom_domain": "status.example.com:8080"}]},
+            "is not a host name",
+        ),
+        (
+            {"status_pages": [{"slug": "s", "items": None}]},
+            "status_pages[0].items: is empty: write items: [] to remove everything",
+        ),
+        (
+            {"status_pages": [{**page, "items": [{"group": {"name": "g", "descripton": "x"}}]}]},
+            "status_pages[0].items[0].group.descripton: unknown key 'descripton'; did you mean"
+            " 'description'?",
+        ),
+        (
+            {"status_pages": [{**page, "items": [{"group": {"name": "g"}}]}]},
+            "status_pages[0].items[0].group.components: is required",
+        ),
+        (
+            {"status_pages": [{**page, "items": [{}]}]},
+            "status_pages[0].items[0]: must have exactly one of the keys component, group,"
+            " sub_page",
+        ),
+        (
+            {"status_pages": [{**page, "items": [{"component": 5}]}]},
+            "status_pages[0].items[0].component: must be a component key or a mapping",
         ),
     ]
     runner = CliRunner()
@@ -212,6 +280,7 @@ def test_bad_declarations_name_the_entry_at_fault(server: LiveServer, tmp_path: 
         outcome = runner.invoke(cli, ["apply", str(path)], env=env)
         assert outcome.exit_code == 1, (data, outcome.output)
         assert message in outcome.output, (message, outcome.output)
+        assert "nothing was changed" in outcome.output
         assert outcome.exception is None or isinstance(outcome.exception, SystemExit)
     missing = runner.invoke(cli, ["apply", str(tmp_path / "nope.yaml")], env=env)
     assert missing.exit_code == 2
@@ -235,10 +304,12 @@ def test_a_custom_domain_taken_by_another_page_fails_cleanly_and_changes_nothing
             "status_pages": [{"slug": f"b-{tag}", "custom_domain": domain}],
         },
     )
-    outcome = runner.invoke(cli, ["apply", str(second)], env=env)
-    assert outcome.exit_code == 1, outcome.output
-    assert "conflicts with what is stored" in outcome.output
-    assert outcome.exception is None or isinstance(outcome.exception, SystemExit)
+    # A dry run runs the real apply, so it finds the conflict too.
+    for dry_run in (["--dry-run"], []):
+        outcome = runner.invoke(cli, ["apply", *dry_run, str(second)], env=env)
+        assert outcome.exit_code == 1, outcome.output
+        assert "conflicts with what is stored" in outcome.output
+        assert outcome.exception is None or isinstance(outcome.exception, SystemExit)
 
     # The whole apply is one transaction: the new component was not kept either.
     async def component_keys(ctx: AppContext) -> list[str | None]:

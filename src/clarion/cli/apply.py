@@ -1,36 +1,62 @@
-"""``clarion apply FILE``."""
+"""``clarion apply [--dry-run] FILE``."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import click
-import yaml
-from sqlalchemy.exc import IntegrityError
 
-from clarion.cli.common import load_settings, run_with_context
-from clarion.context import AppContext
-from clarion.status_pages.declare import DeclarationError, apply_declaration, parse_declaration
+
+class _RolledBack(Exception):
+    """Ends a dry run's transaction (rolling it back) and carries what it would have done."""
+
+    def __init__(self, changes: list[str]) -> None:
+        super().__init__("dry run")
+        self.changes = changes
 
 
 @click.command("apply")
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Print what would change, and change nothing.",
+)
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-def command(file: Path) -> None:
+def command(file: Path, dry_run: bool) -> None:
     """Declare components, status pages and their structure from a YAML FILE.
 
-    Idempotent: a second apply changes nothing; renaming keeps ids. Prints what changed.
+    The whole file is checked first: every problem is reported, with its line, and nothing
+    is written unless there are none. Idempotent: a second apply changes nothing; renaming
+    keeps ids. Prints what changed. A page entry without items keeps its structure; with
+    items, those are its whole structure. The file format: docs/apply.md.
     """
+    from sqlalchemy.exc import IntegrityError
+
+    from clarion.cli.common import load_settings, run_with_context
+    from clarion.context import AppContext
+    from clarion.status_pages.declaration import DeclarationError, read_declaration
+    from clarion.status_pages.declare import apply_declaration
+
     try:
-        data = yaml.safe_load(file.read_text(encoding="utf-8"))
-        declaration = parse_declaration(data)
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise click.ClickException(f"{file}: not valid YAML: {exc}") from exc
+        text = file.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise click.ClickException(f"{file}: not UTF-8 text ({exc.reason})") from exc
+    try:
+        declaration = read_declaration(text, str(file))
     except DeclarationError as exc:
-        raise click.ClickException(f"{file}: {exc}") from exc
+        raise click.ClickException(str(exc)) from exc
 
     async def body(ctx: AppContext) -> list[str]:
-        async with ctx.db.write() as session:
-            return await apply_declaration(session, declaration, ctx.clock.now())
+        # The real apply, in a transaction that a dry run rolls back: its plan is exactly what
+        # apply does.
+        try:
+            async with ctx.db.write() as session:
+                changes = await apply_declaration(session, declaration, ctx.clock.now())
+                if dry_run:
+                    raise _RolledBack(changes)
+        except _RolledBack as done:
+            return done.changes
+        return changes
 
     try:
         changes = run_with_context(load_settings(), body)
@@ -44,3 +70,5 @@ def command(file: Path) -> None:
         click.echo(line)
     if not changes:
         click.echo("no changes")
+    if dry_run:
+        click.echo("dry run: nothing was changed", err=True)
