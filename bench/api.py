@@ -192,13 +192,8 @@ def held(result: client.Result) -> bool:
 
 
 def highest_rate_held(run: BackendRun) -> float | None:
-    """The highest offered rate at which both targets held, every lower rate holding too."""
-    best = None
-    for rate in sorted(run.mix):
-        if not held(run.mix[rate]):
-            break
-        best = rate
-    return best
+    """The highest offered rate at which both targets held."""
+    return max((rate for rate, found in run.mix.items() if held(found)), default=None)
 
 
 class ServerRun:
