@@ -1,4 +1,4 @@
-.PHONY: demo test serve lint bench openapi
+.PHONY: demo test serve lint openapi bench bench-api bench-public bench-availability bench-notifications
 
 # Start Clarion on SQLite with a demo status page (prints its URL and an API key).
 demo:
@@ -21,6 +21,17 @@ lint:
 openapi:
 	uv run python -m clarion.openapi_check --write
 
+# Every benchmark, on SQLite and on PostgreSQL, then every figure against its target
+# (docs/performance.md). One benchmark: make bench-api (or -public, -availability,
+# -notifications); with one backend: make bench BACKEND=sqlite.
+BENCH_ARGS = $(if $(BACKEND),--backend $(BACKEND))
+
 bench:
-	@scripts/bootstrap
-	uv run python -m bench
+	@scripts/bootstrap --with-bench
+	@scripts/ensure-services
+	uv run python -m bench $(BENCH_ARGS)
+
+bench-api bench-public bench-availability bench-notifications:
+	@scripts/bootstrap --with-bench
+	@scripts/ensure-services
+	uv run python -m bench $(@:bench-%=%) $(BENCH_ARGS)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -99,29 +100,33 @@ class Server:
 
 
 @contextlib.contextmanager
-def serve(database_url: str, log_path: Path, *, workers: int = 1) -> Iterator[Server]:
-    """``clarion serve [--workers N]`` on a free loopback port until the block ends."""
+def serve(
+    database_url: str,
+    log_path: Path,
+    *,
+    workers: int = 1,
+    args: tuple[str, ...] = (),
+    env: dict[str, str] | None = None,
+) -> Iterator[Server]:
+    """``clarion serve --workers N [args]`` on a free loopback port until the block ends, with
+    ``env`` added to its environment."""
     port = free_port()
+    command = [clarion_executable(), "serve", "--host", HOST, "--port", str(port)]
+    command += ["--workers", str(workers), *args]
     with open(log_path, "ab") as log:
         process = subprocess.Popen(
-            [
-                clarion_executable(),
-                "serve",
-                "--host",
-                HOST,
-                "--port",
-                str(port),
-                "--workers",
-                str(workers),
-            ],
-            env=environment(database_url),
+            command,
+            env=environment(database_url, **(env or {})),
             stdout=log,
             stderr=subprocess.STDOUT,
         )
     server = Server(process, HOST, port)
     try:
-        _wait_ready(server)
+        wait_ready(server)
         yield server
+    except RuntimeError:
+        sys.stderr.write(f"--- {log_path.name} ---\n{log_path.read_text()[-4000:]}\n")
+        raise
     finally:
         stop(process, 15)
 
@@ -136,7 +141,7 @@ def stop(process: subprocess.Popen[bytes], timeout: float) -> None:
         process.wait()
 
 
-def _wait_ready(server: Server, timeout: float = 60) -> None:
+def wait_ready(server: Server, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if server.process.poll() is not None:
@@ -148,3 +153,9 @@ def _wait_ready(server: Server, timeout: float = 60) -> None:
         except OSError:
             time.sleep(0.2)
     raise RuntimeError("clarion serve did not become healthy")
+
+
+def unwind_on_sigterm() -> None:
+    """Let a SIGTERM (``timeout``, CI) unwind like Ctrl-C, so that servers are stopped and
+    temporary databases dropped."""
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
