@@ -135,7 +135,7 @@ async def export_site(
         plans = []
         for page in pages:
             page_ctx = export_context(page, ctx.settings, now, at_root=at_root)
-            plans.append(await plan_page(session, out, page, page_ctx, registry, at_root=at_root))
+            plans.append(await plan_page(session, page, page_ctx, registry, at_root=at_root))
         todos = [pending(plan, run) for plan in plans]
         if progress is not None:
             progress.start(sum(len(plan.files) for plan in plans))
@@ -188,7 +188,7 @@ async def _export_share(
         run = Run(out, Manifest.read(out), full, done)
         for page in await _pages(session, slugs, at_root):
             page_ctx = export_context(page, ctx.settings, now, at_root=at_root)
-            plan = await plan_page(session, out, page, page_ctx, registry, at_root=at_root)
+            plan = await plan_page(session, page, page_ctx, registry, at_root=at_root)
             todo = pending(plan, run)
             owner = share_out(plan, todo, workers)
             mine = {rest: file for rest, file in todo.items() if owner[rest] == index}

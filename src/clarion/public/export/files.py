@@ -89,14 +89,14 @@ def read(path: Path) -> bytes | None:
         return None
 
 
-def file_for(root: Path, rest: str) -> Path:
-    """Where the resource at ``rest`` (relative to the page root) lives on disk."""
+def file_for(folder: str, rest: str) -> str:
+    """The file (relative to the export's directory) of the resource at ``rest`` under a page
+    exported in ``folder`` (``"acme/"``, or ``""`` at the root)."""
     if rest == "":
-        return root / "index.html"
-    last = rest.rsplit("/", 1)[-1]
-    if "." in last:
-        return root / rest
-    return root / rest / "index.html"
+        return folder + "index.html"
+    if "." in rest.rsplit("/", 1)[-1]:
+        return folder + rest
+    return f"{folder}{rest}/index.html"
 
 
 @dataclass

@@ -6,7 +6,6 @@ import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import orjson
@@ -110,20 +109,21 @@ class PlannedFile:
 
 @dataclass
 class PagePlan:
+    """``folder``: where the page's files go, relative to the export's directory (``acme/``,
+    or ``""`` at its root)."""
+
     snap: PageSnapshot
     ctx: ExportContext
-    root: Path
+    folder: str
     months: list[html.Month]
     files: dict[str, PlannedFile] = field(default_factory=dict)
 
-    def add(self, out: Path, rest: str, key: str | None, month: str = "") -> None:
-        rel = file_for(self.root, rest).relative_to(out).as_posix()
-        self.files[rest] = PlannedFile(rest, rel, key, month)
+    def add(self, rest: str, key: str | None, month: str = "") -> None:
+        self.files[rest] = PlannedFile(rest, file_for(self.folder, rest), key, month)
 
 
 async def plan_page(
     session: AsyncSession,
-    out: Path,
     page: StatusPage,
     ctx: ExportContext,
     registry: ResourceRegistry,
@@ -147,7 +147,7 @@ async def plan_page(
         for m in await html.history_months(session, snap, now)
         if html.Month.parse(m.key) is not None  # as the live site: no page outside 1970..9999
     ]
-    plan = PagePlan(snap, ctx, out if at_root else out / page.slug, months)
+    plan = PagePlan(snap, ctx, "" if at_root else f"{page.slug}/", months)
     in_month: dict[str, list[str]] = {}
     for model, kind, moment in (
         (Incident, "incidents", Incident.published_at),
@@ -161,23 +161,23 @@ async def plan_page(
         for row_id, at, updated_at, count in rows:
             key = digest(presentation, kind, row_id, _iso(updated_at), count)
             month_key = html.Month.of(to_utc(at)).key
-            plan.add(out, f"{kind}/{row_id}", key, month_key)
+            plan.add(f"{kind}/{row_id}", key, month_key)
             in_month.setdefault(month_key, []).append(key)
     current = html.Month.of(now)
     first = months[0].key if months else current.key
-    plan.add(out, "", None)
+    plan.add("", None)
     for month in months:
         key = digest(
             presentation, month.key, first, current.key, sorted(in_month.get(month.key, []))
         )
-        plan.add(out, f"history/{month.key}", key, month.key)
+        plan.add(f"history/{month.key}", key, month.key)
         if month == current:
-            plan.add(out, "history", key, month.key)
+            plan.add("history", key, month.key)
     for resource in registry:
         if resource.exported:
-            plan.add(out, resource.path, None)
+            plan.add(resource.path, None)
     for asset in sorted(p.name for p in STATIC_DIR.iterdir() if p.is_file()):
-        plan.add(out, f"static/{asset}", None)
+        plan.add(f"static/{asset}", None)
     return plan
 
 

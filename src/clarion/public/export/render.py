@@ -3,6 +3,7 @@ windows in batches, and writing what differs."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,7 +46,7 @@ class Run:
         written)."""
         if self.full or file.key is None or self.old.files.get(file.rel) != (page_id, file.key):
             return False
-        return (self.out / file.rel).is_file()
+        return os.path.isfile(os.path.join(self.out, file.rel))
 
     def keep(self, page_id: str, file: PlannedFile) -> None:
         self.new.files[file.rel] = (page_id, file.key)
