@@ -7,6 +7,12 @@ from pathlib import Path
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+#: The URL schemes of ``CLARION_DATABASE_URL``: SQLite through aiosqlite, PostgreSQL through
+#: psycopg 3 (the plain forms are given the async driver).
+DATABASE_SCHEMES = frozenset(
+    {"sqlite", "sqlite+aiosqlite", "postgresql", "postgres", "postgresql+psycopg"}
+)
+
 
 def _default_database_url() -> str:
     return f"sqlite+aiosqlite:///{Path.cwd() / 'clarion.db'}"
@@ -69,7 +75,14 @@ class Settings(BaseSettings):
     @field_validator("database_url")
     @classmethod
     def _async_driver(cls, url: str) -> str:
-        """Accept plain ``sqlite://`` / ``postgresql://`` URLs and pick the async driver."""
+        """Accept plain ``sqlite://`` / ``postgresql://`` URLs and pick the async driver; refuse
+        any other database (see ``DATABASE_SCHEMES``) before a driver is ever imported."""
+        scheme = url.split("://", 1)[0].lower() if "://" in url else ""
+        if scheme not in DATABASE_SCHEMES:
+            named = scheme.split("+", 1)[0] or url
+            raise ValueError(
+                f"unsupported database {named!r}; use sqlite:///path or postgresql://…"
+            )
         if url.startswith("sqlite:///"):
             return "sqlite+aiosqlite:///" + url.removeprefix("sqlite:///")
         if url.startswith(("postgresql://", "postgres://")):

@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 import click
+from pydantic import ValidationError
 
 from clarion.context import AppContext
 from clarion.db.migrate import upgrade
@@ -20,8 +21,19 @@ T = TypeVar("T")
 def load_settings() -> Settings:
     try:
         return Settings()
-    except Exception as exc:  # pydantic's message names the bad variable
-        raise click.ClickException(f"invalid configuration: {exc}") from exc
+    except ValidationError as exc:
+        raise click.ClickException(settings_problems(exc)) from None
+
+
+def settings_problems(error: ValidationError) -> str:
+    """Every problem of the environment on one line, each named by its variable
+    (``CLARION_DATABASE_URL: unsupported database 'mysql'; …``)."""
+    problems = []
+    for found in error.errors(include_url=False):
+        name = "CLARION_" + "_".join(str(part) for part in found["loc"]).upper()
+        cause = found.get("ctx", {}).get("error")
+        problems.append(f"{name}: {cause if cause is not None else found['msg']}")
+    return "; ".join(problems)
 
 
 def migrate(settings: Settings) -> None:

@@ -1,8 +1,10 @@
 """The public site's HTML: Jinja2 templates (autoescaped) and what each page reads.
 
 Each ``render_*`` function reads what its page needs inside the given session and returns the
-bytes; ``routes.py`` caches them and ``export.py`` writes them to files, so the live site and
-the export are the same bytes.
+bytes; ``routes.py`` caches them. The pages of incidents, windows and months are made by
+``incident_page``, ``maintenance_page`` and ``history_page`` from views read beforehand, which
+the export (``public/export``) reads in batches: the live site and the export are the same
+bytes.
 """
 
 from __future__ import annotations
@@ -11,17 +13,20 @@ import calendar
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
-from typing import Any
+from typing import Any, TypeVar
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup, escape
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
 
 from clarion.components.ledger import SEVERITY, worst
 from clarion.incidents.models import Incident
 from clarion.incidents.service import IncidentView, load_views
 from clarion.maintenances.models import Maintenance
+from clarion.maintenances.view import MaintenanceView
+from clarion.maintenances.view import load_views as load_maintenance_views
 from clarion.public.cache import RenderContext
 from clarion.public.markdown import render_markdown, render_plain
 from clarion.public.snapshot import PageSnapshot, recent_resolved
@@ -57,6 +62,7 @@ MAINTENANCE_LABELS = {
 IN_PROGRESS = "maintenance_in_progress"
 SCHEDULED = "maintenance_scheduled"
 HISTORY_MONTH_LIMIT = 500
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -272,10 +278,14 @@ async def render_incident(
     incident = await session.get(Incident, incident_id)
     if incident is None or incident.status_page_id != snap.page.id:
         return None
-    view = (await load_views(session, [incident]))[0]
+    return incident_page(snap, ctx, (await load_views(session, [incident]))[0])
+
+
+def incident_page(snap: PageSnapshot, ctx: RenderContext, view: IncidentView) -> bytes:
+    """The permalink page of the incident ``view`` shows (read in batches by the export)."""
     return _render(
         "incident.html",
-        **_common(snap, ctx, f"{incident.name} · {snap.page.name} status"),
+        **_common(snap, ctx, f"{view.incident.name} · {snap.page.name} status"),
         view=view,
     )
 
@@ -287,17 +297,21 @@ async def render_maintenance(
     row = await session.get(Maintenance, maintenance_id)
     if row is None or row.status_page_id != snap.page.id:
         return None
-    view = (await _maintenance_views(session, [row]))[0]
+    return maintenance_page(snap, ctx, (await _maintenance_views(session, [row]))[0])
+
+
+def maintenance_page(snap: PageSnapshot, ctx: RenderContext, view: MaintenanceView) -> bytes:
+    """The permalink page of the window ``view`` shows (read in batches by the export)."""
     return _render(
         "maintenance.html",
-        **_common(snap, ctx, f"{row.name} · {snap.page.name} status"),
+        **_common(snap, ctx, f"{view.maintenance.name} · {snap.page.name} status"),
         view=view,
     )
 
 
-async def _maintenance_views(session: AsyncSession, rows: list[Maintenance]) -> list[Any]:
-    from clarion.maintenances.view import load_views as load_maintenance_views
-
+async def _maintenance_views(
+    session: AsyncSession, rows: list[Maintenance]
+) -> list[MaintenanceView]:
     return list(await load_maintenance_views(session, rows))
 
 
@@ -327,37 +341,49 @@ async def render_history(
     session: AsyncSession, snap: PageSnapshot, ctx: RenderContext, month: Month
 ) -> bytes:
     """Incidents and maintenance of one UTC month, newest first."""
-    rows = list(
-        (
-            await session.scalars(
-                select(Incident)
-                .where(
-                    Incident.status_page_id == snap.page.id,
-                    Incident.published_at >= month.start,
-                    Incident.published_at < month.end,
-                )
-                .order_by(Incident.published_at.desc(), Incident.id.desc())
-                .limit(HISTORY_MONTH_LIMIT)
-            )
-        ).all()
-    )
-    views = await load_views(session, rows)
-    windows = list(
-        (
-            await session.scalars(
-                select(Maintenance)
-                .where(
-                    Maintenance.status_page_id == snap.page.id,
-                    Maintenance.start_at >= month.start,
-                    Maintenance.start_at < month.end,
-                )
-                .order_by(Maintenance.start_at.desc(), Maintenance.id.desc())
-                .limit(HISTORY_MONTH_LIMIT)
-            )
-        ).all()
-    )
-    maintenance_views = await _maintenance_views(session, windows) if windows else []
+    views, windows = await month_contents(session, snap, month, HISTORY_MONTH_LIMIT)
     months = await history_months(session, snap, ctx.now)
+    return history_page(snap, ctx, month, views, windows, months)
+
+
+async def month_contents(
+    session: AsyncSession, snap: PageSnapshot, month: Month, limit: int | None
+) -> tuple[list[IncidentView], list[MaintenanceView]]:
+    """The incidents published and the windows starting in ``month`` (UTC), newest first, at
+    most ``limit`` of each (None: all of them, as the export reads them)."""
+    incidents = _in_month(select(Incident), Incident.published_at, Incident.id, snap, month)
+    windows = _in_month(select(Maintenance), Maintenance.start_at, Maintenance.id, snap, month)
+    if limit is not None:
+        incidents, windows = incidents.limit(limit), windows.limit(limit)
+    views = await load_views(session, list((await session.scalars(incidents)).all()))
+    rows = list((await session.scalars(windows)).all())
+    return views, await _maintenance_views(session, rows) if rows else []
+
+
+def _in_month(
+    query: Select[T],
+    moment: InstrumentedAttribute[datetime],
+    row_id: InstrumentedAttribute[str],
+    snap: PageSnapshot,
+    month: Month,
+) -> Select[T]:
+    """``query`` narrowed to the page's rows whose ``moment`` falls in ``month``, newest first."""
+    page_column = moment.class_.status_page_id
+    return query.where(
+        page_column == snap.page.id, moment >= month.start, moment < month.end
+    ).order_by(moment.desc(), row_id.desc())
+
+
+def history_page(
+    snap: PageSnapshot,
+    ctx: RenderContext,
+    month: Month,
+    views: list[IncidentView],
+    windows: list[MaintenanceView],
+    months: list[Month],
+) -> bytes:
+    """The history of ``month``: the first ``HISTORY_MONTH_LIMIT`` of ``views`` and of
+    ``windows`` (``month_contents``), and links to ``months`` (``history_months``)."""
     current = Month.of(ctx.now)
     earliest = months[0] if months else current
     prev_month = month.previous()
@@ -368,8 +394,8 @@ async def render_history(
         "history.html",
         **_common(snap, ctx, f"{month.label} · {snap.page.name} status history"),
         month=month,
-        views=views,
-        maintenances=maintenance_views,
+        views=views[:HISTORY_MONTH_LIMIT],
+        maintenances=windows[:HISTORY_MONTH_LIMIT],
         prev_month=prev_month if has_prev else None,
         next_month=next_month if has_next else None,
         months=list(reversed(months)),
