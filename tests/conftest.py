@@ -6,7 +6,9 @@ from collections.abc import Iterator
 
 import pytest
 from incident_io import AuthenticatedClient
+from playwright.sync_api import Browser
 
+from tests.browser import chromium
 from tests.contract.checks import SDK_HTTPX_ARGS, Raw
 from tests.factories import PageInfo, make_key, make_page
 from tests.harness import LiveServer, fresh_database, live_server
@@ -50,3 +52,10 @@ def raw(server: LiveServer, token: str) -> Iterator[Raw]:
 @pytest.fixture
 def page(server: LiveServer) -> PageInfo:
     return make_page(server, components=5)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """Debian's Chromium, one per test module (skips when it is not installed)."""
+    with chromium() as instance:
+        yield instance

@@ -12,9 +12,8 @@ from playwright.sync_api import Browser, Page
 from tests.harness import LiveServer
 from tests.notifications.email_scenes import INCIDENT, LONG_COMPONENT, WINDOW, Story, story
 from tests.subscribers.fixtures import mail_server, sink
-from tests.subscribers.test_browser import browser
 
-__all__ = ["browser", "mail_server", "sink", "story"]
+__all__ = ["mail_server", "sink", "story"]
 
 pytestmark = pytest.mark.browser
 

@@ -3,41 +3,28 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from incident_io import AuthenticatedClient
-from playwright.sync_api import Browser, ConsoleMessage, Page, sync_playwright
+from playwright.sync_api import Browser, ConsoleMessage, Page
 
+from tests.browser import (
+    DESKTOP,
+    PHONE,
+    SCHEMES,
+    WIDTHS,
+    accessible_focus,
+    axe_violations,
+    describe,
+)
 from tests.factories import PageInfo
 from tests.harness import LiveServer
 from tests.public.test_page import make_display_page, post_update, publish
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
-PHONE = {"width": 390, "height": 844}
-DESKTOP = {"width": 1280, "height": 900}
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    if not Path(CHROMIUM).exists():
-        pytest.skip("Debian's Chromium is not installed")
-    with sync_playwright() as playwright:
-        instance = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield instance
-        instance.close()
 
 
 @pytest.fixture(scope="module")
@@ -87,12 +74,13 @@ def busy_page(server: LiveServer) -> str:
 
 
 def open_page(
-    browser: Browser, url: str, *, scheme: str, viewport: dict[str, int]
+    browser: Browser, url: str, *, scheme: str, viewport: dict[str, int], script: bool = True
 ) -> tuple[Page, list[str]]:
     context = browser.new_context(
         color_scheme=scheme,  # type: ignore[arg-type]
         viewport=viewport,  # type: ignore[arg-type]
         timezone_id="America/New_York",
+        java_script_enabled=script,
     )
     page = context.new_page()
     messages: list[str] = []
@@ -144,31 +132,130 @@ def test_the_page_renders_without_console_errors_in_both_themes_and_widths(
         page.context.close()
 
 
-def test_a_days_bar_explains_itself_on_keyboard_focus(
+#: Presses of Tab from the top of the busy page to "Incident history": 13 (the skip link, the
+#: page's name, the header's two links, the ongoing incident, the group's summary, five uptime
+#: bars, the resolved incident, then the link itself), with a little room; a bar's 90 days as
+#: 90 stops would make it 458.
+MOST_TAB_STOPS = 15
+
+
+#: What has focus: a day of an uptime bar as ``day of <its row>``, anything else by its text.
+FOCUSED = """() => { const el = document.activeElement;
+    const row = el.closest('[role=listbox]');
+    return row ? 'day of ' + row.getAttribute('aria-label')
+               : (el.textContent || '').trim().slice(0, 60); }"""
+
+
+def tab_to(page: Page, name: str, limit: int = 100) -> list[str]:
+    """Press Tab from the top of the page until the link called ``name`` has focus; returns
+    what had focus on the way (a day of an uptime bar as ``day of <its row>``)."""
+    page.locator("body").focus()
+    seen: list[str] = []
+    for _ in range(limit):
+        page.keyboard.press("Tab")
+        seen.append(page.evaluate(FOCUSED))
+        if seen[-1] == name:
+            return seen
+    raise AssertionError(f"{name!r} not reached in {limit} presses of Tab: {seen}")
+
+
+@pytest.mark.parametrize("script", [True, False], ids=["with-js", "without-js"])
+@pytest.mark.parametrize("width", list(WIDTHS))
+def test_tab_reaches_incident_history_in_a_few_presses_each_uptime_bar_one_stop(
+    browser: Browser, server: LiveServer, busy_page: str, width: str, script: bool
+) -> None:
+    url = f"{server.base_url}/{busy_page}"
+    page, messages = open_page(browser, url, scheme="light", viewport=WIDTHS[width], script=script)
+    try:
+        seen = tab_to(page, "Incident history")
+        rows = page.locator("ol.bars").count()
+        assert rows == 5
+        days = [s for s in seen if s.startswith("day of ")]
+        assert len(days) == rows and len(set(days)) == rows, seen
+        assert len(seen) <= MOST_TAB_STOPS, seen
+        # Back with Shift+Tab: the same stops, in reverse.
+        for before in reversed(seen[:-1]):
+            page.keyboard.press("Shift+Tab")
+            assert page.evaluate(FOCUSED) == before
+        assert problems(messages) == []
+    finally:
+        page.context.close()
+
+
+@pytest.mark.parametrize("scheme", SCHEMES)
+@pytest.mark.parametrize("width", list(WIDTHS))
+def test_arrow_keys_move_between_days_and_the_focused_day_is_announced(
+    browser: Browser, server: LiveServer, busy_page: str, scheme: str, width: str
+) -> None:
+    url = f"{server.base_url}/{busy_page}"
+    page, messages = open_page(browser, url, scheme=scheme, viewport=WIDTHS[width])
+    try:
+        seen = tab_to(page, "day of Public API: uptime over the last 90 days")
+        assert seen[-1].startswith("day of Public API")
+        row = page.locator("ol.bars").first
+        today = accessible_focus(page)
+        # What a screen reader is told: a day of a listbox, named by its date, uptime and
+        # incidents, and selected.
+        assert today["role"] == "option" and today["container"] == "listbox"
+        assert today["container_name"] == "Public API: uptime over the last 90 days"
+        assert today["selected"] == "True"
+        assert "Login errors (full outage)" in today["name"] and "% uptime" in today["name"]
+        tip = row.locator("li.bar").last.locator(".tip")
+        assert tip.is_visible() and "Login errors" in tip.inner_text()
+        # The tooltip shown is part of the page axe checks, in this theme and width.
+        assert describe(axe_violations(page)) == []
+
+        page.keyboard.press("ArrowLeft")
+        yesterday = accessible_focus(page)
+        assert yesterday["role"] == "option" and yesterday["selected"] == "True"
+        assert yesterday["name"] != today["name"]
+        assert yesterday["name"].endswith("no incidents") or "no data" in yesterday["name"]
+        assert not tip.is_visible()
+        # One tab stop per row, wherever it has moved to.
+        assert row.locator("[tabindex='0']").count() == 1
+        assert row.locator("[aria-selected='true']").count() == 1
+        assert row.locator("[tabindex='0']").get_attribute("aria-label") == yesterday["name"]
+
+        page.keyboard.press("Home")
+        first = accessible_focus(page)
+        shown = 90 if width == "desktop" else 30
+        first_shown = row.locator("li.bar").nth(90 - shown).get_attribute("aria-label")
+        assert first["name"] == first_shown
+        page.keyboard.press("ArrowLeft")  # already at the first day shown: stays
+        assert accessible_focus(page)["name"] == first_shown
+        page.keyboard.press("ArrowRight")
+        assert accessible_focus(page)["name"] == row.locator("li.bar").nth(
+            91 - shown
+        ).get_attribute("aria-label")
+        page.keyboard.press("End")
+        assert accessible_focus(page)["name"] == today["name"]
+        page.keyboard.press("ArrowRight")  # already at today: stays
+        assert accessible_focus(page)["name"] == today["name"]
+
+        # Leaving and coming back lands on the day last chosen.
+        page.keyboard.press("ArrowLeft")
+        page.keyboard.press("Tab")
+        page.keyboard.press("Shift+Tab")
+        assert accessible_focus(page)["name"] == yesterday["name"]
+        page.screenshot(path=str(SCREENSHOTS / f"bar-keys-{scheme}-{width}.png"))
+        assert problems(messages) == []
+    finally:
+        page.context.close()
+
+
+def test_a_day_clicked_becomes_the_rows_tab_stop(
     browser: Browser, server: LiveServer, busy_page: str
 ) -> None:
     page, messages = open_page(
         browser, f"{server.base_url}/{busy_page}", scheme="light", viewport=DESKTOP
     )
     try:
-        today = page.locator("ol.bars").first.locator("li.bar").last
-        tip = today.locator(".tip")
-        assert not tip.is_visible()
-        # Reach it with the keyboard, as a keyboard user would.
-        for _ in range(400):
-            page.keyboard.press("Tab")
-            if page.evaluate("document.activeElement.classList.contains('bar')"):
-                break
-        else:
-            raise AssertionError("no bar is reachable with Tab")
-        today.focus()
-        assert tip.is_visible()
-        text = tip.inner_text()
-        assert "Login errors" in text and "full outage" in text
-        assert "% uptime" in text
-        label = today.get_attribute("aria-label") or ""
-        assert "Login errors (full outage)" in label
-        page.screenshot(path=str(SCREENSHOTS / "bar-focus.png"))
+        row = page.locator("ol.bars").first
+        day = row.locator("li.bar").nth(80)
+        day.click()
+        assert day.get_attribute("tabindex") == "0"
+        assert day.get_attribute("aria-selected") == "true"
+        assert row.locator("[tabindex='0']").count() == 1
         assert problems(messages) == []
     finally:
         page.context.close()

@@ -248,11 +248,19 @@ def test_uptime_bars_follow_the_display_mode(server: LiveServer) -> None:
     slug, _ = make_display_page(server)
     body = get(server, f"/{slug}").text
     assert body.count('class="uptime__pct"') == 5
-    bars = re.findall(r'<li class="bar s-(\w+)(?: t)?" tabindex="0" aria-label="([^"]+)"', body)
+    bars = re.findall(
+        r'<li class="bar s-(\w+)(?: t)?" role="option" tabindex="(-1|0)"'
+        r'(?: aria-selected="true")? aria-label="([^"]+)"',
+        body,
+    )
     assert len(bars) == 5 * 90
+    # One listbox per row, whose one tab stop (and selected day) is today.
+    assert body.count('<ol class="bars" role="listbox" aria-orientation="horizontal"') == 5
+    assert [i for i, bar in enumerate(bars) if bar[1] == "0"] == [89 + 90 * n for n in range(5)]
+    assert body.count('aria-selected="true"') == 5
     # Before the components existed there is no data; today is covered and up.
-    assert bars[0][0] == "nd" and "no data" in bars[0][1]
-    assert bars[89][0] == "ok" and "100.00% uptime; no incidents" in bars[89][1]
+    assert bars[0][0] == "nd" and "no data" in bars[0][2]
+    assert bars[89][0] == "ok" and "100.00% uptime; no incidents" in bars[89][2]
 
 
 def test_a_custom_domain_serves_the_page_at_its_root(server: LiveServer) -> None:

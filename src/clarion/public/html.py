@@ -150,43 +150,51 @@ BAR_CLASSES = {
 
 
 @lru_cache(maxsize=16384)
-def _bar_cell(bar: DayBar) -> str:
-    """The ``<li>`` of one day. A day with nothing to tell but its figure is a bare element
-    whose tooltip is its ``aria-label``, shown by CSS (``.bar::after``); a day with incidents
-    or maintenance carries a ``.tip`` listing them.
+def _bar_cell(bar: DayBar, current: bool = False) -> str:
+    """The ``<li>`` of one day: an option of its row's listbox, named by its ``aria-label``.
+    A day with nothing to tell but its figure is a bare element whose tooltip is that label,
+    shown by CSS (``.bar::after``); a day with incidents or maintenance carries a ``.tip``
+    listing them. The ``current`` day (today, until ``static/clarion.js`` moves it) is the
+    row's one tab stop.
 
     Memoised: a day reads the same in every row it appears in identically, and from one
     render to the next every day but today usually reads the same as before.
     """
     css = BAR_CLASSES.get(bar.status, "s-ok")
+    focus = 'tabindex="0" aria-selected="true"' if current else 'tabindex="-1"'
     if not bar.incidents:
-        return f'<li class="bar {css}" tabindex="0" aria-label="{bar.label}"></li>'
+        return f'<li class="bar {css}" role="option" {focus} aria-label="{bar.label}"></li>'
     figure = "No data" if bar.percent is None else f"{bar.percent}% uptime"
-    tip = [f"<strong>{_day_label(bar.day)}</strong><span>{figure}</span>"]
+    # Its lines read as its label does, words apart (WCAG's label in name).
+    tip = [f"<strong>{_day_label(bar.day)}</strong> <span>{figure}</span>"]
     for cause in bar.incidents:
         words = STATUS_LABELS.get(cause.status, cause.status).lower()
         cause_css = BAR_CLASSES.get(cause.status, "")
-        tip.append(f'<span class="{cause_css}">{escape(cause.name)} · {words}</span>')
+        tip.append(f'<span class="{cause_css}">{escape(cause.name)} ({words})</span>')
     return (
-        f'<li class="bar {css} t" tabindex="0" aria-label="{escape(bar.label)}">'
-        f'<span class="tip" aria-hidden="true">{"".join(tip)}</span></li>'
+        f'<li class="bar {css} t" role="option" {focus} aria-label="{escape(bar.label)}">'
+        f'<span class="tip" aria-hidden="true">{" ".join(tip)}</span></li>'
     )
 
 
 def _bar_items(row: UptimeRow) -> Markup:
-    """The ``<li>`` of every day of an uptime row (see ``_bar_cell``).
+    """The ``<li>`` of every day of an uptime row (see ``_bar_cell``), the last one current.
 
     Built here rather than in the template because a page has 90 of them per component. The
-    markup of the row's first ``steady_days`` days is made once (``row.memo``), for every
-    later render that takes those days unchanged from ``uptime.UptimeMemo``.
+    markup of the row's first ``steady_days`` days (all but the last) is made once
+    (``row.memo``), for every later render that takes those days unchanged from
+    ``uptime.UptimeMemo``.
     """
-    steady = row.steady_days
+    if not row.days:
+        return Markup("")
+    steady = min(row.steady_days, len(row.days) - 1)
     made: str | None = row.memo.get(("items", steady))
     if made is None:
         made = row.memo[("items", steady)] = "".join(map(_bar_cell, row.days[:steady]))
     # Every dynamic part is escaped (quiet cells hold only dates, figures and fixed words);
     # statuses and figures come from fixed vocabularies.
-    return Markup(made + "".join(map(_bar_cell, row.days[steady:])))  # noqa: S704
+    rest = "".join(map(_bar_cell, row.days[steady:-1])) + _bar_cell(row.days[-1], True)
+    return Markup(made + rest)  # noqa: S704
 
 
 @lru_cache(maxsize=1)

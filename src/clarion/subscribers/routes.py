@@ -15,12 +15,13 @@
 from __future__ import annotations
 
 from contextvars import ContextVar
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from fastapi import APIRouter, Request
-from jinja2 import Environment, PackageLoader, select_autoescape
+from jinja2 import ChoiceLoader, Environment, PackageLoader, select_autoescape
 from sqlalchemy.exc import IntegrityError
 from starlette.responses import HTMLResponse, Response
 
@@ -45,9 +46,17 @@ MAX_FORM_BYTES = 16_384
 
 @lru_cache(maxsize=1)
 def _templates() -> Environment:
+    # The status page's templates come second: its frame (header, footer) is shared.
     return Environment(
-        loader=PackageLoader("clarion.subscribers", "templates"),
+        loader=ChoiceLoader(
+            [
+                PackageLoader("clarion.subscribers", "templates"),
+                PackageLoader("clarion.public", "templates"),
+            ]
+        ),
         autoescape=select_autoescape(default=True, default_for_string=True),
+        trim_blocks=True,
+        lstrip_blocks=True,
     )
 
 
@@ -55,8 +64,19 @@ def _templates() -> Environment:
 _prefix: ContextVar[str] = ContextVar("subscription_link_prefix", default="")
 
 
+@dataclass(frozen=True)
+class _Links:
+    """Links within the status page (``href("history")``), as the site's frame makes them."""
+
+    prefix: str
+
+    def href(self, path: str = "") -> str:
+        return self.prefix + "/" + path.lstrip("/")
+
+
 def _html(template: str, status: int = 200, **values: Any) -> HTMLResponse:
-    body = _templates().get_template(template).render(prefix=_prefix.get(), **values)
+    prefix = _prefix.get()
+    body = _templates().get_template(template).render(prefix=prefix, links=_Links(prefix), **values)
     response = HTMLResponse(body, status_code=status)
     response.headers["Cache-Control"] = "no-store"
     # Tokens live in these URLs: never send them to another site. (Not "no-referrer": with it
@@ -64,7 +84,7 @@ def _html(template: str, status: int = 200, **values: Any) -> HTMLResponse:
     response.headers["Referrer-Policy"] = "same-origin"
     response.headers["X-Frame-Options"] = "DENY"
     response.headers["Content-Security-Policy"] = (
-        "default-src 'none'; style-src 'self' 'unsafe-inline'; form-action 'self'; "
+        "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
         "frame-ancestors 'none'"
     )
     return response
