@@ -5,21 +5,17 @@ an error answer, a crash included, leaves a keep-alive connection usable."""
 
 from __future__ import annotations
 
-import threading
-import time
 import uuid
 from collections.abc import Iterator
 
 import httpx
 import pytest
-import uvicorn
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from clarion.app import create_app
-from clarion.cli.serve import uvicorn_options
 from tests.factories import PageInfo, make_key
-from tests.harness import LiveServer, free_port
+from tests.harness import LiveServer, free_port, serve_in_thread
 from tests.raw_http import RawConnection, request
 
 STAMP = (b"x-test-stamp", b"seen")
@@ -44,7 +40,7 @@ class Stamp:
 @pytest.fixture(scope="module")
 def stamped(server: LiveServer) -> Iterator[str]:
     """Clarion's app with ``Stamp`` added and one test-only route that crashes, on the shared
-    server's database, served by uvicorn as ``clarion serve`` runs it."""
+    server's database, served as ``clarion serve`` serves it."""
     app: FastAPI = create_app(server.settings, context=server.ctx, run_worker=False)
     app.add_middleware(Stamp)
 
@@ -55,17 +51,8 @@ def stamped(server: LiveServer) -> Iterator[str]:
         "/v2/test_only_crash", crash, methods=["GET", "POST"], include_in_schema=False
     )
     port = free_port()
-    options = {**uvicorn_options("critical"), "lifespan": "off"}
-    served = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, **options))
-    thread = threading.Thread(target=served.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not served.started:
-        assert time.monotonic() < deadline, "the stamped server did not start"
-        time.sleep(0.02)
-    yield f"http://127.0.0.1:{port}"
-    served.should_exit = True
-    thread.join(10)
+    with serve_in_thread(lambda: app, server.settings, port):
+        yield f"http://127.0.0.1:{port}"
 
 
 def _incident(page: PageInfo, key: str) -> dict[str, object]:
