@@ -192,3 +192,52 @@ def test_a_crash_answers_500_and_the_same_connection_serves_the_next_request(
         assert connection.read().status_line.startswith(b"HTTP/1.1 200")
     finally:
         connection.close()
+
+
+@pytest.mark.parametrize("size", [1_000, 200_000, 900_000])
+def test_an_answer_before_the_body_is_read_leaves_the_connection_usable(
+    server: LiveServer, size: int
+) -> None:
+    """A 401 is answered before the body is read; the rest of the body is read (and dropped)
+    first, so the same connection serves the next request."""
+    connection = RawConnection(int(server.base_url.rsplit(":", 1)[1]))
+    body = b'{"name": "' + b"x" * size + b'"}'
+    head = request(
+        "/v2/status_page_incidents",
+        "Content-Type: application/json",
+        f"Content-Length: {len(body)}",
+        method="POST",
+    )
+    try:
+        for _ in range(5):
+            connection.send(head + body)
+            refused = connection.read()
+            assert refused.status_line.startswith(b"HTTP/1.1 401"), refused.status_line
+            assert refused.header(b"connection") != b"close"
+            connection.send(request("/healthz"))
+            assert connection.read().status_line.startswith(b"HTTP/1.1 200")
+    finally:
+        connection.close()
+
+
+def test_a_body_over_the_limit_is_a_413_that_closes_the_connection(server: LiveServer) -> None:
+    """The rest of a body over the limit is not read: the 413 says so, then the server
+    closes the connection."""
+    connection = RawConnection(int(server.base_url.rsplit(":", 1)[1]))
+    size = server.settings.max_body_bytes + 1
+    try:
+        connection.send(
+            request(
+                "/v2/status_page_incidents",
+                "Content-Type: application/json",
+                f"Content-Length: {size}",
+                method="POST",
+            )
+            + b"x" * 1000
+        )
+        refused = connection.read()
+        assert refused.status_line.startswith(b"HTTP/1.1 413"), refused.status_line
+        assert refused.header(b"connection") == b"close"
+        assert connection.closed_by_server()
+    finally:
+        connection.close()
