@@ -145,13 +145,8 @@ def serve_in_thread(
         asyncio.set_event_loop(loop)
         holder["loop"] = loop
         try:
-            server = http_server(
-                build(),
-                "127.0.0.1",
-                port,
-                log_level="warning",
-                forwarded_allow_ips=settings.forwarded_allow_ips,
-            )
+            quiet = settings.model_copy(update={"log_level": "warning"})
+            server = http_server(build(), "127.0.0.1", port, quiet)
             holder["server"] = server
             ready.set()
             loop.run_until_complete(server.serve())

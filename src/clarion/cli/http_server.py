@@ -4,7 +4,7 @@ one Python process answering on its own listening socket, and the tests run the 
 server in a thread of theirs. (Granian calls its embedded server experimental and says so in a
 warning at start; the test suite checks what Clarion relies on, over real connections.)
 
-As it is set up here: HTTP/1.1 with keep-alive, a connection idle for ``KEEP_ALIVE_SECONDS``
+As it is set up here: HTTP/1.1 with keep-alive, a connection idle for ``keep_alive_seconds``
 closed (the same limit applies to a client sending a request's headers); no access log;
 ``X-Forwarded-For`` and ``X-Forwarded-Proto`` taken from the proxies ``forwarded_allow_ips``
 names; on stop, no new connections, idle ones closed, requests in flight answered (with
@@ -30,8 +30,8 @@ from granian.utils.proxies import wrap_asgi_with_proxy_headers
 if TYPE_CHECKING:
     from starlette.types import ASGIApp
 
-#: How long a keep-alive connection may stay idle (or take to send a request's headers).
-KEEP_ALIVE_SECONDS = 5
+    from clarion.settings import Settings
+
 #: Connections the kernel queues for the process while it is busy.
 BACKLOG = 2048
 
@@ -61,22 +61,20 @@ def _resolve(host: str, port: int) -> tuple[Any, ...]:
     return socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
 
 
-def http_server(
-    app: ASGIApp, address: str, port: int, *, log_level: str, forwarded_allow_ips: str
-) -> Server:
+def http_server(app: ASGIApp, address: str, port: int, settings: Settings) -> Server:
     """Granian's embedded server for ``app`` on ``address:port`` (an IP address), not started.
 
     ``app``'s lifespan runs when the server starts and after it has stopped."""
-    level = log_level.lower()
+    level = settings.log_level.lower()
     return Server(
-        wrap_asgi_with_proxy_headers(app, trusted_hosts=forwarded_allow_ips),
+        wrap_asgi_with_proxy_headers(app, trusted_hosts=settings.forwarded_allow_ips),
         address=address,
         port=port,
         interface=Interfaces.ASGI,
         http=HTTPModes.http1,
         websockets=False,
         backlog=BACKLOG,
-        http1_settings=HTTP1Settings(header_read_timeout=KEEP_ALIVE_SECONDS * 1000),
+        http1_settings=HTTP1Settings(header_read_timeout=settings.keep_alive_seconds * 1000),
         log_level=LogLevels(level) if level in LogLevels.__members__ else LogLevels.info,
         log_access=False,
     )

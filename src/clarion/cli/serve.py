@@ -65,14 +65,7 @@ def serve_in_worker_process(host: str, port: int) -> None:
 
 
 def _serve(app: FastAPI, host: str, port: int, settings: Settings) -> None:
-    server = http_server(
-        app,
-        ip_address(host, port),
-        port,
-        log_level=settings.log_level,
-        forwarded_allow_ips=settings.forwarded_allow_ips,
-    )
-    serve_until_signalled(server)
+    serve_until_signalled(http_server(app, ip_address(host, port), port, settings))
 
 
 def serve_app(
