@@ -1,8 +1,9 @@
-"""A real Clarion server for tests: uvicorn on a loopback port, in a thread of this process.
+"""A real Clarion server for tests: the HTTP server ``clarion serve`` runs (granian, set up as it
+sets it up), on a loopback port, in a thread of this process.
 
-The server has its own event loop; ``LiveServer.call`` runs a coroutine on it, so tests can
-reach services (to set up data) with the same engine the server uses. Time is an
-``OffsetClock`` that tests may move forward.
+The server has its own event loop (uvloop, as in ``clarion serve``); ``LiveServer.call`` runs a
+coroutine on it, so tests can reach services (to set up data) with the same engine the server
+uses. Time is an ``OffsetClock`` that tests may move forward.
 """
 
 from __future__ import annotations
@@ -19,12 +20,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-import uvicorn
+import uvloop
+from granian.server.embed import Server
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
+from starlette.types import ASGIApp
 
 from clarion.app import create_app
-from clarion.cli.serve import uvicorn_options
+from clarion.cli.http_server import http_server
 from clarion.clock import OffsetClock
 from clarion.context import AppContext
 from clarion.db.migrate import upgrade
@@ -101,46 +104,75 @@ def live_server(
     settings = Settings(**values)
     upgrade(settings.database_url)
     clock = OffsetClock()
-    ready = threading.Event()
     holder: dict[str, Any] = {}
 
-    def run() -> None:
-        loop = asyncio.new_event_loop()
-        asyncio.set_event_loop(loop)
+    def build() -> ASGIApp:
         ctx = AppContext.build(settings, clock)
         app = create_app(settings, context=ctx, run_worker=run_worker)
-        # As ``clarion serve`` runs it (no access log, no Server header).
-        options = uvicorn_options("warning")
-        config = uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="on", **options)
-        server = uvicorn.Server(config)
-        holder.update(loop=loop, ctx=ctx, server=server, site=app.state.site)
-        ready.set()
-        try:
-            loop.run_until_complete(server.serve())
-            loop.run_until_complete(ctx.close())
-        finally:
-            loop.close()
+        holder.update(ctx=ctx, site=app.state.site)
+        return app
 
-    thread = threading.Thread(target=run, name="clarion-test-server", daemon=True)
-    thread.start()
-    ready.wait(30)
-    server: uvicorn.Server = holder["server"]
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("test server did not start")
-        time.sleep(0.02)
-    try:
+    async def close() -> None:
+        await holder["ctx"].close()
+
+    with serve_in_thread(build, settings, port, close) as loop:
         yield LiveServer(
             base_url=f"http://127.0.0.1:{port}",
             ctx=holder["ctx"],
             clock=clock,
-            loop=holder["loop"],
+            loop=loop,
             settings=settings,
             site=holder["site"],
         )
+
+
+@contextmanager
+def serve_in_thread(
+    build: Callable[[], ASGIApp],
+    settings: Settings,
+    port: int,
+    after: Callable[[], Awaitable[None]] | None = None,
+) -> Iterator[asyncio.AbstractEventLoop]:
+    """The app ``build()`` makes (in the server's thread) served as ``clarion serve`` serves
+    it, on ``127.0.0.1:port``, in a thread with its own event loop (uvloop, as in ``clarion
+    serve``), until the block ends; then the server stops gracefully and ``after()`` runs on
+    that loop. Yields the loop."""
+    ready = threading.Event()
+    holder: dict[str, Any] = {}
+
+    def run() -> None:
+        loop = uvloop.new_event_loop()
+        asyncio.set_event_loop(loop)
+        holder["loop"] = loop
+        try:
+            quiet = settings.model_copy(update={"log_level": "warning"})
+            server = http_server(build(), "127.0.0.1", port, quiet)
+            holder["server"] = server
+            ready.set()
+            loop.run_until_complete(server.serve())
+            if after is not None:
+                loop.run_until_complete(after())
+        finally:
+            ready.set()
+            loop.close()
+
+    thread = threading.Thread(target=run, name=f"clarion-test-server-{port}", daemon=True)
+    thread.start()
+    ready.wait(30)
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            if time.monotonic() > deadline or not thread.is_alive():
+                raise RuntimeError("test server did not start") from None
+            time.sleep(0.02)
+    try:
+        yield holder["loop"]
     finally:
-        server.should_exit = True
+        server: Server = holder["server"]
+        holder["loop"].call_soon_threadsafe(server.stop)
         thread.join(30)
 
 

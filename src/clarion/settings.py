@@ -71,6 +71,12 @@ class Settings(BaseSettings):
     public_version_ttl_seconds: float = 1.0
 
     log_level: str = "info"
+    #: Proxies whose ``X-Forwarded-For`` / ``X-Forwarded-Proto`` are believed: addresses and
+    #: networks, comma-separated, or ``*`` for any.
+    forwarded_allow_ips: str = "127.0.0.1"
+    #: How long a keep-alive connection may stay idle, and a client take to send a request's
+    #: headers, before the server closes the connection.
+    keep_alive_seconds: int = Field(default=30, ge=1)
 
     @field_validator("database_url")
     @classmethod

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -14,22 +12,12 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
-import pytest
 
 from clarion.http.ratelimit import SharedFileRateLimiter
+from tests.cli.serving import clarion_serve, publisher_token
 from tests.contract.checks import check_response
-from tests.contract.cli import cli_environment, run_cli
-from tests.harness import free_port, fresh_database
-
-DECLARATION = """\
-components:
-  - {key: api, name: API}
-status_pages:
-  - slug: workers
-    name: Workers
-    items:
-      - component: api
-"""
+from tests.contract.cli import run_cli
+from tests.harness import fresh_database
 
 
 def _cpu_ticks(pid: int) -> int:
@@ -54,61 +42,13 @@ def _children(pid: int) -> list[int]:
 
 @contextmanager
 def serve_workers(url: str, log: Path, workers: int, **env: str) -> Iterator[tuple[str, int]]:
-    port = free_port()
-    environment = cli_environment(
-        url, CLARION_BASE_URL=f"http://127.0.0.1:{port}", CLARION_LOG_LEVEL="warning", **env
-    )
-    args = ["serve", "--port", str(port), "--workers", str(workers), "--no-worker"]
-    with log.open("ab") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "clarion", *args], env=environment, stdout=out, stderr=out
-        )
-    base = f"http://127.0.0.1:{port}"
-    try:
+    """``clarion serve --workers N`` once all its processes run; yields its URL and pid."""
+    with clarion_serve(url, log, "--workers", str(workers), **env) as (process, base):
         deadline = time.monotonic() + 60
-        while True:
-            assert process.poll() is None, log.read_text()
+        while len(_children(process.pid)) < workers:
             assert time.monotonic() < deadline, log.read_text()
-            if len(_children(process.pid)) >= workers:
-                try:
-                    if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
             time.sleep(0.2)
         yield base, process.pid
-    finally:
-        process.terminate()
-        try:
-            process.wait(20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
-@pytest.fixture
-def database(tmp_path: Path) -> Iterator[str]:
-    with fresh_database(str(tmp_path)) as url:
-        run_cli(url, "db", "upgrade")
-        declaration = tmp_path / "page.yaml"
-        declaration.write_text(DECLARATION)
-        run_cli(url, "apply", str(declaration))
-        yield url
-
-
-def _token(url: str) -> str:
-    out = run_cli(
-        url,
-        "keys",
-        "create",
-        "--name",
-        "workers",
-        "--role",
-        "viewer",
-        "--role",
-        "status_page_publisher",
-    ).stdout
-    return out.strip()
 
 
 async def _burst(base: str, token: str, count: int) -> list[httpx.Response]:
@@ -125,7 +65,7 @@ async def _burst(base: str, token: str, count: int) -> list[httpx.Response]:
 
 
 def test_processes_share_one_token_bucket_per_key(database: str, tmp_path: Path) -> None:
-    token = _token(database)
+    token = publisher_token(database)
     capacity = 40
     with serve_workers(
         database,
@@ -156,7 +96,7 @@ def test_processes_share_one_token_bucket_per_key(database: str, tmp_path: Path)
 def test_a_write_answered_by_one_process_shows_in_the_next_list_from_any(
     database: str, tmp_path: Path
 ) -> None:
-    token = _token(database)
+    token = publisher_token(database)
     headers = {"Authorization": f"Bearer {token}"}
     with serve_workers(database, tmp_path / "serve.log", 2) as (base, _pid):
         page_id = httpx.get(f"{base}/v2/status_pages", headers=headers).json()["status_pages"][0][
@@ -286,7 +226,7 @@ def test_concurrent_creates_on_two_pages_from_two_processes_all_commit(tmp_path:
         declaration = tmp_path / "pages.yaml"
         declaration.write_text(TWO_PAGES)
         run_cli(url, "apply", str(declaration))
-        token = _token(url)
+        token = publisher_token(url)
         headers = {"Authorization": f"Bearer {token}"}
         with serve_workers(url, tmp_path / "serve.log", 2) as (base, pid):
             pages = httpx.get(f"{base}/v2/status_pages", headers=headers).json()["status_pages"]

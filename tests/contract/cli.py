@@ -34,3 +34,15 @@ def run_cli(
     if check:
         assert result.returncode == 0, (args, result.stdout, result.stderr)
     return result
+
+
+def stop_process(process: subprocess.Popen[bytes], timeout: float) -> None:
+    """SIGTERM ``process`` if it still runs, and SIGKILL it after ``timeout`` seconds."""
+    if process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()

@@ -4,20 +4,17 @@ unreadable and oversized bodies, and crashes."""
 from __future__ import annotations
 
 import logging
-import threading
-import time
 import uuid
 from collections.abc import Iterator
 
 import httpx
 import pytest
-import uvicorn
 from fastapi import FastAPI
 
 from clarion.app import create_app
 from tests.contract.checks import Raw, check_response
 from tests.factories import PageInfo
-from tests.harness import LiveServer, free_port
+from tests.harness import LiveServer, free_port, serve_in_thread
 
 
 def test_an_unknown_route_is_a_404_envelope_with_or_without_a_key(
@@ -142,7 +139,7 @@ def test_a_body_just_under_the_limit_is_read(server: LiveServer, raw: Raw) -> No
 
 @pytest.fixture
 def crashing_server(server: LiveServer) -> Iterator[str]:
-    """Clarion's app plus one test-only route that raises, served by uvicorn on loopback."""
+    """Clarion's app plus one test-only route that raises, served as ``clarion serve`` serves it."""
     app: FastAPI = create_app(server.settings, context=server.ctx, run_worker=False)
 
     @app.get("/v2/test_only_crash")
@@ -150,18 +147,8 @@ def crashing_server(server: LiveServer) -> Iterator[str]:
         raise RuntimeError("secret internal detail")
 
     port = free_port()
-    uv = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="critical", lifespan="off")
-    )
-    thread = threading.Thread(target=uv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not uv.started:
-        assert time.monotonic() < deadline
-        time.sleep(0.02)
-    yield f"http://127.0.0.1:{port}"
-    uv.should_exit = True
-    thread.join(10)
+    with serve_in_thread(lambda: app, server.settings, port):
+        yield f"http://127.0.0.1:{port}"
 
 
 def test_an_unexpected_crash_is_a_500_envelope_that_leaks_nothing(

@@ -5,21 +5,17 @@ an error answer, a crash included, leaves a keep-alive connection usable."""
 
 from __future__ import annotations
 
-import threading
-import time
 import uuid
 from collections.abc import Iterator
 
 import httpx
 import pytest
-import uvicorn
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from clarion.app import create_app
-from clarion.cli.serve import uvicorn_options
 from tests.factories import PageInfo, make_key
-from tests.harness import LiveServer, free_port
+from tests.harness import LiveServer, free_port, serve_in_thread
 from tests.raw_http import RawConnection, request
 
 STAMP = (b"x-test-stamp", b"seen")
@@ -44,7 +40,7 @@ class Stamp:
 @pytest.fixture(scope="module")
 def stamped(server: LiveServer) -> Iterator[str]:
     """Clarion's app with ``Stamp`` added and one test-only route that crashes, on the shared
-    server's database, served by uvicorn as ``clarion serve`` runs it."""
+    server's database, served as ``clarion serve`` serves it."""
     app: FastAPI = create_app(server.settings, context=server.ctx, run_worker=False)
     app.add_middleware(Stamp)
 
@@ -55,17 +51,8 @@ def stamped(server: LiveServer) -> Iterator[str]:
         "/v2/test_only_crash", crash, methods=["GET", "POST"], include_in_schema=False
     )
     port = free_port()
-    options = {**uvicorn_options("critical"), "lifespan": "off"}
-    served = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, **options))
-    thread = threading.Thread(target=served.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not served.started:
-        assert time.monotonic() < deadline, "the stamped server did not start"
-        time.sleep(0.02)
-    yield f"http://127.0.0.1:{port}"
-    served.should_exit = True
-    thread.join(10)
+    with serve_in_thread(lambda: app, server.settings, port):
+        yield f"http://127.0.0.1:{port}"
 
 
 def _incident(page: PageInfo, key: str) -> dict[str, object]:
@@ -203,5 +190,54 @@ def test_a_crash_answers_500_and_the_same_connection_serves_the_next_request(
             assert connection.read().status_line[9:10] == b"4", path
         connection.send(request("/healthz"))
         assert connection.read().status_line.startswith(b"HTTP/1.1 200")
+    finally:
+        connection.close()
+
+
+@pytest.mark.parametrize("size", [1_000, 200_000, 900_000])
+def test_an_answer_before_the_body_is_read_leaves_the_connection_usable(
+    server: LiveServer, size: int
+) -> None:
+    """A 401 is answered before the body is read; the rest of the body is read (and dropped)
+    first, so the same connection serves the next request."""
+    connection = RawConnection(int(server.base_url.rsplit(":", 1)[1]))
+    body = b'{"name": "' + b"x" * size + b'"}'
+    head = request(
+        "/v2/status_page_incidents",
+        "Content-Type: application/json",
+        f"Content-Length: {len(body)}",
+        method="POST",
+    )
+    try:
+        for _ in range(5):
+            connection.send(head + body)
+            refused = connection.read()
+            assert refused.status_line.startswith(b"HTTP/1.1 401"), refused.status_line
+            assert refused.header(b"connection") != b"close"
+            connection.send(request("/healthz"))
+            assert connection.read().status_line.startswith(b"HTTP/1.1 200")
+    finally:
+        connection.close()
+
+
+def test_a_body_over_the_limit_is_a_413_that_closes_the_connection(server: LiveServer) -> None:
+    """The rest of a body over the limit is not read: the 413 says so, then the server
+    closes the connection."""
+    connection = RawConnection(int(server.base_url.rsplit(":", 1)[1]))
+    size = server.settings.max_body_bytes + 1
+    try:
+        connection.send(
+            request(
+                "/v2/status_page_incidents",
+                "Content-Type: application/json",
+                f"Content-Length: {size}",
+                method="POST",
+            )
+            + b"x" * 1000
+        )
+        refused = connection.read()
+        assert refused.status_line.startswith(b"HTTP/1.1 413"), refused.status_line
+        assert refused.header(b"connection") == b"close"
+        assert connection.closed_by_server()
     finally:
         connection.close()

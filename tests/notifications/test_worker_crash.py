@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from tests.contract.cli import stop_process
 from tests.factories import make_page
 from tests.harness import LiveServer, fresh_database, live_server
 from tests.subscribers.helpers import add_subscribers, create_incident, outbox_rows, sdk_for
@@ -61,13 +62,7 @@ def worker(
     try:
         yield process
     finally:
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        stop_process(process, 15)
 
 
 def wait_until_running(logs: list[Path], timeout: float = 90) -> None:

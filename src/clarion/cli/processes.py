@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import multiprocessing
 import signal
-import socket
 import time
 from collections.abc import Callable
 from typing import Any
 
 import click
+
+from clarion.cli.http_server import check_address_free
 
 #: A process that exits with an error this soon after starting failed to start (port taken, bad
 #: settings): stop everything instead of restarting it forever. (One killed by a signal is
@@ -26,43 +27,15 @@ import click
 STARTUP_SECONDS = 10.0
 
 
-def listening_socket(host: str, port: int) -> socket.socket:
-    """A listening socket on ``host:port`` that other processes may share (``SO_REUSEPORT``)."""
-    family, kind, proto, _name, address = socket.getaddrinfo(
-        host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
-    )[0]
-    sock = socket.socket(family, kind, proto)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-    if family == socket.AF_INET6:
-        sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
-    sock.bind(address)
-    sock.listen(2048)
-    return sock
-
-
-def _run_server(factory: Callable[[], Any], host: str, port: int, options: dict[str, Any]) -> None:
-    """One server process (the target of each child)."""
-    import uvicorn
-
-    sock = listening_socket(host, port)
-    server = uvicorn.Server(uvicorn.Config(factory(), **options))
-    server.run(sockets=[sock])
-
-
-def supervise(
-    factory: Callable[[], Any], host: str, port: int, workers: int, options: dict[str, Any]
-) -> None:
-    """Run ``workers`` server processes on ``host:port`` until SIGINT or SIGTERM."""
+def supervise(serve: Callable[[str, int], None], host: str, port: int, workers: int) -> None:
+    """Run ``workers`` processes, each ``serve(host, port)``, until SIGINT or SIGTERM."""
     # Fail here, clearly, when the address cannot be had (rather than in every child).
-    listening_socket(host, port).close()
+    check_address_free(host, port)
     context = multiprocessing.get_context("spawn")
     stopping = False
 
     def start() -> multiprocessing.process.BaseProcess:
-        process = context.Process(
-            target=_run_server, args=(factory, host, port, options), daemon=False
-        )
+        process = context.Process(target=serve, args=(host, port), daemon=False)
         process.start()
         return process
 
@@ -95,7 +68,7 @@ def supervise(
     finally:
         for process in processes:
             if process.is_alive() and process.pid is not None:
-                process.terminate()  # SIGTERM: uvicorn finishes what it is doing, then exits
+                process.terminate()  # SIGTERM: it finishes the requests in flight, then exits
         deadline = time.monotonic() + 30
         for process in processes:
             process.join(max(0.1, deadline - time.monotonic()))

@@ -7,11 +7,17 @@ import gc
 import os
 import signal
 import tempfile
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import click
 
 from clarion.cli.common import load_settings, migrate, setup_logging
+from clarion.cli.http_server import (
+    check_address_free,
+    http_server,
+    ip_address,
+    serve_until_signalled,
+)
 from clarion.cli.processes import supervise
 from clarion.context import SHARED_RATE_LIMIT_FILE
 from clarion.http.ratelimit import SharedFileRateLimiter
@@ -46,16 +52,20 @@ def _freeze_startup_objects() -> None:
     gc.set_threshold(*GC_THRESHOLDS)
 
 
-def app_for_worker_process() -> FastAPI:
-    """The app of each process of ``clarion serve --workers N`` (called in every process it
-    starts; the parent has already migrated the database)."""
+def serve_in_worker_process(host: str, port: int) -> None:
+    """One process of ``clarion serve --workers N`` (run in every process it starts; the
+    parent has already migrated the database and checked that the address is free)."""
     from clarion.app import create_app
 
     settings = load_settings()
     setup_logging(settings.log_level)
     app = create_app(settings)
     _freeze_startup_objects()
-    return app
+    _serve(app, host, port, settings)
+
+
+def _serve(app: FastAPI, host: str, port: int, settings: Settings) -> None:
+    serve_until_signalled(http_server(app, ip_address(host, port), port, settings))
 
 
 def serve_app(
@@ -67,8 +77,6 @@ def serve_app(
     settings: Settings | None = None,
     workers: int = 1,
 ) -> None:
-    import uvicorn
-
     from clarion.app import create_app
 
     if workers > 1 and settings is not None:
@@ -90,26 +98,14 @@ def serve_app(
                 path = os.path.join(shared, "rate-limit")
                 SharedFileRateLimiter.create(path)
                 os.environ[SHARED_RATE_LIMIT_FILE] = path
-            supervise(
-                app_for_worker_process, host, port, workers, uvicorn_options(settings.log_level)
-            )
+            supervise(serve_in_worker_process, host, port, workers)
         return
+    check_address_free(host, port)
     app = create_app(settings, run_worker=worker)
     _freeze_startup_objects()
     if banner:
         click.echo(banner)
-    uvicorn.run(app, host=host, port=port, **uvicorn_options(settings.log_level))
-
-
-def uvicorn_options(log_level: str) -> dict[str, Any]:
-    """How ``clarion serve`` runs uvicorn: uvloop and httptools when installed (``auto``), no
-    access log, no ``Server`` header, and ``X-Forwarded-*`` from trusted proxies."""
-    return {
-        "log_level": log_level,
-        "access_log": False,
-        "proxy_headers": True,
-        "server_header": False,
-    }
+    _serve(app, host, port, settings)
 
 
 @click.command("serve")

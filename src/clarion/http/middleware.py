@@ -3,7 +3,12 @@
 - Every request gets an id (``X-Request-Id`` on every answer, in every error body and in the
   log line of a crash), and every answer carries the headers set while it was handled
   (``state["response_headers"]``: the rate limit's).
-- A body over ``max_body_bytes`` (declared or actually sent) is refused with 413.
+- A body over ``max_body_bytes`` (declared or actually sent) is refused with 413, which says
+  ``connection: close`` (the rest of the body is not read).
+- An answer sent before the app has read the whole request body (an authentication error, a
+  route that takes no body, a crash) first reads the rest of it, up to ``max_body_bytes``, so
+  that the connection stays usable for the client's next request: the HTTP server closes a
+  connection whose request body was left unread, without always saying so in the answer.
 - NUL characters in the path or the query of a request outside the API are refused here
   (PostgreSQL cannot store them, and the answer must not depend on the backend); the API's
   routes refuse them, and NULs in JSON bodies, once the caller is authenticated
@@ -34,6 +39,8 @@ from clarion.http.envelope import crash_response, error_response, request_id_of
 _JSON_NUL = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
 _NUL_MESSAGE = "must not contain NUL (U+0000) characters"
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+#: Requests whose body nothing reads (a body sent with one anyway is the server's to skip).
+NO_BODY_METHODS = frozenset({"GET", "HEAD"})
 #: First path segments of the API.
 API_SEGMENTS = frozenset({"v1", "v2"})
 
@@ -88,17 +95,21 @@ class RequestMiddleware:
             return
         request_id_of(scope)  # made now, so that every answer to this request carries one id
         started = False
+        body = _Body(scope, receive, self.max_body_bytes)
 
         async def finishing(message: Message) -> None:
             nonlocal started
             if message["type"] == "http.response.start":
                 started = True
-                message = {**message, "headers": _finished(list(message["headers"]), scope)}
+                headers = _finished(list(message["headers"]), scope)
+                if not body.complete and not await body.read_to_end():
+                    headers = [*_without(headers, b"connection"), (b"connection", b"close")]
+                message = {**message, "headers": headers}
             await send(message)
 
         try:
-            body_receive = await self._checked(scope, receive)
-            await self.app(scope, body_receive, finishing)
+            self._check(scope, body)
+            await self.app(scope, body.receive, finishing)
         except ClarionError as error:  # refused before the app saw the request
             await error_response(scope, error)(scope, receive, finishing)
         except _TooLarge:
@@ -111,34 +122,55 @@ class RequestMiddleware:
                 raise  # part of the answer is gone: the server closes the connection
             await crash_response(scope)(scope, receive, finishing)
 
-    async def _checked(self, scope: Scope, receive: Receive) -> Receive:
-        """``receive`` for the app, once the request's declared size (and, outside the API,
-        its path and query) are checked; raises the error otherwise."""
-        limit = self.max_body_bytes
-        length = declared_length(scope)
-        if length is not None and length > limit:
-            raise PayloadTooLarge(limit)
+    def _check(self, scope: Scope, body: _Body) -> None:
+        """Raises the error for a request whose declared size (or, outside the API, path or
+        query) is refused."""
+        if body.declared_too_large:
+            raise PayloadTooLarge(self.max_body_bytes)
         if scope["path"][1:].split("/", 1)[0] not in API_SEGMENTS:
             problem = nul_problem(scope, None)
             if problem is not None:
                 raise problem
-        return _limited(receive, limit)
 
 
-def _limited(receive: Receive, limit: int) -> Receive:
-    """``receive`` that raises ``_TooLarge`` once more than ``limit`` bytes of body came."""
-    received = 0
+class _Body:
+    """The request's body as the app receives it (``receive``), counted against the limit."""
 
-    async def limited() -> Message:
-        nonlocal received
-        message = await receive()
+    def __init__(self, scope: Scope, receive: Receive, limit: int) -> None:
+        self._receive = receive
+        self.limit = limit
+        self.received = 0
+        length = declared_length(scope)
+        self.declared_too_large = length is not None and length > limit
+        #: Whether the whole body has been received (a GET's or a HEAD's has nothing to read).
+        self.complete = scope["method"] in NO_BODY_METHODS
+
+    async def receive(self) -> Message:
+        """The next message; raises ``_TooLarge`` once more than ``limit`` bytes of body came."""
+        message = await self._receive()
         if message["type"] == "http.request":
-            received += len(message.get("body", b""))
-            if received > limit:
+            self.received += len(message.get("body", b""))
+            if self.received > self.limit:
                 raise _TooLarge
+            self.complete = not message.get("more_body", False)
+        else:  # the client is gone
+            self.complete = True
         return message
 
-    return limited
+    async def read_to_end(self) -> bool:
+        """Read and drop what is left of the body; False if it is too large for that."""
+        if self.declared_too_large:
+            return False
+        try:
+            while not self.complete:
+                await self.receive()
+        except _TooLarge:
+            return False
+        return True
+
+
+def _without(headers: list[tuple[bytes, bytes]], name: bytes) -> list[tuple[bytes, bytes]]:
+    return [(key, value) for key, value in headers if key.lower() != name]
 
 
 def _finished(headers: list[tuple[bytes, bytes]], scope: Scope) -> list[tuple[bytes, bytes]]:
