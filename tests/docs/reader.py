@@ -28,7 +28,7 @@ import re
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -208,6 +208,7 @@ class Reader:
     doc: str
     blocks: list[Block]
     workdir: Path
+    fixture: Callable[[str], Any]  # another fixture of the test suite, by name
     namespace: dict[str, Any] = field(default_factory=dict)
     ran: list[Ran] = field(default_factory=list)  # every shell command run so far
     state: dict[str, Any] = field(default_factory=dict)  # what one block leaves for another

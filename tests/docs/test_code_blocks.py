@@ -8,8 +8,8 @@ A block is run by its language (``tests/docs/reader.py`` says what it may assume
 - a block without a language made of ``clarion …`` usage lines: checked against ``--help``;
 - ``markdown``: every link in it loads.
 
-Blocks that show a real answer (JSON, a command's output, a file layout) are checked against
-one by the function that ``SPECIAL`` names for them, which may also run a block with more
+Blocks that show a real answer (JSON, a command's output, a file layout, an e-mail) are checked
+against one by the function that ``SPECIAL`` names for them, which may also run a block with more
 checks. Anything else carries ``<!-- docs-test: skip (why) -->`` right before it; a block that
 is neither run nor marked fails ``test_every_block_is_run_or_says_why_not``.
 """
@@ -31,7 +31,11 @@ from tests.docs.blocks import Block, blocks_of, documents, is_synopsis, line_pat
 from tests.docs.reader import Reader, World, is_apply_file
 from tests.factories import make_key
 from tests.harness import fresh_database, live_server
+from tests.notifications.email_scenes import Story, story
 from tests.notifications.webhook_receiver import webhook_receiver
+from tests.subscribers.fixtures import mail_server, sink
+
+__all__ = ["mail_server", "sink", "story"]  # the notification tests' e-mails, for notifications.md
 
 Check = Callable[[Reader, Block], None]
 #: (document, a text found in exactly one of its blocks) -> what runs or checks that block
@@ -119,9 +123,11 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
 
 
 @pytest.mark.parametrize("doc", documents())
-def test_the_code_blocks_of(doc: str, world: World, tmp_path: Path) -> None:
+def test_the_code_blocks_of(
+    doc: str, world: World, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
     blocks = blocks_of(doc)
-    reader = Reader(world, doc, blocks, tmp_path)
+    reader = Reader(world, doc, blocks, tmp_path, request.getfixturevalue)
     with reader.cleanup:
         for block in blocks:
             run_block(reader, block)
@@ -304,6 +310,23 @@ def export_layout(reader: Reader, block: Block) -> None:
                 url = "/" + str(files[0].parent.relative_to(target))
                 answer = httpx.get(reader.world.base_url + url, timeout=30)
                 assert answer.status_code == 200, url
+
+
+# -- docs/notifications.md ----------------------------------------------------------------
+
+
+@special("docs/notifications.md", "View this incident:")
+def incident_mail(reader: Reader, block: Block) -> None:
+    """The text part of a real new-incident e-mail has the same lines: each equal, or starting
+    with the shown one, or with the same label (``Components:``, the links)."""
+    told: Story = reader.fixture("story")
+    real = told.mails["incident.created"].text.strip().splitlines()
+    shown = block.text.strip().splitlines()
+    assert len(real) == len(shown), (shown, real)
+    for line, got in zip(shown, real, strict=True):
+        label = re.match(r"^[A-Z][A-Za-z ]+: ", line)
+        same = got.startswith(line) or (label is not None and got.startswith(label[0]))
+        assert same if line else not got, (line, got)
 
 
 # -- docs/uptime.md -----------------------------------------------------------------------
