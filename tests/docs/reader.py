@@ -14,9 +14,10 @@ What a block assumes, and how the test provides it:
   ``PATH``. Python blocks of one document run in order in one namespace, as pasted into one
   session; a name a block uses without defining it (``page_id``, ``handle``, ``SECRET``) is
   given by the test that runs it.
-- The installation has the pages the docs talk about (``WORLD``): ``acme`` (Acme Cloud, with an
-  incident and a maintenance window) and ``status`` (Example Cloud, at
-  ``status.example.com``, with the component Payments API).
+- The installation has the pages the docs talk about (``WORLD``): ``acme`` (Acme Cloud, with
+  the components of the README's example, an incident and a maintenance window) and ``status``
+  (Example Cloud, at ``status.example.com``, with the component Payments API), whichever
+  document runs first.
 """
 
 from __future__ import annotations
@@ -67,7 +68,11 @@ STEP_MARK = "@@docs-test step@@"
 
 WORLD = """\
 components:
-  - {key: api, name: API}
+  - {key: api, name: API, description: Public REST API}
+  - {key: web, name: Website}
+  - {key: eu, name: Europe}
+  - {key: us, name: United States}
+  - {key: uk, name: London}
   - {key: payments, name: Payments API}
   - {key: paging, name: Paging}
 status_pages:
@@ -75,6 +80,15 @@ status_pages:
     name: Acme Cloud
     items:
       - component: api
+      - component: web
+      - group:
+          name: Regions
+          key: regions
+          components: [eu, us]
+      - sub_page:
+          name: United Kingdom
+          items:
+            - component: uk
   - slug: status
     name: Example Cloud
     custom_domain: status.example.com
