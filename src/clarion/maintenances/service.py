@@ -15,6 +15,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import ColumnElement, and_, case, delete, func, null, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from clarion.audit import Actor
+from clarion.audit import service as audit
 from clarion.components.ledger import LedgerWriter, changes_for_maintenances, latest_by_component
 from clarion.errors import ErrorDetail, NotFound, ValidationFailed
 from clarion.events import DomainEvent, EventSink
@@ -31,6 +33,7 @@ from clarion.maintenances.view import (
 from clarion.status_pages.models import StatusPage
 from clarion.status_pages.service import component_ids_on_page
 from clarion.status_pages.versions import touch_page
+from clarion.timeutil import format_ts
 
 __all__ = [
     "MAX_UPDATES",
@@ -149,6 +152,7 @@ async def publish_update(
     events: EventSink,
     maintenance: Maintenance,
     *,
+    actor: Actor,
     old_status: str | None,
     new_status: str,
     message: str,
@@ -169,6 +173,8 @@ async def publish_update(
     3. The update records the resulting status of each component it changed or named.
     4. The window's status, real start/end times, update count and (when ``automation_off``)
        automation flag change; the page's content version is bumped; an event is emitted.
+    5. ``actor``'s write is recorded in the audit log (``maintenance.create`` when creating,
+       else ``maintenance.update``).
 
     ``old_status`` None means the window is being created (its row is already flushed).
     """
@@ -243,6 +249,34 @@ async def publish_update(
             data={"automated": automated, "maintenance_status": new_status},
         ),
     )
+    detail: dict[str, object] = {
+        "maintenance_status": new_status,
+        "notify_subscribers": notify_subscribers,
+        "update_id": row.id,
+    }
+    if old_status is None:
+        action, summary = "maintenance.create", f"scheduled {maintenance.name!r} ({new_status})"
+        detail.update(
+            name=maintenance.name,
+            start_at=format_ts(maintenance.start_at),
+            end_at=format_ts(maintenance.end_at),
+            automate=maintenance.automate,
+            affected_component_ids=affected,
+        )
+    else:
+        action, summary = "maintenance.update", f"updated {maintenance.name!r} ({new_status})"
+        detail.update(automated=automated, component_statuses=recorded)
+    audit.record(
+        session,
+        actor,
+        action,
+        object_type="maintenance",
+        object_id=maintenance.id,
+        status_page_id=maintenance.status_page_id,
+        at=now,
+        summary=summary,
+        detail=detail,
+    )
     return row
 
 
@@ -250,6 +284,7 @@ async def create_maintenance(
     session: AsyncSession,
     events: EventSink,
     *,
+    actor: Actor,
     page_id: str,
     name: str,
     maintenance_status: str,
@@ -312,6 +347,7 @@ async def create_maintenance(
         session,
         events,
         maintenance,
+        actor=actor,
         old_status=None,
         new_status=maintenance_status,
         message=message,
@@ -330,6 +366,7 @@ async def add_update(
     session: AsyncSession,
     events: EventSink,
     *,
+    actor: Actor,
     maintenance_id: str,
     message: str,
     notify_subscribers: bool,
@@ -369,6 +406,7 @@ async def add_update(
         session,
         events,
         maintenance,
+        actor=actor,
         old_status=maintenance.maintenance_status,
         new_status=new_status,
         message=message,
@@ -385,6 +423,7 @@ async def reschedule_maintenance(
     session: AsyncSession,
     maintenance_id: str,
     *,
+    actor: Actor,
     name: str,
     start_at: datetime,
     end_at: datetime,
@@ -396,6 +435,26 @@ async def reschedule_maintenance(
     if maintenance is None:
         raise NotFound("No maintenance window with this id")
     _check_schedule(start_at, end_at)
+    audit.record(
+        session,
+        actor,
+        "maintenance.reschedule",
+        object_type="maintenance",
+        object_id=maintenance.id,
+        status_page_id=maintenance.status_page_id,
+        at=now,
+        summary=f"renamed or rescheduled {maintenance.name!r}",
+        detail={
+            "name": name,
+            "start_at": format_ts(start_at),
+            "end_at": format_ts(end_at),
+            "previous": {
+                "name": maintenance.name,
+                "start_at": format_ts(maintenance.start_at),
+                "end_at": format_ts(maintenance.end_at),
+            },
+        },
+    )
     await session.execute(
         update(Maintenance)
         .where(Maintenance.id == maintenance.id)
@@ -405,13 +464,26 @@ async def reschedule_maintenance(
     return await load_maintenance(session, maintenance.id)
 
 
-async def delete_maintenance(session: AsyncSession, maintenance_id: str, now: datetime) -> None:
+async def delete_maintenance(
+    session: AsyncSession, maintenance_id: str, now: datetime, *, actor: Actor
+) -> None:
     """Remove the window for good: its updates, components and ledger rows go with it, so it
     disappears from the page and its history; automation never sees it again; nobody is told."""
     maintenance = await session.get(Maintenance, maintenance_id, with_for_update=True)
     if maintenance is None:
         raise NotFound("No maintenance window with this id")
     page_id = maintenance.status_page_id
+    audit.record(
+        session,
+        actor,
+        "maintenance.delete",
+        object_type="maintenance",
+        object_id=maintenance.id,
+        status_page_id=page_id,
+        at=now,
+        summary=f"deleted {maintenance.name!r}",
+        detail={"name": maintenance.name, "maintenance_status": maintenance.maintenance_status},
+    )
     await session.execute(delete(Maintenance).where(Maintenance.id == maintenance_id))
     session.expunge(maintenance)
     touch_page(session, page_id, now)
