@@ -29,7 +29,7 @@ from clarion.timeutil import format_ts
 from tests.audit.helpers import entries_by, named_key
 from tests.contract.checks import SDK_HTTPX_ARGS, Raw
 from tests.factories import PageInfo
-from tests.harness import LiveServer
+from tests.harness import LiveServer, record_statements
 from tests.incidents.test_idempotency import _concurrent_creates
 from tests.maintenances.helpers import create_window
 from tests.subscribers.helpers import create_incident
@@ -369,6 +369,24 @@ def test_an_idempotent_replay_records_nothing_new(server: LiveServer, page: Page
     assert first.status_code == again.status_code == 201
     assert first.json() == again.json()
     assert [e.action for e in entries_by(server, name)] == ["incident.create"]
+
+
+def test_the_entry_is_one_insert_in_the_writes_own_transaction(
+    server: LiveServer, page: PageInfo
+) -> None:
+    name, token = named_key(server)
+    writer = Raw(server.base_url, token)
+    try:
+        with record_statements(server.ctx.db.write_engine) as seen:
+            created = writer.post("/v2/status_page_incidents", json=incident_body(page))
+    finally:
+        writer.close()
+    assert created.status_code == 201
+    audit = [s for s in seen if "audit_entries" in s]
+    assert len(audit) == 1 and audit[0].lstrip().upper().startswith("INSERT INTO AUDIT_ENTRIES")
+    # Inserted before the transaction ends (with the incident's rows), never after its commit.
+    assert seen.index(audit[0]) < max(i for i, s in enumerate(seen) if "idempotency" in s)
+    assert len(entries_by(server, name)) == 1
 
 
 def test_concurrent_duplicates_of_an_idempotent_create_record_one_entry(
