@@ -12,8 +12,10 @@ import sys
 import uuid
 
 import httpx
+from click.testing import CliRunner
 from sqlalchemy import func, select
 
+from clarion.cli.main import cli
 from clarion.context import AppContext
 from clarion.notifications.models import OutboxMessage
 from clarion.notifications.webhooks import add_webhook
@@ -27,17 +29,33 @@ CLI_ACTOR = f"cli:{getpass.getuser()}"
 
 
 def clarion(
-    server: LiveServer, *args: str, check: bool = True, stdin: str | None = None
+    server: LiveServer,
+    *args: str,
+    check: bool = True,
+    stdin: str | None = None,
+    subprocess_: bool = False,
 ) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(
-        [sys.executable, "-m", "clarion", *args],
-        capture_output=True,
-        text=True,
-        input=stdin,
-        env=cli_environment(server.settings.database_url, CLARION_BASE_URL=server.base_url),
-        timeout=120,
-        check=False,
-    )
+    """``clarion ARGS`` on the live server's database with its base URL: in this process
+    through click's runner, or as ``python -m clarion`` with ``subprocess_``."""
+    environment = {
+        "CLARION_DATABASE_URL": server.settings.database_url,
+        "CLARION_BASE_URL": server.base_url,
+    }
+    if subprocess_:
+        result = subprocess.run(
+            [sys.executable, "-m", "clarion", *args],
+            capture_output=True,
+            text=True,
+            input=stdin,
+            env=cli_environment(server.settings.database_url, CLARION_BASE_URL=server.base_url),
+            timeout=120,
+            check=False,
+        )
+    else:
+        ran = CliRunner().invoke(cli, list(args), input=stdin, env=environment)
+        if ran.exception is not None and not isinstance(ran.exception, SystemExit):
+            raise ran.exception
+        result = subprocess.CompletedProcess(list(args), ran.exit_code, ran.stdout, ran.stderr)
     if check:
         assert result.returncode == 0, (args, result.stdout, result.stderr)
     return result
@@ -65,6 +83,7 @@ def test_an_incident_declared_updated_and_resolved_from_the_cli(
         f"{first}=partial_outage",
         "--component",
         f"{second}=degraded_performance",
+        subprocess_=True,
     )
     permalink = created.stdout.strip()
     assert permalink.startswith(f"{server.base_url}/{page.slug}/incidents/")
@@ -94,7 +113,7 @@ def test_an_incident_declared_updated_and_resolved_from_the_cli(
         stdin="A bad deploy.\n\nRolling back.",
     )
     clarion(server, "incidents", "update", incident_id, "--name", "Checkout errors in EU")
-    resolved = clarion(server, "incidents", "resolve", incident_id, "--json")
+    resolved = clarion(server, "incidents", "resolve", incident_id, "--json", subprocess_=True)
     body = json.loads(resolved.stdout)
     assert body["permalink"] == permalink
     incident = body["status_page_incident"]

@@ -7,24 +7,13 @@ from __future__ import annotations
 import uuid
 from pathlib import Path
 
-from click.testing import CliRunner, Result
-
-from clarion.cli.main import cli
 from clarion.context import AppContext
 from clarion.ids import new_id
 from clarion.notifications.models import DEAD, OutboxMessage
 from tests.audit.helpers import entries_by
-from tests.audit.test_cli_publishing import CLI_ACTOR
+from tests.audit.test_cli_publishing import CLI_ACTOR, clarion
 from tests.factories import PageInfo
 from tests.harness import LiveServer
-
-
-def run(server: LiveServer, *args: str) -> Result:
-    result = CliRunner().invoke(
-        cli, list(args), env={"CLARION_DATABASE_URL": server.settings.database_url}
-    )
-    assert result.exit_code == 0, (args, result.output)
-    return result
 
 
 def _mine(server: LiveServer, before: int) -> list[tuple[str, str]]:
@@ -42,7 +31,7 @@ def test_apply_records_what_changed_and_nothing_when_nothing_did_or_on_a_dry_run
         f"    items:\n      - component: a-{tag}\n"
     )
     before = len(entries_by(server, CLI_ACTOR))
-    run(server, "apply", str(declaration))
+    clarion(server, "apply", str(declaration))
     assert _mine(server, before) == [
         ("component.apply", "component"),
         ("component.apply", "component"),
@@ -51,10 +40,10 @@ def test_apply_records_what_changed_and_nothing_when_nothing_did_or_on_a_dry_run
     page_entry = entries_by(server, CLI_ACTOR)[-1]
     assert page_entry.detail["changes"][0] == f"created status page applied-{tag}"
     before = len(entries_by(server, CLI_ACTOR))
-    run(server, "apply", str(declaration))
+    clarion(server, "apply", str(declaration))
     # A dry run makes its changes and rolls them back: their entries go with them.
     declaration.write_text(declaration.read_text().replace("name: B", "name: Bee"))
-    dry = run(server, "apply", "--dry-run", str(declaration))
+    dry = clarion(server, "apply", "--dry-run", str(declaration))
     assert f"updated component b-{tag}: name" in dry.stdout
     assert _mine(server, before) == []
 
@@ -63,11 +52,11 @@ def test_webhook_commands_and_outbox_retry_record_their_entries(
     server: LiveServer, page: PageInfo
 ) -> None:
     before = len(entries_by(server, CLI_ACTOR))
-    added = run(
+    added = clarion(
         server, "subscribers", "add-webhook", "--page", page.slug, "https://hooks.example.com/x"
     )
     subscription_id = added.stderr.split()[-1]
-    run(server, "subscribers", "enable-webhook", subscription_id)
+    clarion(server, "subscribers", "enable-webhook", subscription_id)
     dead_id = new_id()
 
     async def dead_row(ctx: AppContext) -> None:
@@ -91,8 +80,8 @@ def test_webhook_commands_and_outbox_retry_record_their_entries(
             )
 
     server.call(dead_row)
-    run(server, "outbox", "retry", dead_id)
-    run(server, "subscribers", "remove-webhook", subscription_id)
+    clarion(server, "outbox", "retry", dead_id)
+    clarion(server, "subscribers", "remove-webhook", subscription_id)
     entries = entries_by(server, CLI_ACTOR)[before:]
     assert [(e.action, e.object_id) for e in entries] == [
         ("webhook.add", subscription_id),

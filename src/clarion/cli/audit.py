@@ -96,7 +96,7 @@ def list_entries(
             "  ".join(
                 printable(part)
                 for part in (
-                    entry["occurred_at"],
+                    entry["occurred_at"][:19] + "Z",  # to the second
                     entry["actor"]["name"],
                     entry["action"],
                     f"{entry['object']['type']} {entry['object']['id']}{page}",
