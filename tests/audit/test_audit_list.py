@@ -48,6 +48,14 @@ def test_audit_list_filters_by_actor_object_and_time(server: LiveServer, page: P
     by_type = clarion(server, "audit", "list", "--actor", name, "--object", "component")
     assert [line.split("  ")[2] for line in by_type.stdout.splitlines()] == ["component.create"]
 
+    on_page = clarion(server, "audit", "list", "--actor", name, "--page", page.slug)
+    assert [line.split("  ")[2] for line in on_page.stdout.splitlines()] == [
+        "incident.rename",
+        "incident.create",
+    ]
+    no_page = clarion(server, "audit", "list", "--page", "no-such-page", check=False)
+    assert no_page.returncode == 1 and "--page: no status page" in no_page.stderr
+
     later = format_ts(server.clock.now() + timedelta(hours=1))
     assert clarion(server, "audit", "list", "--actor", name, "--since", later).stdout == ""
     until = clarion(server, "audit", "list", "--actor", name, "--until", later, "--limit", "2")

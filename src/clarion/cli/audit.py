@@ -46,6 +46,7 @@ def _moment(value: str | None, option: str) -> datetime | None:
     help="Only this object type (incident, maintenance, component, api_key, "
     "webhook, status_page, outbox) or this object's id.",
 )
+@click.option("--page", help="Only writes to this status page (its slug or id).")
 @click.option("--action", help="Only this action, e.g. incident.create.")
 @click.option("--since", help="From this time on: ISO 8601 with offset, or a date (UTC).")
 @click.option("--until", help="Before this time: ISO 8601 with offset, or a date (UTC).")
@@ -54,6 +55,7 @@ def _moment(value: str | None, option: str) -> datetime | None:
 def list_entries(
     actor: str | None,
     object_: str | None,
+    page: str | None,
     action: str | None,
     since: str | None,
     until: str | None,
@@ -67,13 +69,16 @@ def list_entries(
     async def body(ctx: AppContext) -> tuple[list[dict[str, Any]], bool]:
         from clarion.audit.service import AuditFilter, entry_dict
         from clarion.audit.service import list_entries as read
+        from clarion.cli.publishing import find_page
 
         async with ctx.db.read() as session:
+            page_id = (await find_page(session, page)).id if page is not None else None
             rows, more = await read(
                 session,
                 AuditFilter(
                     actor=actor,
                     object=object_,
+                    status_page_id=page_id,
                     action=action,
                     since=where_since,
                     until=where_until,
@@ -82,9 +87,9 @@ def list_entries(
             )
         return [entry_dict(row) for row in rows], more
 
-    from clarion.cli.common import load_settings, run_with_context
+    from clarion.cli.publishing import run
 
-    entries, more = run_with_context(load_settings(), body)
+    entries, more = run(body)
     if as_json:
         echo_json(entries)
         return
