@@ -104,8 +104,10 @@ def test_a_stopped_worker_hands_back_what_it_had_not_started(
     # attempt not counted.
     assert {r.status for r in rows} == {"sent", "pending"}
     assert sum(1 for r in rows if r.status == "sent") == sink.count()
-    assert all(r.attempts == 0 for r in rows if r.status == "pending")
-    with worker(server, sink.url, tmp_path / "next.log", smtp_pool_size=8):
-        assert wait_until_all_sent(server, incident.id, 20) < 15
+    pending = [r for r in rows if r.status == "pending"]
+    assert all(r.attempts == 0 and r.lease_expires_at is None for r in pending)
+    assert all(r.next_attempt_at <= server.clock.now() for r in pending)
+    with worker(server, sink.url, tmp_path / "next.log", outbox_concurrency=8, smtp_pool_size=8):
+        wait_until_all_sent(server, incident.id, 20)
     for reader in readers:
         assert len(sink.to(reader)) == 1, reader
