@@ -232,7 +232,7 @@ def test_a_hanging_webhook_receiver_does_not_hold_up_email(
         serving(Sink(port=free_port())) as sink,
         webhook_receiver() as receiver,
     ):
-        receiver.default = Reply(200, delay=15.0)
+        receiver.default = Reply(200, delay=30.0)  # past the default timeout (10 s)
 
         async def hooks(ctx: AppContext) -> None:
             async with ctx.db.write() as session:
@@ -248,13 +248,7 @@ def test_a_hanging_webhook_receiver_does_not_hold_up_email(
 
         server.call(hooks)
         log = tmp_path / "worker.log"
-        with worker(
-            server,
-            sink.url,
-            log,
-            webhook_allow_private="true",
-            webhook_timeout_seconds=5,
-        ):
+        with worker(server, sink.url, log, webhook_allow_private="true"):
             wait_until_running([log])
             with sdk_for(server) as sdk:
                 create_incident(sdk, page.id, "First")
