@@ -18,10 +18,10 @@ from aiosmtpd.controller import Controller
 from sqlalchemy import select
 
 from clarion.context import AppContext
-from clarion.notifications.webhooks import add_webhook
 from clarion.subscribers.models import Subscription
 from tests.factories import PageInfo, make_page
 from tests.harness import LiveServer, free_port, fresh_database, live_server
+from tests.notifications.test_webhook_delivery import subscribe
 from tests.notifications.webhook_receiver import Reply, webhook_receiver
 from tests.notifications.workers import (
     pause_outside_a_transaction,
@@ -32,9 +32,9 @@ from tests.notifications.workers import (
 from tests.subscribers.helpers import add_subscribers, create_incident, outbox_rows, sdk_for
 from tests.subscribers.smtp_sink import SmtpSink
 
-#: The most an e-mail may wait while a webhook receiver hangs: the worker's poll (1 s) and the
+#: The most a delivery may wait while a webhook receiver hangs: the worker's poll (1 s) and the
 #: delivery, with room for a busy machine.
-EMAIL_BESIDE_A_HANGING_WEBHOOK_SECONDS = 4.0
+BESIDE_A_HANGING_WEBHOOK_SECONDS = 4.0
 
 
 @dataclass
@@ -234,19 +234,7 @@ def test_a_hanging_webhook_receiver_does_not_hold_up_email(
     ):
         receiver.default = Reply(200, delay=30.0)  # past the default timeout (10 s)
 
-        async def hooks(ctx: AppContext) -> None:
-            async with ctx.db.write() as session:
-                for i in range(3):
-                    await add_webhook(
-                        session,
-                        page=page.slug,
-                        url=receiver.url(f"/hook-{i}"),
-                        components=(),
-                        allow_private=True,
-                        now=ctx.clock.now(),
-                    )
-
-        server.call(hooks)
+        add_webhooks(server, page, [receiver.url(f"/hook-{i}") for i in range(3)])
         log = tmp_path / "worker.log"
         with worker(server, sink.url, log, webhook_allow_private="true"):
             wait_until_running([log])
@@ -258,4 +246,40 @@ def test_a_hanging_webhook_receiver_does_not_hold_up_email(
                 create_incident(sdk, page.id, "Second")
                 sink.wait_for(lambda: len(sink.to(reader)) == 2, timeout=30)
                 waited = time.monotonic() - started
-    assert waited < EMAIL_BESIDE_A_HANGING_WEBHOOK_SECONDS, f"the e-mail waited {waited:.1f} s"
+    assert waited < BESIDE_A_HANGING_WEBHOOK_SECONDS, f"the e-mail waited {waited:.1f} s"
+
+
+def test_a_hanging_webhook_host_does_not_hold_up_other_hosts(
+    server: LiveServer, tmp_path: Path
+) -> None:
+    page = make_page(server, components=1)
+    [component] = page.components.values()
+    with (
+        webhook_receiver("127.0.0.1") as hanging,
+        webhook_receiver("127.0.0.2") as healthy,
+    ):
+        hanging.default = Reply(200, delay=30.0)  # past the default timeout (10 s)
+        add_webhooks(server, page, [hanging.url(f"/hook-{i}") for i in range(12)])
+        add_webhooks(server, page, [healthy.url()], components=(component,))
+        log = tmp_path / "worker.log"
+        settings = {"webhook_allow_private": "true", "outbox_webhook_host_concurrency": 2}
+        with worker(server, "smtp://127.0.0.1:9", log, **settings):
+            wait_until_running([log])
+            with sdk_for(server) as sdk:
+                create_incident(sdk, page.id, "First")  # the whole page: the hanging host
+                wait_for(lambda: len(hanging.received()) == 2, 30, "the webhooks to hang")
+                started = time.monotonic()
+                create_incident(
+                    sdk, page.id, "Second", components={component: "degraded_performance"}
+                )
+                wait_for(lambda: len(healthy.received()) == 1, 30, "the other host")
+                waited = time.monotonic() - started
+            assert len(hanging.received()) == 2, "more than its limit went to the hanging host"
+    assert waited < BESIDE_A_HANGING_WEBHOOK_SECONDS, f"the other host waited {waited:.1f} s"
+
+
+def add_webhooks(
+    server: LiveServer, page: PageInfo, urls: list[str], components: tuple[str, ...] = ()
+) -> None:
+    for url in urls:
+        subscribe(server, page, url, components)

@@ -3,9 +3,10 @@
 1. **Lanes.** E-mail and webhooks are separate lanes; each holds at most
    ``outbox_batch_size`` leased rows and sends at most ``outbox_concurrency`` at once (e-mail
    also through the SMTP pool's connections; webhooks at most
-   ``outbox_webhook_host_concurrency`` per host). A lane claims more as soon as half of it is
-   free, without waiting for the rest of what it holds, so a slow peer holds only its own lane
-   (or its own host's slots).
+   ``outbox_webhook_host_concurrency`` per host, and a host holds at most twice that many rows:
+   more go back to ``pending`` at once). A lane claims more as soon as half of it is free,
+   without waiting for the rest of what it holds, so a slow peer holds only its own lane (or its
+   own host's slots).
 2. **Order.** One subscriber's messages go out one after another, oldest first; different
    subscribers in parallel.
 3. **Leases.** Every third of ``outbox_lease_seconds`` the worker renews the leases of the
@@ -28,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import Counter
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -81,9 +83,29 @@ class Lane:
     channel: str
     capacity: int
     slots: asyncio.Semaphore
+    #: Deliveries in flight to one destination at most (``None``: no limit but ``slots``).
     per_destination: int | None = None
     held: set[Held] = field(default_factory=set)
     destinations: dict[str, asyncio.Semaphore] = field(default_factory=dict)
+    #: Rows held per destination.
+    counts: Counter[str] = field(default_factory=Counter)
+
+    def add(self, held: Held) -> None:
+        self.held.add(held)
+        self.counts[held.destination] += 1
+
+    def discard(self, held: Held) -> None:
+        if held in self.held:
+            self.held.remove(held)
+            self.counts[held.destination] -= 1
+            if self.counts[held.destination] <= 0:
+                del self.counts[held.destination]
+
+    def crowded(self, destination: str) -> bool:
+        """Whether ``destination`` already has twice its limit of rows held here: more would
+        only wait, taking room the lane's other destinations could use."""
+        limit = self.per_destination
+        return limit is not None and self.counts[destination] >= 2 * limit
 
     def destination_slots(self, destination: str) -> asyncio.Semaphore | None:
         if self.per_destination is None:
@@ -214,18 +236,24 @@ class Dispatcher:
                 subscriptions.update((s.id, s) for s in found)
                 await asyncio.sleep(0)
         deadline = started + self.lease_seconds
+        # A row for a destination with enough waiting already goes back, due once a delivery
+        # there could have timed out.
+        crowded_wait = timedelta(seconds=self.ctx.settings.webhook_timeout_seconds)
         for row in sorted(rows, key=lambda r: (r.created_at, r.id)):
             earlier = self.held.get(row.id)
             if earlier is not None:  # this worker's own expired lease, claimed again
                 earlier.lost = True
-                earlier.lane.held.discard(earlier)
+                earlier.lane.discard(earlier)
             subscription = subscriptions.get(row.subscription_id)
             lane = self.lanes[row.channel]
-            held = Held(
-                row, subscription, got.token, lane, _destination(row, subscription), deadline
-            )
+            destination = _destination(row, subscription)
+            held = Held(row, subscription, got.token, lane, destination, deadline)
+            crowded = lane.crowded(destination)
             self.held[row.id] = held
-            lane.held.add(held)
+            lane.add(held)
+            if crowded:
+                self._release(held, self.ctx.clock.now() + crowded_wait)
+                continue
             chain = self.chains.get(row.subscription_id)
             if chain is not None:
                 chain.append(held)
@@ -323,7 +351,7 @@ class Dispatcher:
 
     def _forget(self, held: Held) -> None:
         held.finished = True
-        held.lane.held.discard(held)
+        held.lane.discard(held)
         if self.held.get(held.row.id) is held:
             del self.held[held.row.id]
         self.changed.set()
