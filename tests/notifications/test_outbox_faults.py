@@ -91,18 +91,18 @@ def wait_for(predicate: Any, timeout: float, what: str) -> None:
 def test_two_workers_with_a_lease_shorter_than_their_batch_send_each_message_once(
     server: LiveServer, tmp_path: Path
 ) -> None:
-    # Each worker holds 40 rows and sends 2 at a time at 0.2 s each: 4 s of work under a
-    # 1.5 s lease, kept by heartbeats.
+    # Each worker holds 40 rows and sends 2 at a time at 0.25 s each: 5 s of work under a
+    # 3 s lease, kept by heartbeats.
     page = make_page(server)
     readers = add_subscribers(server, page.id, 100)
     settings = {
-        "outbox_lease_seconds": 1.5,
+        "outbox_lease_seconds": 3,
         "outbox_batch_size": 40,
         "smtp_pool_size": 2,
     }
     logs = [tmp_path / "a.log", tmp_path / "b.log"]
     with (
-        serving(Sink(port=free_port(), delay=0.2)) as sink,
+        serving(Sink(port=free_port(), delay=0.25)) as sink,
         worker(server, sink.url, logs[0], **settings),
         worker(server, sink.url, logs[1], **settings),
     ):
