@@ -15,7 +15,7 @@
    a third of it to spare, by this process's monotonic clock, so a worker that was paused past
    its lease sends nothing more. Every outcome write is fenced too (``outcomes``).
 4. **Pauses.** A destination that cannot be reached (Clarion's SMTP relay down, a webhook host
-   timing out) is paused for 1, 2, 4 … at most ``MAX_PAUSE_SECONDS``; the rows waiting for it
+   timing out) is paused (``lanes.pause``: 1, 2, 4 … at most 60 s); the rows waiting for it
    go back to ``pending``, due when the pause ends, without counting an attempt. After a relay
    pause the e-mail lane sends one message (a probe) before the others.
 5. **Stopping.** On ``stop`` the worker claims nothing more, puts the rows it has not started
@@ -29,17 +29,24 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections import Counter
 from collections.abc import Coroutine
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Literal
-from urllib.parse import urlsplit
 
 from sqlalchemy import select, update
 
 from clarion.context import AppContext
-from clarion.notifications.channels import Pause, deliverer
+from clarion.notifications.channels import deliverer
+from clarion.notifications.lanes import (
+    EMAIL_RELAY,
+    Held,
+    Lane,
+    destination_of,
+    pause,
+    paused_until,
+    probing,
+    resume,
+)
 from clarion.notifications.models import DEAD, FAILED, SENDING, OutboxMessage
 from clarion.notifications.outbox import (
     CONFIRM_KIND,
@@ -54,72 +61,12 @@ from clarion.subscribers.models import EMAIL, WEBHOOK, Subscription
 
 log = logging.getLogger("clarion.outbox")
 
-MAX_PAUSE_SECONDS = 60.0
 STOP_GRACE_SECONDS = 5.0
 #: Outcomes arriving within this long of the first one are written in one transaction.
 RECORD_WINDOW_SECONDS = 0.02
 RECORD_BATCH = 500
 #: Outbox rows (and their subscriptions) loaded per statement after a claim.
 LOAD_SLICE = 25
-RELAY = "relay"
-
-
-@dataclass(eq=False)
-class Held:
-    """A row this worker leased: its lease's token and local deadline (``loop.time()``)."""
-
-    row: OutboxMessage
-    subscription: Subscription | None
-    token: str
-    lane: Lane
-    destination: str
-    deadline: float
-    lost: bool = False
-    finished: bool = False
-
-
-@dataclass(eq=False)
-class Lane:
-    channel: str
-    capacity: int
-    slots: asyncio.Semaphore
-    #: Deliveries in flight to one destination at most (``None``: no limit but ``slots``).
-    per_destination: int | None = None
-    held: set[Held] = field(default_factory=set)
-    destinations: dict[str, asyncio.Semaphore] = field(default_factory=dict)
-    #: Rows held per destination.
-    counts: Counter[str] = field(default_factory=Counter)
-
-    def add(self, held: Held) -> None:
-        self.held.add(held)
-        self.counts[held.destination] += 1
-
-    def discard(self, held: Held) -> None:
-        if held in self.held:
-            self.held.remove(held)
-            self.counts[held.destination] -= 1
-            if self.counts[held.destination] <= 0:
-                del self.counts[held.destination]
-
-    def crowded(self, destination: str) -> bool:
-        """Whether ``destination`` already has twice its limit of rows held here: more would
-        only wait, taking room the lane's other destinations could use."""
-        limit = self.per_destination
-        return limit is not None and self.counts[destination] >= 2 * limit
-
-    def destination_slots(self, destination: str) -> asyncio.Semaphore | None:
-        if self.per_destination is None:
-            return None
-        found = self.destinations.get(destination)
-        if found is None:
-            found = self.destinations[destination] = asyncio.Semaphore(self.per_destination)
-        return found
-
-
-def _destination(row: OutboxMessage, subscription: Subscription | None) -> str:
-    if row.channel == WEBHOOK and subscription is not None and subscription.url:
-        return f"{WEBHOOK}:{urlsplit(subscription.url).hostname or '?'}"
-    return f"{row.channel}:{RELAY}"
 
 
 class Dispatcher:
@@ -147,49 +94,16 @@ class Dispatcher:
         self.outcomes: asyncio.Queue[tuple[Held, Outcome] | None] = asyncio.Queue()
         self.changed = asyncio.Event()
         self.stopping = False
-        self.fenced_out = 0
-
-    # -- pauses (kept in ``ctx.channels``: they outlive one round of ``deliver_once``) --------
-
-    def paused_until(self, destination: str) -> datetime | None:
-        pause = self.ctx.channels.pauses.get(destination)
-        if pause is not None and self._running(pause, self.ctx.clock.now()):
-            return pause.until
-        return None
-
-    @staticmethod
-    def _running(pause: Pause, now: datetime) -> bool:
-        """Whether ``pause`` has not ended (one that ends further ahead than any pause lasts
-        was set before the clock went back, and has ended)."""
-        return now < pause.until <= now + timedelta(seconds=MAX_PAUSE_SECONDS)
-
-    def pause(self, destination: str) -> datetime:
-        now = self.ctx.clock.now()
-        pauses = self.ctx.channels.pauses
-        pause = pauses.get(destination)
-        if pause is not None and self._running(pause, now):
-            return pause.until  # already paused by another delivery's failure
-        count = pause.count + 1 if pause is not None else 1
-        seconds = min(2.0 ** (count - 1), MAX_PAUSE_SECONDS)
-        pauses[destination] = Pause(now + timedelta(seconds=seconds), count)
-        channel, _, name = destination.partition(":")
-        log.log(
-            logging.WARNING if count == 1 else logging.INFO,
-            "%s unreachable; its deliveries wait %.0f s (pause %d in a row)",
-            "the SMTP relay" if channel == EMAIL else f"webhook host {name}",
-            seconds,
-            count,
-        )
-        return pauses[destination].until
+        self.dropped = 0
+        self.dropped_warned_at = -60.0
 
     # -- claiming ----------------------------------------------------------------------------
 
     def room(self, lane: Lane) -> int:
         if lane.channel == EMAIL:
-            relay = f"{EMAIL}:{RELAY}"
-            if self.paused_until(relay) is not None:
+            if paused_until(self.ctx, EMAIL_RELAY) is not None:
                 return 0
-            if relay in self.ctx.channels.pauses:  # probing: one message until one goes
+            if probing(self.ctx, EMAIL_RELAY):  # one message until one goes
                 return 0 if lane.held else 1
         return max(0, lane.capacity - len(lane.held))
 
@@ -246,7 +160,7 @@ class Dispatcher:
                 earlier.lane.discard(earlier)
             subscription = subscriptions.get(row.subscription_id)
             lane = self.lanes[row.channel]
-            destination = _destination(row, subscription)
+            destination = destination_of(row, subscription)
             held = Held(row, subscription, got.token, lane, destination, deadline)
             crowded = lane.crowded(destination)
             self.held[row.id] = held
@@ -300,17 +214,17 @@ class Dispatcher:
             return
         retry_at = None
         if isinstance(error, TemporaryFailure) and error.unreachable:
-            until = self.pause(held.destination)
+            until = pause(self.ctx, held.destination)
             if isinstance(error, RelayUnavailable):
                 retry_at = until
         elif not isinstance(error, Skipped):  # the destination answered
-            self.ctx.channels.pauses.pop(held.destination, None)
+            resume(self.ctx, held.destination)
         self._finish(held, Outcome(held.row, held.token, error, retry_at=retry_at))
 
     async def _attempt(self, held: Held) -> Exception | Literal[False] | None:
         """Send ``held`` unless the worker is stopping, its destination is paused (both:
         released) or its lease is lost (dropped): ``False`` then; else the error, if any."""
-        until = self.ctx.clock.now() if self.stopping else self.paused_until(held.destination)
+        until = self.ctx.clock.now() if self.stopping else paused_until(self.ctx, held.destination)
         if until is not None:
             self._release(held, until)
             return False
@@ -345,8 +259,17 @@ class Dispatcher:
         self.outcomes.put_nowait((held, outcome))
 
     def _drop(self, held: Held) -> None:
-        """Forget a row whose lease this worker lost (its new holder delivers it)."""
-        log.warning("outbox row %s: lease lost before sending; left to its new holder", held.row.id)
+        """Forget a row whose lease this worker lost (its new holder delivers it); warn once a
+        minute at most, with how many."""
+        self.dropped += 1
+        now = self.loop.time()
+        if now - self.dropped_warned_at >= 60:
+            log.warning(
+                "%d outbox rows not sent: this worker's lease on them ran out (it was paused, "
+                "or could not reach the database); whoever claims them next sends them",
+                self.dropped,
+            )
+            self.dropped, self.dropped_warned_at = 0, now
         self._forget(held)
 
     def _forget(self, held: Held) -> None:
@@ -397,7 +320,6 @@ class Dispatcher:
                 await asyncio.sleep(delay)
                 continue
             if fenced_out:
-                self.fenced_out += fenced_out
                 log.warning(
                     "%d delivery outcomes not recorded: another worker took over their lease",
                     fenced_out,
