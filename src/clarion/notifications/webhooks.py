@@ -12,9 +12,12 @@ Delivery contract (``deliver``, registered as channel ``webhook``):
    ``CLARION_WEBHOOK_TIMEOUT_SECONDS``. The response body is never read.
 4. Outcome: 2xx is success. 410 Gone is a permanent failure that disables the subscription at
    once. 408, 429, 5xx, timeouts and network errors are temporary (retried with the outbox's
-   exponential backoff; a sane ``Retry-After`` — up to six hours — is honoured). Any other
-   status (3xx, 4xx) and a blocked address are permanent failures of this message. Every
-   failure counts towards disabling the subscription (the outbox's consecutive-failure run).
+   exponential backoff; a sane ``Retry-After`` — up to six hours — is honoured; a timeout or
+   network error also pauses this worker's other deliveries to the host a while). Any other
+   status (3xx, 4xx) and a blocked address are permanent failures of this message. Permanent
+   failures count towards disabling the subscription (the outbox's consecutive-failure run);
+   temporary ones count once, when a message is given up after its last attempt.
+5. ``lease()`` is called right before the request is sent.
 
 Error texts name the host only, never the full URL (it may carry a token) nor the secret.
 """
@@ -42,7 +45,12 @@ from clarion.context import AppContext
 from clarion.errors import NotFound, ValidationFailed
 from clarion.ids import new_id
 from clarion.notifications.models import OutboxMessage
-from clarion.notifications.outbox import PermanentFailure, TemporaryFailure
+from clarion.notifications.outbox import (
+    LeaseCheck,
+    PermanentFailure,
+    TemporaryFailure,
+    no_lease_check,
+)
 from clarion.notifications.signing import new_secret, signature_headers
 from clarion.notifications.ssrf import (
     BlockedAddress,
@@ -171,7 +179,12 @@ def parse_retry_after(value: str | None, now: datetime) -> float | None:
     return seconds
 
 
-async def deliver(ctx: AppContext, row: OutboxMessage, subscription: Subscription) -> None:
+async def deliver(
+    ctx: AppContext,
+    row: OutboxMessage,
+    subscription: Subscription,
+    lease: LeaseCheck = no_lease_check,
+) -> None:
     """Deliver one outbox row to a webhook subscription (see the module contract)."""
     if not subscription.url or not subscription.signing_secret:
         raise PermanentFailure("the webhook subscription has no URL or signing secret")
@@ -188,14 +201,15 @@ async def deliver(ctx: AppContext, row: OutboxMessage, subscription: Subscriptio
     headers = signature_headers(
         subscription.signing_secret, row.id, int(now.timestamp()), body, *also
     )
+    lease()
     try:
         status, retry_after = await sender_for(ctx).post(subscription.url, body, headers)
     except BlockedAddress as exc:
         raise PermanentFailure(f"refused: {exc}") from None
     except (TimeoutError, httpcore.TimeoutException):
-        raise TemporaryFailure(f"{host}: timed out") from None
+        raise TemporaryFailure(f"{host}: timed out", unreachable=True) from None
     except (httpcore.NetworkError, httpcore.ProtocolError, httpcore.ProxyError, OSError) as exc:
-        raise TemporaryFailure(f"{host}: {type(exc).__name__}: {exc}") from None
+        raise TemporaryFailure(f"{host}: {type(exc).__name__}: {exc}", unreachable=True) from None
     except httpcore.UnsupportedProtocol as exc:
         raise PermanentFailure(f"{host}: {exc}") from None
     if 200 <= status < 300:
