@@ -7,6 +7,7 @@ from __future__ import annotations
 import uuid
 from pathlib import Path
 
+from clarion.audit.models import AuditEntry
 from clarion.context import AppContext
 from clarion.ids import new_id
 from clarion.notifications.models import DEAD, OutboxMessage
@@ -16,8 +17,14 @@ from tests.factories import PageInfo
 from tests.harness import LiveServer
 
 
-def _mine(server: LiveServer, before: int) -> list[tuple[str, str]]:
-    return [(e.action, e.object_type) for e in entries_by(server, CLI_ACTOR)[before:]]
+def _new_since(server: LiveServer, before: set[str]) -> list[AuditEntry]:
+    """The CLI's entries not in ``before`` (ids); one command's entries share their time, so
+    their order among themselves means nothing."""
+    return [e for e in entries_by(server, CLI_ACTOR) if e.id not in before]
+
+
+def _ids(server: LiveServer) -> set[str]:
+    return {e.id for e in entries_by(server, CLI_ACTOR)}
 
 
 def test_apply_records_what_changed_and_nothing_when_nothing_did_or_on_a_dry_run(
@@ -30,28 +37,29 @@ def test_apply_records_what_changed_and_nothing_when_nothing_did_or_on_a_dry_run
         f"status_pages:\n  - slug: applied-{tag}\n    name: Applied\n"
         f"    items:\n      - component: a-{tag}\n"
     )
-    before = len(entries_by(server, CLI_ACTOR))
+    before = _ids(server)
     clarion(server, "apply", str(declaration))
-    assert _mine(server, before) == [
+    made = _new_since(server, before)
+    assert sorted((e.action, e.object_type) for e in made) == [
         ("component.apply", "component"),
         ("component.apply", "component"),
         ("page.apply", "status_page"),
     ]
-    page_entry = entries_by(server, CLI_ACTOR)[-1]
+    [page_entry] = [e for e in made if e.object_type == "status_page"]
     assert page_entry.detail["changes"][0] == f"created status page applied-{tag}"
-    before = len(entries_by(server, CLI_ACTOR))
+    before = _ids(server)
     clarion(server, "apply", str(declaration))
     # A dry run makes its changes and rolls them back: their entries go with them.
     declaration.write_text(declaration.read_text().replace("name: B", "name: Bee"))
     dry = clarion(server, "apply", "--dry-run", str(declaration))
     assert f"updated component b-{tag}: name" in dry.stdout
-    assert _mine(server, before) == []
+    assert _new_since(server, before) == []
 
 
 def test_webhook_commands_and_outbox_retry_record_their_entries(
     server: LiveServer, page: PageInfo
 ) -> None:
-    before = len(entries_by(server, CLI_ACTOR))
+    before = _ids(server)
     added = clarion(
         server, "subscribers", "add-webhook", "--page", page.slug, "https://hooks.example.com/x"
     )
@@ -82,12 +90,15 @@ def test_webhook_commands_and_outbox_retry_record_their_entries(
     server.call(dead_row)
     clarion(server, "outbox", "retry", dead_id)
     clarion(server, "subscribers", "remove-webhook", subscription_id)
-    entries = entries_by(server, CLI_ACTOR)[before:]
-    assert [(e.action, e.object_id) for e in entries] == [
+    entries = {e.action: e for e in _new_since(server, before)}
+    assert sorted((e.action, e.object_id) for e in entries.values()) == [
+        ("outbox.retry", dead_id),
         ("webhook.add", subscription_id),
         ("webhook.enable", subscription_id),
-        ("outbox.retry", dead_id),
         ("webhook.remove", subscription_id),
     ]
-    assert entries[0].detail == {"url": "https://hooks.example.com/x", "component_ids": []}
-    assert entries[2].detail["count"] == 1
+    assert entries["webhook.add"].detail == {
+        "url": "https://hooks.example.com/x",
+        "component_ids": [],
+    }
+    assert entries["outbox.retry"].detail["count"] == 1
