@@ -1,0 +1,82 @@
+"""The console in Debian's Chromium, at 1280 and 390 px, in both themes: sign in with the
+labelled fields, see the overview, sign out; axe-core finds no serious or critical violation
+on the sign-in page or the overview."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import Browser, Page, expect
+
+from tests.browser import SCHEMES, WIDTHS, axe_violations, describe
+from tests.console.helpers import PASSWORD, new_user
+from tests.factories import make_page
+from tests.harness import LiveServer
+
+pytestmark = pytest.mark.browser
+SEVERE = {"serious", "critical"}
+
+
+def _tab(browser: Browser, width: str, scheme: str, javascript: bool = True) -> Page:
+    context = browser.new_context(
+        viewport=WIDTHS[width],  # type: ignore[arg-type]
+        color_scheme=scheme,  # type: ignore[arg-type]
+        java_script_enabled=javascript,
+    )
+    return context.new_page()
+
+
+def _severe(tab: Page) -> list[str]:
+    return describe([v for v in axe_violations(tab) if v["impact"] in SEVERE])
+
+
+@pytest.mark.parametrize("scheme", SCHEMES)
+@pytest.mark.parametrize("width", sorted(WIDTHS))
+def test_sign_in_see_the_overview_and_sign_out(
+    server: LiveServer, browser: Browser, width: str, scheme: str
+) -> None:
+    make_page(server, components=2)
+    email = new_user(server, "manage_settings")
+    tab = _tab(browser, width, scheme)
+    errors: list[str] = []
+    tab.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    tab.goto(f"{server.base_url}/admin")
+    expect(tab).to_have_url(f"{server.base_url}/admin/sign-in")
+    assert _severe(tab) == []
+    tab.get_by_label("Email").fill(email)
+    tab.get_by_label("Password").fill(PASSWORD)
+    tab.get_by_role("button", name="Sign in").click()
+    expect(tab).to_have_url(f"{server.base_url}/admin")
+    expect(tab.get_by_role("heading", name="Overview", level=1)).to_be_visible()
+    nav = tab.get_by_role("navigation", name="Console")
+    for name in ("Overview", "Incidents", "Maintenance", "Audit log", "Sign out"):
+        expect(nav.get_by_role("link", name=name)).to_be_visible()
+    assert _severe(tab) == []
+    # Nothing sticks out sideways at 390 px.
+    assert tab.evaluate("document.documentElement.scrollWidth") <= WIDTHS[width]["width"]
+    nav.get_by_role("link", name="Sign out").click()
+    tab.get_by_role("button", name="Sign out", exact=True).click()
+    expect(tab).to_have_url(f"{server.base_url}/admin/sign-in?signed_out=out")
+    expect(tab.get_by_text("You have signed out.")).to_be_visible()
+    tab.goto(f"{server.base_url}/admin")
+    expect(tab).to_have_url(f"{server.base_url}/admin/sign-in")
+    assert errors == []  # no CSP violation, no script error
+    tab.context.close()
+
+
+def test_a_wrong_password_is_reported_next_to_the_form_and_works_without_javascript(
+    server: LiveServer, browser: Browser
+) -> None:
+    email = new_user(server)
+    tab = _tab(browser, "phone", "light", javascript=False)
+    tab.goto(f"{server.base_url}/admin/incidents")
+    tab.get_by_label("Email").fill(email)
+    tab.get_by_label("Password").fill("not the right one at all")
+    tab.get_by_role("button", name="Sign in").click()
+    expect(tab.get_by_role("alert")).to_contain_text("The e-mail address or the password")
+    expect(tab.get_by_label("Email")).to_have_value(email)
+    expect(tab.get_by_label("Password")).to_have_value("")
+    assert _severe(tab) == []
+    tab.get_by_label("Password").fill(PASSWORD)
+    tab.get_by_role("button", name="Sign in").click()
+    expect(tab).to_have_url(f"{server.base_url}/admin/incidents")
+    tab.context.close()
