@@ -86,3 +86,41 @@ def test_a_wrong_password_is_reported_next_to_the_form_and_works_without_javascr
     tab.get_by_role("button", name="Sign in").click()
     expect(tab).to_have_url(f"{server.base_url}/admin/incidents")
     tab.context.close()
+
+
+def test_the_overview_refreshes_itself_with_javascript(
+    server: LiveServer, browser: Browser
+) -> None:
+    import uuid
+
+    from tests.contract.checks import Raw
+    from tests.factories import make_key
+
+    page = make_page(server, components=1)
+    email = new_user(server)
+    tab = _tab(browser, "desktop", "light")
+    tab.clock.install()
+    tab.goto(f"{server.base_url}/admin")
+    tab.get_by_label("Email").fill(email)
+    tab.get_by_label("Password").fill(PASSWORD)
+    tab.get_by_role("button", name="Sign in").click()
+    expect(tab.get_by_role("heading", name="Overview", level=1)).to_be_visible()
+    name = f"Refreshed {uuid.uuid4().hex[:6]}"
+    api = Raw(server.base_url, make_key(server))
+    created = api.post(
+        "/v2/status_page_incidents",
+        json={
+            "status_page_id": page.id,
+            "name": name,
+            "incident_status": "investigating",
+            "message": "Looking.",
+            "notify_subscribers": False,
+            "idempotency_key": uuid.uuid4().hex,
+        },
+    )
+    assert created.status_code == 201
+    expect(tab.get_by_text(name)).to_have_count(0)
+    tab.clock.fast_forward("00:31")
+    expect(tab.get_by_role("link", name=name)).to_be_visible()
+    assert tab.locator("#live").count() == 1  # swapped in place, not nested
+    tab.context.close()

@@ -241,3 +241,18 @@ def test_no_status_page_can_take_the_console_s_path(server: LiveServer) -> None:
 
     with pytest.raises(DeclarationError, match="'admin' is reserved"):
         parse_declaration({"status_pages": [{"slug": "admin", "name": "Admin"}]})
+
+
+def test_the_overview_refreshing_itself_does_not_keep_an_idle_session_alive(
+    server: LiveServer,
+) -> None:
+    console = signed_in(server)
+    poll = {"HX-Request": "true", "X-Clarion-Poll": "1"}
+    idle = timedelta(minutes=server.settings.console_session_idle_minutes)
+    server.clock.offset += idle - timedelta(minutes=2)
+    assert console.get("/admin", headers=poll).status_code == 200
+    server.clock.offset += timedelta(minutes=3)
+    ended = console.get("/admin", headers=poll)
+    # htmx is told to take the whole page to the sign-in page.
+    assert ended.status_code == 204
+    assert ended.headers["hx-redirect"] == "/admin/sign-in"

@@ -100,9 +100,10 @@ _VISIT = (
 )
 
 
-async def find_visit(ctx: AppContext, token: str) -> Visit | None:
+async def find_visit(ctx: AppContext, token: str, *, seen: bool = True) -> Visit | None:
     """The live session whose token this is (its user active), or None. Marks it seen (at
-    most once a ``TOUCH_EVERY``)."""
+    most once a ``TOUCH_EVERY``) unless ``seen`` is False: a page refreshing itself is not
+    the person using it, and must not keep an idle session alive."""
     if not token or len(token) > 200:
         return None
     digest = hash_token(token)
@@ -113,7 +114,7 @@ async def find_visit(ctx: AppContext, token: str) -> Visit | None:
     now = ctx.clock.now()
     if row.expires_at <= now or row.last_seen_at <= now - _idle(ctx.settings):
         return None
-    if now - row.last_seen_at >= TOUCH_EVERY:
+    if seen and now - row.last_seen_at >= TOUCH_EVERY:
         async with ctx.db.write() as session:
             await session.execute(
                 update(ConsoleSession).where(ConsoleSession.id == row.id).values(last_seen_at=now)

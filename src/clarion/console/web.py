@@ -54,6 +54,10 @@ SECURITY_HEADERS = {
     "Cross-Origin-Opener-Policy": "same-origin",
 }
 CSRF_FIELD = "csrf_token"
+#: Sent by a page that refreshes itself (htmx polling): such requests do not count as activity.
+POLL_HEADER = "x-clarion-poll"
+#: How often the overview refreshes itself when JavaScript runs.
+REFRESH_SECONDS = 30
 CSRF_MESSAGE = (
     "This form has expired or was not sent from this page. Go back, reload the page and try again."
 )
@@ -137,6 +141,7 @@ def environment() -> Environment:
     env.filters.update(label_filters())
     env.globals["banners"] = BANNERS
     env.globals["htmx"] = HTMX
+    env.globals["refresh_seconds"] = REFRESH_SECONDS
     return env
 
 
@@ -194,7 +199,11 @@ def signed_in(role: str | None = None) -> Callable[[Request], Awaitable[Visit]]:
 
     async def dependency(request: Request) -> Visit:
         ctx = context_of(request)
-        visit = await find_visit(ctx, request.cookies.get(SESSION_COOKIE, ""))
+        visit = await find_visit(
+            ctx,
+            request.cookies.get(SESSION_COOKIE, ""),
+            seen=request.headers.get(POLL_HEADER) is None,
+        )
         if visit is None:
             raise SignInRequired
         request.state.console_visit = visit
@@ -224,15 +233,19 @@ def cookie_settings(request: Request) -> dict[str, Any]:
     }
 
 
-def to_sign_in(request: Request) -> RedirectResponse:
-    """A 303 to the sign-in page, coming back here afterwards (for a page, not a post)."""
+def to_sign_in(request: Request) -> Response:
+    """A 303 to the sign-in page, coming back here afterwards (for a page, not a post). To
+    htmx, which would follow a redirect inside the page, an ``HX-Redirect`` instead: the
+    whole page goes to the sign-in page."""
     links = links_of(request)
     target = links("sign-in")
     if request.method in ("GET", "HEAD"):
         here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         if links.safe_next(here) != links.base:
             target += "?next=" + quote(here, safe="/")
-    response = see_other(target)
+    response: Response = see_other(target)
+    if request.headers.get("hx-request") == "true":
+        response = Response(status_code=204, headers={"HX-Redirect": target})
     if SESSION_COOKIE in request.cookies:
         response.delete_cookie(SESSION_COOKIE, **cookie_settings(request))
     return response
