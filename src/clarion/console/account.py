@@ -23,6 +23,7 @@ from starlette.responses import Response
 
 from clarion.console import users
 from clarion.console.forms import Form, read_form
+from clarion.console.passwords import hash_password, needs_rehash
 from clarion.console.sessions import Visit, end_session, start_session
 from clarion.console.web import (
     CSRF_FIELD,
@@ -143,7 +144,10 @@ async def sign_in(request: Request) -> Response:
         shown = Form({"email": [email[:320]], "next": [form.get("next")]})
         shown.add_error("", WRONG)
         return _sign_in_page(request, shown, status=400)
+    rehashed = await hash_password(password) if needs_rehash(user.password_hash) else None
     async with ctx.db.write() as session:
+        if rehashed is not None:
+            await users.store_password_hash(session, user.id, rehashed)
         token = await start_session(
             session, user, ctx.clock.now(), ctx.settings, request.cookies.get(SESSION_COOKIE)
         )

@@ -66,6 +66,15 @@ async def hash_password(password: str) -> str:
     return await asyncio.to_thread(_hasher.hash, password)
 
 
+def needs_rehash(stored: str) -> bool:
+    """Whether ``stored`` was made with other parameters than today's (hash it again at the
+    next successful sign-in)."""
+    try:
+        return _hasher.check_needs_rehash(stored)
+    except InvalidHashError:
+        return True
+
+
 @lru_cache(maxsize=1)
 def _dummy_hash() -> str:
     return _hasher.hash(secrets.token_urlsafe(16))

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from datetime import datetime
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -149,6 +149,13 @@ async def reset_password(
     ended = await end_sessions(session, user.id)
     await session.flush()
     return user, ended
+
+
+async def store_password_hash(session: AsyncSession, user_id: str, password_hash: str) -> None:
+    """Replace the stored hash of the same password (made again with today's parameters)."""
+    await session.execute(
+        update(User).where(User.id == user_id).values(password_hash=password_hash)
+    )
 
 
 async def user_for_sign_in(session: AsyncSession, email: str) -> User | None:
