@@ -1,4 +1,5 @@
-"""Console users and their server-side sessions.
+"""Console users and their server-side sessions; an index of each page's active subscriptions
+(the console's overview counts them).
 
 Revision ID: 0007
 Revises: 0006
@@ -17,6 +18,8 @@ revision: str = "0007"
 down_revision: str | None = "0006"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
+
+ACTIVE_SQL = "confirmed_at IS NOT NULL AND unsubscribed_at IS NULL AND disabled_at IS NULL"
 
 
 def upgrade() -> None:
@@ -54,9 +57,17 @@ def upgrade() -> None:
         sa.UniqueConstraint("token_hash", name=op.f("uq_console_sessions_token_hash")),
     )
     op.create_index("ix_console_sessions_user", "console_sessions", ["user_id"])
+    op.create_index(
+        "ix_subscriptions_page_active",
+        "subscriptions",
+        ["status_page_id", "channel"],
+        sqlite_where=sa.text(ACTIVE_SQL),
+        postgresql_where=sa.text(ACTIVE_SQL),
+    )
 
 
 def downgrade() -> None:
+    op.drop_index("ix_subscriptions_page_active", table_name="subscriptions")
     op.drop_index("ix_console_sessions_user", table_name="console_sessions")
     op.drop_table("console_sessions")
     op.drop_table("users")
