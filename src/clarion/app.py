@@ -3,7 +3,8 @@ No side effects on import.
 
 Every request takes one path: the framework's middleware (``RequestMiddleware`` and whatever an
 operator adds with ``app.add_middleware``), the router, one route. The public site is the
-router's first route (``PublicRoute``); the API's routes follow.
+router's first route (``PublicRoute``); the API's routes follow, then the console's
+(``/admin``).
 """
 
 from __future__ import annotations
@@ -123,8 +124,15 @@ def create_app(
             raise ServiceUnavailable("database_unavailable", "The database does not answer")
         return json_response({"status": "ok"})
 
+    # The console (``BASE_URL/admin``) after the API: it claims every path under /admin.
+    from clarion.console.routes import console_routers
+
+    console = console_routers()
+    for router in console:
+        app.include_router(router)
+
     # First: public traffic, by far the most, does not walk the API's routes.
-    other_paths = [route.path for router in api for route in router.routes]  # type: ignore[attr-defined]
+    other_paths = [route.path for router in [*api, *console] for route in router.routes]  # type: ignore[attr-defined]
     app.router.routes.insert(0, PublicRoute(site, other_paths))
     return app
 

@@ -76,6 +76,19 @@ class Settings(BaseSettings):
     public_cache_entries: int = 2048
     public_version_ttl_seconds: float = 1.0
 
+    # console (BASE_URL/admin)
+    #: A console session ends after this long without a request...
+    console_session_idle_minutes: int = Field(default=120, ge=1)
+    #: ...and this long after sign-in, however busy.
+    console_session_max_hours: int = Field(default=12, ge=1)
+    #: Sign-in attempts for one e-mail address: this many at once, then one more every
+    #: ``console_signin_account_refill_seconds``.
+    console_signin_account_attempts: int = Field(default=5, ge=1)
+    console_signin_account_refill_seconds: float = Field(default=60.0, gt=0)
+    #: Sign-in attempts from one client address (any e-mail): as above.
+    console_signin_address_attempts: int = Field(default=20, ge=1)
+    console_signin_address_refill_seconds: float = Field(default=15.0, gt=0)
+
     log_level: str = "info"
     #: Proxies whose ``X-Forwarded-For`` / ``X-Forwarded-Proto`` are believed: addresses and
     #: networks, comma-separated, or ``*`` for any.

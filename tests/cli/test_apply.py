@@ -172,7 +172,8 @@ def test_bad_declarations_name_the_entry_at_fault(server: LiveServer, tmp_path: 
         ),
         (
             {"status_pages": [{"slug": "v2"}]},
-            "status_pages[0].slug: 'v2' is reserved: Clarion serves its own routes at /api,",
+            "status_pages[0].slug: 'v2' is reserved: Clarion serves its own routes at "
+            "/admin, /api,",
         ),
         ({"status_pages": [{"slug": "openapi-docs"}]}, "'openapi-docs' is reserved"),
         (

@@ -101,7 +101,7 @@ status_pages:
         (
             "slug: v2",
             "v2",
-            "status_pages[0].slug: 'v2' is reserved: Clarion serves its own routes at /api",
+            "status_pages[0].slug: 'v2' is reserved: Clarion serves its own routes at /admin, /api",
         ),
         (
             "not a domain",

@@ -125,7 +125,7 @@ def test_anything_but_a_host_name_is_refused_as_custom_domain(domain: str) -> No
         parse_declaration(one_page(custom_domain=domain))
 
 
-@pytest.mark.parametrize("slug", ["v1", "v2", "api", "static", "subscribe", "openapi-v3"])
+@pytest.mark.parametrize("slug", ["v1", "v2", "api", "admin", "static", "subscribe", "openapi-v3"])
 def test_reserved_slugs_are_explained(slug: str) -> None:
     with pytest.raises(DeclarationError) as caught:
         parse_declaration(one_page(slug=slug))

@@ -1,4 +1,4 @@
-"""``clarion``: serve, worker, apply, keys, db, demo (and the subcommands other modules add)."""
+"""``clarion``: serve, worker, apply, keys, users, db, demo (and what other modules add)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ SUBCOMMAND_MODULES = (
     "clarion.cli.apply",
     "clarion.cli.db",
     "clarion.cli.demo",
+    "clarion.cli.users",
 )
 OPTIONAL_SUBCOMMAND_MODULES = (
     "clarion.cli.export",

@@ -10,6 +10,7 @@ bytes.
 from __future__ import annotations
 
 import calendar
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
@@ -197,6 +198,16 @@ def _bar_items(row: UptimeRow) -> Markup:
     return Markup(made + rest)  # noqa: S704
 
 
+def label_filters() -> dict[str, Callable[[str], str]]:
+    """The template filters that name statuses as readers read them (shared with the
+    console)."""
+    return {
+        "status_label": lambda s: STATUS_LABELS.get(s, s.replace("_", " ").capitalize()),
+        "incident_label": lambda s: INCIDENT_LABELS.get(s, s),
+        "maintenance_label": lambda s: MAINTENANCE_LABELS.get(s, s),
+    }
+
+
 @lru_cache(maxsize=1)
 def environment() -> Environment:
     env = Environment(
@@ -210,9 +221,7 @@ def environment() -> Environment:
     env.filters["plain"] = _plain
     env.filters["time"] = _time
     env.filters["day"] = _day_label
-    env.filters["status_label"] = lambda s: STATUS_LABELS.get(s, s.replace("_", " ").capitalize())
-    env.filters["incident_label"] = lambda s: INCIDENT_LABELS.get(s, s)
-    env.filters["maintenance_label"] = lambda s: MAINTENANCE_LABELS.get(s, s)
+    env.filters.update(label_filters())
     env.globals["banners"] = BANNERS
     env.globals["bar_items"] = _bar_items
     return env
@@ -246,6 +255,24 @@ def _common(snap: PageSnapshot, ctx: RenderContext, title: str) -> dict[str, Any
     }
 
 
+def headline(snap: PageSnapshot) -> str:
+    """The banner's words: what readers of the page are told of its state."""
+    if snap.overall == "operational" and snap.ongoing_incidents:
+        return "We are looking into an issue"
+    return BANNERS.get(snap.overall, BANNERS["operational"])
+
+
+def windows_now(snap: PageSnapshot) -> tuple[list[MaintenanceView], list[MaintenanceView]]:
+    """The page's windows in progress, and its upcoming ones (soonest first)."""
+    windows = snap.open_maintenances
+    in_progress = [m for m in windows if m.maintenance.maintenance_status == IN_PROGRESS]
+    upcoming = sorted(
+        (m for m in windows if m.maintenance.maintenance_status == SCHEDULED),
+        key=lambda m: m.maintenance.start_at,
+    )
+    return in_progress, upcoming
+
+
 async def render_index(
     session: AsyncSession,
     snap: PageSnapshot,
@@ -258,15 +285,7 @@ async def render_index(
     uptime: dict[str, UptimeRow] = {}
     if mode != "nothing":
         uptime = await load_uptime(session, snap, ctx.now, memo=uptime_memo)
-    windows = snap.open_maintenances
-    in_progress = [m for m in windows if m.maintenance.maintenance_status == IN_PROGRESS]
-    upcoming = sorted(
-        (m for m in windows if m.maintenance.maintenance_status == SCHEDULED),
-        key=lambda m: m.maintenance.start_at,
-    )
-    headline = BANNERS.get(snap.overall, BANNERS["operational"])
-    if snap.overall == "operational" and snap.ongoing_incidents:
-        headline = "We are looking into an issue"
+    in_progress, upcoming = windows_now(snap)
     return _render(
         "page.html",
         **_common(snap, ctx, snap.page.name + " status"),
@@ -275,7 +294,7 @@ async def render_index(
         in_progress=in_progress,
         upcoming=upcoming,
         recent_resolved=await recent_resolved(session, snap, ctx.now),
-        headline=headline,
+        headline=headline(snap),
     )
 
 

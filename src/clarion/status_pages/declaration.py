@@ -38,6 +38,7 @@ SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,98}[a-z0-9])?$")
 #: First path segments Clarion serves itself: a page with one of these slugs could not be
 #: reached at ``/<slug>`` (nor can one whose slug starts with ``openapi``).
 RESERVED_SLUGS = (
+    "admin",
     "api",
     "assets",
     "healthz",

@@ -5,11 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from clarion.db.base import Base
 
+ACTIVE_SQL = "confirmed_at IS NOT NULL AND unsubscribed_at IS NULL AND disabled_at IS NULL"
 EMAIL = "email"
 WEBHOOK = "webhook"
 
@@ -28,6 +29,15 @@ class Subscription(Base):
     __tablename__ = "subscriptions"
     __table_args__ = (
         Index("ix_subscriptions_page_channel", "status_page_id", "channel"),
+        # The active subscriptions of a page, counted (the console's overview) without reading
+        # the table.
+        Index(
+            "ix_subscriptions_page_active",
+            "status_page_id",
+            "channel",
+            sqlite_where=text(ACTIVE_SQL),
+            postgresql_where=text(ACTIVE_SQL),
+        ),
         UniqueConstraint("status_page_id", "email", name="uq_subscriptions_page_email"),
     )
 
