@@ -285,3 +285,27 @@ def test_a_past_incident_is_backfilled_with_its_updates(server: LiveServer, page
     [incident] = incidents_named(server, "Last month's outage")
     assert incident.retrospective and incident.update_count == 3
     assert incident.published_at.replace(tzinfo=None).isoformat() == "2026-01-10T10:00:00"
+
+
+def test_preview_shows_the_message_as_the_public_page_will_and_publishes_nothing(
+    server: LiveServer, page: PageInfo
+) -> None:
+    console = signed_in(server, *PUBLISHER)
+    form = form_of(console, f"/admin/incidents/new?status_page_id={page.id}")
+    message = "Slow *checkout*.\n\n<script>alert(1)</script> [docs](javascript:alert(1))"
+    data = {**form, **declare_data(page, "Only previewed", message=message, action="preview")}
+    shown = console.post("/admin/incidents/new", data)
+    assert shown.status_code == 200
+    preview = re.search(r'id="field-message-preview"[^>]*>(.*?)</div>', shown.text, re.S)
+    assert preview is not None
+    assert "<em>checkout</em>" in preview.group(1)
+    assert "<script" not in preview.group(1), preview.group(1)
+    assert 'href="javascript' not in preview.group(1)
+    assert f'name="idempotency_key" value="{form["idempotency_key"]}"' in shown.text
+    assert incidents_named(server, "Only previewed") == []
+    # What htmx asks for while typing: the same rendering, alone.
+    fragment = console.post(
+        "/admin/preview", {"csrf_token": form["csrf_token"], "message": message}
+    )
+    assert fragment.status_code == 200
+    assert fragment.text.strip() == preview.group(1).strip()
