@@ -9,7 +9,15 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Request
 from starlette.responses import Response
 
-from clarion.console import account, lists, overview
+from clarion.console import (
+    account,
+    backfill,
+    incident_screens,
+    lists,
+    maintenance_screens,
+    overview,
+    screens,
+)
 from clarion.console.web import (
     STATIC_CACHE_CONTROL,
     ConsoleRoute,
@@ -48,4 +56,14 @@ async def not_found(request: Request, rest: str) -> Response:
 
 def console_routers() -> list[APIRouter]:
     """Every router of the console; the fallback comes last."""
-    return [account.router, overview.router, lists.router, assets, fallback]
+    return [
+        account.router,
+        overview.router,
+        lists.router,
+        screens.router,
+        backfill.router,
+        incident_screens.router,
+        maintenance_screens.router,
+        assets,
+        fallback,
+    ]

@@ -1,0 +1,292 @@
+"""Every write the console's publishing screens make, through the API's own request models and
+services: the same validation (``ValidationFailed`` with the API's fields and messages), the
+same events and outbox rows, and the API's idempotency records against double submits.
+
+Each create form carries a hidden ``idempotency_key`` made when the form was shown, so a second
+post of the same form (a double click, a reload after a slow answer) replays the first result
+instead of publishing again. Incident and maintenance updates take no key on the API; the
+console still runs them through ``run_idempotent``, in namespaces of its own.
+
+This module is the only place where the console calls a write service: the signed-in user
+(``visit``) is passed to each function, for the audit log's actor.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from clarion.console.sessions import Visit, set_flash
+from clarion.context import AppContext
+from clarion.http.idempotency import run_idempotent
+from clarion.http.validation import details_from_pydantic
+from clarion.incidents import retrospective
+from clarion.incidents import service as incidents
+from clarion.incidents.schemas import (
+    StatusPagesCreateStatusPageIncidentPayloadV2,
+    StatusPagesCreateStatusPageIncidentUpdatePayloadV2,
+    StatusPagesCreateStatusPageRetrospectiveIncidentPayloadV2,
+    StatusPagesUpdateStatusPageIncidentPayloadV2,
+)
+from clarion.maintenances import service as maintenances
+from clarion.maintenances.schemas import (
+    StatusPagesCreateStatusPageMaintenancePayloadV2,
+    StatusPagesCreateStatusPageMaintenanceUpdatePayloadV2,
+)
+
+M = TypeVar("M", bound=BaseModel)
+
+#: The console's own idempotency namespaces (the API's updates take no key).
+INCIDENT_UPDATES = "console:status_page_incident_updates"
+MAINTENANCE_UPDATES = "console:status_page_maintenance_updates"
+
+
+def validated(model: type[M], values: dict[str, Any]) -> M:
+    """``values`` as the API's request ``model``; raises the API's 422 (``ValidationFailed``)
+    with its fields and messages."""
+    try:
+        return model.model_validate(values)
+    except ValidationError as error:
+        raise details_from_pydantic(error.errors()) from None
+
+
+def _statuses(payload: Any) -> list[incidents.ComponentStatusInput]:
+    return [
+        incidents.ComponentStatusInput(c.component_id, str(c.component_status))
+        for c in payload.component_statuses or []
+    ]
+
+
+async def _once(
+    ctx: AppContext,
+    visit: Visit,
+    endpoint: str,
+    key: str,
+    fingerprint: dict[str, Any],
+    write: Callable[[AsyncSession], Any],
+    flash: str,
+    replayed_flash: str,
+) -> dict[str, Any]:
+    """Run ``write`` once per (``endpoint``, ``key``) and show ``flash`` on the next page
+    (``replayed_flash`` when this post repeated an earlier one); returns the stored body.
+    ``fingerprint``: what a repeated post must match (else ``idempotency_key_reused``)."""
+    ran = False
+    key = key or secrets.token_urlsafe(18)  # a post without a key is never a repeat
+
+    async def action(session: AsyncSession) -> dict[str, Any]:
+        nonlocal ran
+        ran = True
+        body: dict[str, Any] = await write(session)
+        await set_flash(session, visit.session_id, flash)
+        return body
+
+    _status, body = await run_idempotent(ctx, endpoint, key, fingerprint, action)
+    if not ran:
+        async with ctx.db.write() as session:
+            await set_flash(session, visit.session_id, replayed_flash)
+    return body
+
+
+# -- incidents ---------------------------------------------------------------------------------
+
+
+async def declare_incident(ctx: AppContext, visit: Visit, values: dict[str, Any]) -> str:
+    """Publish the incident ``values`` describe (the API's create payload); returns its id."""
+    payload = validated(StatusPagesCreateStatusPageIncidentPayloadV2, values)
+
+    async def write(session: AsyncSession) -> dict[str, Any]:
+        view = await incidents.create_incident(
+            session,
+            ctx.events,
+            page_id=payload.status_page_id,
+            name=payload.name,
+            incident_status=str(payload.incident_status),
+            message=payload.message,
+            notify_subscribers=payload.notify_subscribers,
+            component_statuses=_statuses(payload),
+            now=ctx.clock.now(),
+        )
+        return {"id": view.incident.id}
+
+    body = await _once(
+        ctx,
+        visit,
+        "status_page_incidents",
+        payload.idempotency_key,
+        payload.model_dump(mode="json"),
+        write,
+        f"Published the incident “{payload.name}”.",
+        "This form was already published: here is the incident it created.",
+    )
+    return str(body["id"])
+
+
+async def post_incident_update(
+    ctx: AppContext, visit: Visit, key: str, form: dict[str, Any], values: dict[str, Any]
+) -> None:
+    """Publish the update ``values`` describe (the API's update payload), once per ``key``
+    and the ``form`` it came from (its changes depend on the incident's state, which the
+    first post changed)."""
+    payload = validated(StatusPagesCreateStatusPageIncidentUpdatePayloadV2, values)
+
+    async def write(session: AsyncSession) -> dict[str, Any]:
+        row = await incidents.add_update(
+            session,
+            ctx.events,
+            incident_id=payload.status_page_incident_id,
+            message=payload.message,
+            notify_subscribers=payload.notify_subscribers,
+            incident_status=str(payload.incident_status) if payload.incident_status else None,
+            component_statuses=_statuses(payload)
+            if payload.component_statuses is not None
+            else None,
+            now=ctx.clock.now(),
+        )
+        return {"id": row.id}
+
+    await _once(
+        ctx,
+        visit,
+        INCIDENT_UPDATES,
+        key,
+        form,
+        write,
+        "Published the update.",
+        "This update was already published.",
+    )
+
+
+async def rename_incident(ctx: AppContext, visit: Visit, incident_id: str, name: str) -> None:
+    """Change the incident's name (nothing is published, nobody is notified)."""
+    payload = validated(StatusPagesUpdateStatusPageIncidentPayloadV2, {"name": name})
+    async with ctx.db.write() as session:
+        await incidents.rename_incident(session, incident_id, payload.name, ctx.clock.now())
+        await set_flash(session, visit.session_id, f"Renamed the incident “{payload.name}”.")
+
+
+async def backfill_incident(ctx: AppContext, visit: Visit, values: dict[str, Any]) -> str:
+    """Record the past incident ``values`` describe (the API's retrospective payload);
+    returns its id."""
+    payload = validated(StatusPagesCreateStatusPageRetrospectiveIncidentPayloadV2, values)
+    updates = [
+        retrospective.RetrospectiveUpdateInput(
+            incident_status=str(u.incident_status),
+            message=u.message,
+            published_at=u.published_at,
+            component_statuses=_statuses(u),
+        )
+        for u in payload.updates
+    ]
+
+    async def write(session: AsyncSession) -> dict[str, Any]:
+        view = await retrospective.create_retrospective_incident(
+            session,
+            page_id=payload.status_page_id,
+            name=payload.name,
+            updates=updates,
+            now=ctx.clock.now(),
+        )
+        return {"id": view.incident.id}
+
+    body = await _once(
+        ctx,
+        visit,
+        "status_page_retrospective_incidents",
+        payload.idempotency_key,
+        payload.model_dump(mode="json"),
+        write,
+        f"Recorded the past incident “{payload.name}”.",
+        "This form was already recorded: here is the incident it created.",
+    )
+    return str(body["id"])
+
+
+# -- maintenance -------------------------------------------------------------------------------
+
+
+async def schedule_maintenance(ctx: AppContext, visit: Visit, values: dict[str, Any]) -> str:
+    """Publish the window ``values`` describe (the API's create payload); returns its id."""
+    payload = validated(StatusPagesCreateStatusPageMaintenancePayloadV2, values)
+
+    async def write(session: AsyncSession) -> dict[str, Any]:
+        view = await maintenances.create_maintenance(
+            session,
+            ctx.events,
+            page_id=payload.status_page_id,
+            name=payload.name,
+            maintenance_status=str(payload.maintenance_status),
+            affected_component_ids=payload.affected_component_ids,
+            start_at=payload.start_at,
+            end_at=payload.end_at,
+            message=payload.message,
+            notify_subscribers=payload.notify_subscribers,
+            automate=payload.automate_maintenance_status,
+            now=ctx.clock.now(),
+        )
+        return {"id": view.maintenance.id}
+
+    body = await _once(
+        ctx,
+        visit,
+        "status_page_maintenances",
+        payload.idempotency_key,
+        payload.model_dump(mode="json"),
+        write,
+        f"Scheduled the maintenance “{payload.name}”.",
+        "This form was already published: here is the window it scheduled.",
+    )
+    return str(body["id"])
+
+
+async def post_maintenance_update(
+    ctx: AppContext, visit: Visit, key: str, form: dict[str, Any], values: dict[str, Any]
+) -> None:
+    """Publish the window's update ``values`` describe (the API's payload), once per
+    ``key`` and the ``form`` it came from."""
+    payload = validated(StatusPagesCreateStatusPageMaintenanceUpdatePayloadV2, values)
+    statuses = None
+    if payload.component_statuses is not None:
+        statuses = [
+            maintenances.ComponentStatusInput(c.component_id, str(c.component_status))
+            for c in payload.component_statuses
+        ]
+
+    async def write(session: AsyncSession) -> dict[str, Any]:
+        row = await maintenances.add_update(
+            session,
+            ctx.events,
+            maintenance_id=payload.status_page_maintenance_id,
+            message=payload.message,
+            notify_subscribers=payload.notify_subscribers,
+            maintenance_status=str(payload.maintenance_status)
+            if payload.maintenance_status
+            else None,
+            component_statuses=statuses,
+            now=ctx.clock.now(),
+        )
+        return {"id": row.id}
+
+    await _once(
+        ctx,
+        visit,
+        MAINTENANCE_UPDATES,
+        key,
+        form,
+        write,
+        "Published the update.",
+        "This update was already published.",
+    )
+
+
+async def cancel_maintenance(ctx: AppContext, visit: Visit, maintenance_id: str) -> str:
+    """Remove the window for good (the API's delete); returns its name."""
+    async with ctx.db.write() as session:
+        view = await maintenances.load_maintenance(session, maintenance_id)
+        name = view.maintenance.name
+        await maintenances.delete_maintenance(session, maintenance_id, ctx.clock.now())
+        await set_flash(session, visit.session_id, f"Cancelled the maintenance “{name}”.")
+    return name
