@@ -1,7 +1,7 @@
 """The audit log: ``audit_entries``, one row per write (who, what, which object, when).
 
 Revision ID: 0008
-Revises: 0006
+Revises: 0007
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from alembic import op
 from clarion.db.base import UTCDateTime
 
 revision: str = "0008"
-down_revision: str | None = "0006"
+down_revision: str | None = "0007"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
