@@ -63,6 +63,21 @@ class Settings(BaseSettings):
     outbox_retry_base_seconds: float = 30.0
     subscription_failure_limit: int = 10
     subscribe_confirmations_per_day: int = 3
+    #: The anonymous subscribe form's budgets (0 turns one off): addresses per form token,
+    #: requests per client address (IPv6: per /64) an hour, requests an hour in all, and
+    #: confirmation e-mails per mailbox a day.
+    subscribe_addresses_per_form: int = Field(default=3, ge=0)
+    subscribe_per_client_per_hour: int = Field(default=20, ge=0)
+    subscribe_per_hour: int = Field(default=1000, ge=0)
+    subscribe_per_mailbox_per_day: int = Field(default=5, ge=0)
+    #: Work asked of the subscribe form's browser before it may post (leading zero bits of a
+    #: SHA-256; 0: none, and the form needs no JavaScript).
+    subscribe_proof_of_work_bits: int = Field(default=0, ge=0, le=32)
+    #: Accept addresses under the reserved ``.test`` domain (test installations).
+    subscribe_allow_test_domains: bool = False
+    #: The SMTP relay accepts internationalised addresses (SMTPUTF8): subscribers may use
+    #: non-ASCII characters before the @.
+    smtp_utf8: bool = False
 
     # public site (render cache and HTTP caching headers)
     public_max_age_seconds: int = 10

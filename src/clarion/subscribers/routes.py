@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import secrets
 from contextvars import ContextVar
 from dataclasses import dataclass
 from functools import lru_cache
@@ -34,9 +35,11 @@ from clarion.status_pages.service import (
     page_by_domain,
     page_by_slug,
 )
-from clarion.subscribers import service
+from clarion.subscribers import abuse, service
+from clarion.subscribers.addresses import AddressRefused, valid_address
 from clarion.subscribers.models import Subscription
 from clarion.subscribers.tokens import CONFIRM, FORM, MANAGE, make_token, read_token, signing_key
+from clarion.text import xml_safe
 
 router = APIRouter(include_in_schema=False)
 CONFIRM_MAX_AGE = 7 * 24 * 3600
@@ -178,7 +181,8 @@ async def _render_form(
         page=page,
         title=f"Subscribe to {page.name}",
         components=await _components(ctx, page),
-        form_token=make_token(key, FORM, page.id, ctx.clock.now()),
+        # A nonce per form: each one has its own budget of addresses (``abuse``).
+        form_token=make_token(key, FORM, f"{page.id}:{secrets.token_hex(8)}", ctx.clock.now()),
         error=error,
         email=email,
     )
@@ -195,7 +199,11 @@ async def subscribe(request: Request, slug: str = "") -> Response:
     key = await signing_key(ctx)
     now = ctx.clock.now()
     form_token = read_token(key, _first(form, "form_token"), FORM, now, FORM_MAX_AGE)
-    if not _same_origin(request, ctx) or form_token is None or form_token.subject != page.id:
+    if (
+        not _same_origin(request, ctx)
+        or form_token is None
+        or form_token.subject.split(":", 1)[0] != page.id
+    ):
         return _html(
             "message.html",
             403,
@@ -203,26 +211,43 @@ async def subscribe(request: Request, slug: str = "") -> Response:
             title="Please try again",
             text="The form has expired or was not sent from this site. Reload it and try again.",
         )
-    email = _first(form, "email")
+    raw_email = _first(form, "email")
+    settings = ctx.settings
     try:
-        async with ctx.db.write() as session:
-            await service.request_subscription(
-                session,
-                page,
-                email,
-                form.get("component", []),
-                now,
-                ctx.settings.subscribe_confirmations_per_day,
-            )
-    except ValidationFailed as exc:
-        return await _render_form(ctx, page, error=str(exc), email=email[:320])
-    except IntegrityError:
-        pass  # a simultaneous request created this address first: same answer
+        email = valid_address(
+            raw_email,
+            smtp_utf8=settings.smtp_utf8,
+            test_domains=settings.subscribe_allow_test_domains,
+        )
+    except AddressRefused as exc:
+        return await _render_form(ctx, page, error=str(exc), email=xml_safe(raw_email[:320]))
+    client = request.client.host if request.client else None
+    refused = await abuse.refusal(ctx, _first(form, "form_token"), client, email)
+    if refused is not None:
+        return _html(
+            "message.html", refused.status, page=page, title=refused.title, text=refused.text
+        )
+    # A mailbox over its budget gets the same answer as any other, and no e-mail.
+    if await abuse.mailbox_allows(ctx, email):
+        try:
+            async with ctx.db.write() as session:
+                await service.request_subscription(
+                    session,
+                    page,
+                    email,
+                    form.get("component", []),
+                    now,
+                    settings.subscribe_confirmations_per_day,
+                )
+        except ValidationFailed as exc:
+            return await _render_form(ctx, page, error=str(exc), email=email)
+        except IntegrityError:
+            pass  # a simultaneous request created this address first: same answer
     return _html(
         "message.html",
         page=page,
         title="Check your inbox",
-        text=f"If {email.strip()[:320]} can receive updates from {page.name}, a confirmation "
+        text=f"If {email} can receive updates from {page.name}, a confirmation "
         "e-mail is on its way. Follow the link in it to start receiving updates: nothing is "
         "sent before that.",
     )
