@@ -61,9 +61,12 @@ def _multi_line(value: str) -> str:
     return value
 
 
-SingleLine = Annotated[str, AfterValidator(_single_line)]
+#: The validators of the two kinds of text, for a type that checks other things first.
+SINGLE_LINE = AfterValidator(_single_line)
+MULTI_LINE = AfterValidator(_multi_line)
+SingleLine = Annotated[str, SINGLE_LINE]
 """A one-line text (names, ids, keys): no control character at all."""
-MultiLine = Annotated[str, AfterValidator(_multi_line)]
+MultiLine = Annotated[str, MULTI_LINE]
 """A text of several lines (messages, descriptions): tab, line feed and carriage return allowed."""
 
 

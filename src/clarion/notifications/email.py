@@ -33,6 +33,7 @@ from clarion.status_pages.models import StatusPage
 from clarion.status_pages.schemas import public_url
 from clarion.subscribers.models import Subscription
 from clarion.subscribers.tokens import CONFIRM, MANAGE, make_token, signing_key
+from clarion.text import one_line
 
 # -- SMTP ------------------------------------------------------------------------------------
 
@@ -396,7 +397,7 @@ def _part(boundary: str, content_type: str, content: str) -> str:
 
 
 def _one_line(value: str) -> str:
-    return " ".join(value.split())
+    return one_line(value)
 
 
 def _content_cached(ctx: AppContext, row: OutboxMessage, page: StatusPage) -> dict[str, Any]:

@@ -33,6 +33,7 @@ from clarion.status_pages.declaration_checks import (
     describe_error,
     path_of,
 )
+from clarion.text import MultiLine, SingleLine
 
 SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,98}[a-z0-9])?$")
 #: First path segments Clarion serves itself: a page with one of these slugs could not be
@@ -54,9 +55,10 @@ HOST_LABEL_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 #: Structure items are stored under ``<kind>:<key>`` in 200 characters.
 KEY_MAX = 190
 
-Key = Annotated[str, StringConstraints(min_length=1, max_length=KEY_MAX)]
-Name = Annotated[str, StringConstraints(min_length=1, max_length=200)]
-Description = Annotated[str, StringConstraints(max_length=4096)]
+# Texts refuse control characters (``clarion.text``), as the API does.
+Key = Annotated[SingleLine, StringConstraints(min_length=1, max_length=KEY_MAX)]
+Name = Annotated[SingleLine, StringConstraints(min_length=1, max_length=200)]
+Description = Annotated[MultiLine, StringConstraints(max_length=4096)]
 
 
 class Strict(BaseModel):
