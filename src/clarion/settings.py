@@ -84,6 +84,9 @@ class Settings(BaseSettings):
     public_stale_seconds: int = 60
     public_cache_entries: int = 2048
     public_version_ttl_seconds: float = 1.0
+    #: Who may frame the public pages: the CSP ``frame-ancestors`` source list (``'none'``:
+    #: nobody; ``'self' https://intranet.example.com`` to embed the page there).
+    public_frame_ancestors: str = "'none'"
 
     log_level: str = "info"
     #: Proxies whose ``X-Forwarded-For`` / ``X-Forwarded-Proto`` are believed: addresses and
@@ -109,6 +112,16 @@ class Settings(BaseSettings):
         if url.startswith(("postgresql://", "postgres://")):
             return "postgresql+psycopg://" + url.split("://", 1)[1]
         return url
+
+    @field_validator("public_frame_ancestors")
+    @classmethod
+    def _source_list(cls, value: str) -> str:
+        from clarion.http.security import frame_ancestors_problem
+
+        problem = frame_ancestors_problem(value)
+        if problem is not None:
+            raise ValueError(problem)
+        return value
 
     @field_validator("base_url")
     @classmethod
