@@ -5,6 +5,7 @@ client is the trusted proxy)."""
 
 from __future__ import annotations
 
+import itertools
 import re
 import uuid
 from collections.abc import Iterator
@@ -14,11 +15,14 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
+from playwright.sync_api import Browser
 from sqlalchemy import select
 
 from clarion.context import AppContext
 from clarion.subscribers.models import Subscription
-from tests.factories import make_page
+from clarion.subscribers.proof import solved
+from tests.factories import PageInfo, make_page
 from tests.harness import LiveServer, fresh_database, live_server
 from tests.subscribers.helpers import drain
 from tests.subscribers.smtp_sink import SmtpSink
@@ -34,7 +38,11 @@ ROOMY = {
 
 
 @contextmanager
-def form_server(sink: SmtpSink, tmp_path: Path, **settings: Any) -> Iterator[LiveServer]:
+def form_server(
+    sink: SmtpSink, tmp_path: Path, pages: int = 1, **settings: Any
+) -> Iterator[tuple[LiveServer, list[PageInfo]]]:
+    """A Clarion sending to ``sink`` with ``settings`` (other budgets roomy), and ``pages``
+    fresh pages."""
     values: dict[str, Any] = {**ROOMY, **settings}
     with (
         fresh_database(str(tmp_path)) as url,
@@ -42,7 +50,7 @@ def form_server(sink: SmtpSink, tmp_path: Path, **settings: Any) -> Iterator[Liv
             url, smtp_url=sink.url, smtp_from="Status <status@example.com>", **values
         ) as srv,
     ):
-        yield srv
+        yield srv, [make_page(srv, components=1) for _ in range(pages)]
 
 
 def form_token(http: httpx.Client, slug: str, client: str = "198.51.100.1") -> str:
@@ -84,8 +92,7 @@ def stored(server: LiveServer) -> list[str]:
 def test_spellings_of_one_mailbox_on_many_pages_get_at_most_its_daily_budget(
     sink: SmtpSink, tmp_path: Path
 ) -> None:
-    with form_server(sink, tmp_path, subscribe_per_mailbox_per_day=3) as server:
-        pages = [make_page(server, components=1) for _ in range(3)]
+    with form_server(sink, tmp_path, subscribe_per_mailbox_per_day=3, pages=3) as (server, pages):
         name = f"victim{uuid.uuid4().hex[:6]}"
         spellings = [f"{name}+{i}@gmail.com" for i in range(6)] + [
             f"{name[:3]}.{name[3:]}+x@googlemail.com",
@@ -112,8 +119,7 @@ def test_one_client_gets_its_hourly_budget_and_others_are_not_held_up(
     sink: SmtpSink, tmp_path: Path
 ) -> None:
     domain = f"c{uuid.uuid4().hex[:6]}.example.com"
-    with form_server(sink, tmp_path, subscribe_per_client_per_hour=4) as server:
-        page = make_page(server, components=1)
+    with form_server(sink, tmp_path, subscribe_per_client_per_hour=4) as (server, [page]):
         with httpx.Client(base_url=server.base_url, timeout=30) as http:
             answers = [
                 subscribe(http, page.slug, f"reader{i}@{domain}", "198.51.100.7").status_code
@@ -134,8 +140,7 @@ def test_one_client_gets_its_hourly_budget_and_others_are_not_held_up(
 
 def test_a_form_token_serves_a_few_addresses_only(sink: SmtpSink, tmp_path: Path) -> None:
     domain = f"f{uuid.uuid4().hex[:6]}.example.com"
-    with form_server(sink, tmp_path, subscribe_addresses_per_form=2) as server:
-        page = make_page(server, components=1)
+    with form_server(sink, tmp_path, subscribe_addresses_per_form=2) as (server, [page]):
         with httpx.Client(base_url=server.base_url, timeout=30) as http:
             token = form_token(http, page.slug)
             emails = [f"reader{i}@{domain}" for i in (0, 0, 1, 2, 3, 4)]
@@ -151,8 +156,7 @@ def test_a_form_token_serves_a_few_addresses_only(sink: SmtpSink, tmp_path: Path
 
 def test_the_whole_instance_has_an_hourly_budget(sink: SmtpSink, tmp_path: Path) -> None:
     domain = f"g{uuid.uuid4().hex[:6]}.example.com"
-    with form_server(sink, tmp_path, subscribe_per_hour=3) as server:
-        pages = [make_page(server, components=1) for _ in range(2)]
+    with form_server(sink, tmp_path, subscribe_per_hour=3, pages=2) as (server, pages):
         with httpx.Client(base_url=server.base_url, timeout=30) as http:
             answers = [
                 subscribe(http, pages[i % 2].slug, f"r{i}@{domain}", f"192.0.2.{i}")
@@ -167,8 +171,7 @@ def test_the_whole_instance_has_an_hourly_budget(sink: SmtpSink, tmp_path: Path)
 def test_addresses_are_checked_before_anything_is_stored_or_sent(
     sink: SmtpSink, tmp_path: Path
 ) -> None:
-    with form_server(sink, tmp_path) as server:
-        page = make_page(server, components=1)
+    with form_server(sink, tmp_path) as (server, [page]):
         refused = {
             "nul\x00@example.com": "U+0000",
             "esc\x1b[31m@example.com": "invalid characters",
@@ -198,9 +201,62 @@ def test_addresses_are_checked_before_anything_is_stored_or_sent(
 def test_non_ascii_mailbox_names_are_accepted_when_the_relay_speaks_smtputf8(
     sink: SmtpSink, tmp_path: Path
 ) -> None:
-    with form_server(sink, tmp_path, smtp_utf8=True) as server:
-        page = make_page(server, components=1)
+    with form_server(sink, tmp_path, smtp_utf8=True) as (server, [page]):
         with httpx.Client(base_url=server.base_url, timeout=30) as http:
             answer = subscribe(http, page.slug, "Müller@example.com")
             assert answer.status_code == 200, answer.text
         assert stored(server) == ["müller@example.com"]
+
+
+def solve(token: str, bits: int) -> str:
+    return next(str(n) for n in itertools.count() if solved(token, str(n), bits))
+
+
+def test_with_a_proof_of_work_the_form_is_sent_only_with_a_solution(
+    sink: SmtpSink, tmp_path: Path
+) -> None:
+    domain = f"p{uuid.uuid4().hex[:6]}.example.com"
+    with form_server(sink, tmp_path, subscribe_proof_of_work_bits=10) as (server, [page]):
+        with httpx.Client(base_url=server.base_url, timeout=30) as http:
+            form = http.get(f"/{page.slug}/subscribe")
+            assert 'data-pow-bits="10"' in form.text and "subscribe.js" in form.text
+            assert "script-src 'self'" in form.headers["content-security-policy"]
+            token = form_token(http, page.slug)
+            data = {"form_token": token, "email": f"a@{domain}"}
+            for answer in ("", "0x10", "1" * 13, str(int(solve(token, 10)) + 1)):
+                if answer and solved(token, answer, 10):
+                    continue
+                refused = http.post(f"/{page.slug}/subscribe", data={**data, "proof": answer})
+                assert refused.status_code == 400
+                assert "short check" in refused.text
+            sent = http.post(f"/{page.slug}/subscribe", data={**data, "proof": solve(token, 10)})
+            assert sent.status_code == 200, sent.text
+        drain(server)
+        assert mails_to_domain(sink, domain) == 1
+
+
+def test_without_the_setting_the_form_loads_no_script(sink: SmtpSink, tmp_path: Path) -> None:
+    with form_server(sink, tmp_path) as (server, [page]):
+        form = httpx.get(f"{server.base_url}/{page.slug}/subscribe", timeout=30)
+        assert "<script" not in form.text and "data-pow-bits" not in form.text
+        assert "script-src" not in form.headers["content-security-policy"]
+
+
+@pytest.mark.browser
+def test_a_browser_solves_the_proof_of_work_and_subscribes(
+    browser: Browser, sink: SmtpSink, tmp_path: Path
+) -> None:
+    reader = f"pow-{uuid.uuid4().hex[:8]}@example.com"
+    with form_server(sink, tmp_path, subscribe_proof_of_work_bits=12) as (server, [page]):
+        tab = browser.new_page()
+        problems: list[str] = []
+        tab.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+        tab.on("pageerror", lambda e: problems.append(str(e)))
+        tab.goto(f"{server.base_url}/{page.slug}/subscribe")
+        tab.fill("#email", reader)
+        tab.click("button[type=submit]")
+        tab.wait_for_selector("h1:has-text('Check your inbox')", timeout=60_000)
+        assert problems == []
+        tab.close()
+        drain(server)
+        assert len(sink.to(reader)) == 1

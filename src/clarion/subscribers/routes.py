@@ -35,7 +35,7 @@ from clarion.status_pages.service import (
     page_by_domain,
     page_by_slug,
 )
-from clarion.subscribers import abuse, service
+from clarion.subscribers import abuse, proof, service
 from clarion.subscribers.addresses import AddressRefused, valid_address
 from clarion.subscribers.models import Subscription
 from clarion.subscribers.tokens import CONFIRM, FORM, MANAGE, make_token, read_token, signing_key
@@ -45,6 +45,10 @@ router = APIRouter(include_in_schema=False)
 CONFIRM_MAX_AGE = 7 * 24 * 3600
 FORM_MAX_AGE = 24 * 3600
 MAX_FORM_BYTES = 16_384
+PROOF_MISSING = (
+    "Your browser has to finish a short check before subscribing. Allow JavaScript for this "
+    "page, wait a moment and send the form again."
+)
 
 
 @lru_cache(maxsize=1)
@@ -77,7 +81,15 @@ class _Links:
         return self.prefix + "/" + path.lstrip("/")
 
 
-def _html(template: str, status: int = 200, **values: Any) -> HTMLResponse:
+#: The subscription pages' policy: stricter than the public site's (``http.security``); a
+#: form that asks for a proof of work may run the site's own script.
+_POLICY = (
+    "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
+    "frame-ancestors 'none'"
+)
+
+
+def _html(template: str, status: int = 200, *, script: bool = False, **values: Any) -> HTMLResponse:
     prefix = _prefix.get()
     body = _templates().get_template(template).render(prefix=prefix, links=_Links(prefix), **values)
     response = HTMLResponse(body, status_code=status)
@@ -87,8 +99,7 @@ def _html(template: str, status: int = 200, **values: Any) -> HTMLResponse:
     response.headers["Referrer-Policy"] = "same-origin"
     response.headers["X-Frame-Options"] = "DENY"
     response.headers["Content-Security-Policy"] = (
-        "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
-        "frame-ancestors 'none'"
+        _POLICY + "; script-src 'self'" if script else _POLICY
     )
     return response
 
@@ -175,9 +186,12 @@ async def _render_form(
     ctx: AppContext, page: StatusPage, error: str | None = None, email: str = ""
 ) -> HTMLResponse:
     key = await signing_key(ctx)
+    bits = ctx.settings.subscribe_proof_of_work_bits
     return _html(
         "subscribe.html",
         400 if error else 200,
+        script=bits > 0,
+        pow_bits=bits,
         page=page,
         title=f"Subscribe to {page.name}",
         components=await _components(ctx, page),
@@ -221,6 +235,10 @@ async def subscribe(request: Request, slug: str = "") -> Response:
         )
     except AddressRefused as exc:
         return await _render_form(ctx, page, error=str(exc), email=xml_safe(raw_email[:320]))
+    if not proof.solved(
+        _first(form, "form_token"), _first(form, "proof"), settings.subscribe_proof_of_work_bits
+    ):
+        return await _render_form(ctx, page, error=PROOF_MISSING, email=email)
     client = request.client.host if request.client else None
     refused = await abuse.refusal(ctx, _first(form, "form_token"), client, email)
     if refused is not None:
