@@ -145,9 +145,14 @@ def test_a_body_timestamp_outside_1970_to_2099_is_invalid_value_at_its_pointer(
 
 
 def test_the_edges_of_the_range_are_accepted(raw: Raw, page: PageInfo) -> None:
-    for value in ("1970-01-01T00:00:00Z", "2099-12-31T23:59:59.999999Z"):
-        response = retrospective(raw, page, value)
-        assert response.status_code == 201, response.text
+    assert retrospective(raw, page, "1970-01-01T00:00:00Z").status_code == 201
+    [end_at] = [
+        t
+        for t in TIMESTAMPS
+        if t.operation_id == "StatusPagesV2_CreateStatusPageMaintenance" and t.name == "end_at"
+    ]
+    response = send_with(raw, page, end_at, "2099-12-31T23:59:59.999999Z")
+    assert response.status_code == 201, response.text
 
 
 def test_a_query_timestamp_in_year_1_goes_out_with_four_digits(
