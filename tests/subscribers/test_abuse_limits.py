@@ -25,7 +25,7 @@ from clarion.subscribers.proof import solved
 from tests.factories import PageInfo, make_page
 from tests.harness import LiveServer, fresh_database, live_server
 from tests.subscribers.helpers import drain
-from tests.subscribers.smtp_sink import SmtpSink
+from tests.subscribers.smtp_sink import SmtpSink, smtp_sink
 
 _FORM_TOKEN = re.compile(r'name="form_token" value="([^"]+)"')
 #: Budgets large enough to stay out of the way of the one a test is about.
@@ -198,14 +198,21 @@ def test_addresses_are_checked_before_anything_is_stored_or_sent(
         assert len(sink.to("reader@xn--bcher-kva.example.com")) == 1
 
 
-def test_non_ascii_mailbox_names_are_accepted_when_the_relay_speaks_smtputf8(
-    sink: SmtpSink, tmp_path: Path
+def test_non_ascii_mailbox_names_are_accepted_and_sent_when_the_relay_speaks_smtputf8(
+    tmp_path: Path,
 ) -> None:
-    with form_server(sink, tmp_path, smtp_utf8=True) as (server, [page]):
-        with httpx.Client(base_url=server.base_url, timeout=30) as http:
-            answer = subscribe(http, page.slug, "Müller@example.com")
-            assert answer.status_code == 200, answer.text
-        assert stored(server) == ["müller@example.com"]
+    with (
+        smtp_sink(smtputf8=True) as utf8_sink,
+        form_server(utf8_sink, tmp_path, smtp_utf8=True) as (server, [page]),
+        httpx.Client(base_url=server.base_url, timeout=30) as http,
+    ):
+        answer = subscribe(http, page.slug, "Müller@Bücher.example.com")
+        assert answer.status_code == 200, answer.text
+        assert stored(server) == ["müller@xn--bcher-kva.example.com"]
+        drain(server)
+        [mail] = utf8_sink.to("müller@xn--bcher-kva.example.com")
+        assert mail.message["To"] == "müller@xn--bcher-kva.example.com"
+        assert "Confirm your subscription" in str(mail.message["Subject"])
 
 
 def solve(token: str, bits: int) -> str:

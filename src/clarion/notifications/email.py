@@ -159,7 +159,9 @@ class SmtpPool:
             if client is None:
                 client = await self._connect()
             try:
-                await client.sendmail(sender, [recipient], message)
+                await client.sendmail(
+                    sender, [recipient], message, mail_options=_options(recipient)
+                )
             except aiosmtplib.SMTPResponseException:
                 # The session is still usable after a refused message; keep it.
                 await _reset(client)
@@ -366,7 +368,7 @@ def build_message(
     headers = [
         ("Subject", _header(values["subject"])),
         ("From", sender),
-        ("To", _header(subscription.email or "")),
+        ("To", _address(subscription.email or "")),
         ("Date", formatdate(ctx.clock.now().timestamp(), usegmt=True)),
         ("Message-ID", f"<{row.id}.{row.kind}@{domain}>"),
         ("List-Unsubscribe", f"<{urls['unsubscribe']}>"),
@@ -385,7 +387,8 @@ def build_message(
         _part(boundary, "text/html", body),
         f"--{boundary}--\r\n",
     ]
-    return "".join(parts).encode("ascii")
+    # ASCII but for a mailbox name beyond ASCII in To (sent with SMTPUTF8, RFC 6532).
+    return "".join(parts).encode("utf-8")
 
 
 def _part(boundary: str, content_type: str, content: str) -> str:
@@ -398,6 +401,17 @@ def _part(boundary: str, content_type: str, content: str) -> str:
 
 def _one_line(value: str) -> str:
     return one_line(value)
+
+
+def _address(value: str) -> str:
+    """An address as a header value: as it is (UTF-8 beyond ASCII, RFC 6532: only subscribers
+    of an installation whose relay speaks SMTPUTF8 have such addresses)."""
+    return _one_line(value)[:900]
+
+
+def _options(recipient: str) -> list[str]:
+    """``MAIL FROM`` options: SMTPUTF8 for a mailbox name beyond ASCII."""
+    return [] if recipient.isascii() else ["SMTPUTF8"]
 
 
 def _content_cached(ctx: AppContext, row: OutboxMessage, page: StatusPage) -> dict[str, Any]:

@@ -65,8 +65,8 @@ def valid_address(raw: str, *, smtp_utf8: bool, test_domains: bool = False) -> s
         )
     except EmailNotValidError as error:
         raise AddressRefused(f"Enter a valid e-mail address. {error}") from None
-    # The domain in ASCII (IDNA) whenever the mailbox name is ASCII: any relay can send there.
-    return (found.ascii_email or found.normalized).lower()
+    # The domain in ASCII (IDNA): every relay can send there.
+    return f"{found.local_part}@{found.ascii_domain}".lower()
 
 
 def mailbox_key(address: str) -> str:
