@@ -58,9 +58,15 @@ class Settings(BaseSettings):
     smtp_timeout_seconds: float = 30.0
     outbox_batch_size: int = 200
     outbox_concurrency: int = 32
-    outbox_lease_seconds: float = 120.0
+    #: Deliveries in flight to one webhook host at once.
+    outbox_webhook_host_concurrency: int = Field(default=4, ge=1)
+    #: A claim's lease; a live worker renews it every third of this (heartbeats), so it bounds
+    #: how long the rows of a crashed worker wait.
+    outbox_lease_seconds: float = Field(default=30.0, gt=0)
     outbox_max_attempts: int = 8
     outbox_retry_base_seconds: float = 30.0
+    #: A message that keeps failing temporarily is given up (``dead``) once it is this old.
+    outbox_max_age_hours: float = Field(default=48.0, gt=0)
     subscription_failure_limit: int = 10
     subscribe_confirmations_per_day: int = 3
     #: The anonymous subscribe form's budgets (0 turns one off): addresses per form token,

@@ -27,6 +27,13 @@ async def run_once(ctx: AppContext) -> int:
 
 
 async def _loop(ctx: AppContext, job: Job, stop: asyncio.Event) -> None:
+    while job.forever is not None and not stop.is_set():
+        try:
+            await job.forever(ctx, stop)
+        except Exception:
+            log.exception("job %s failed", job.name)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=job.interval_seconds)
     while not stop.is_set():
         try:
             did = await job.run(ctx)

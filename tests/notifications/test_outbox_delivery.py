@@ -1,6 +1,7 @@
-"""Outbox delivery outcomes against a real SMTP server: retry with backoff after a temporary
-failure, dead after too many attempts or a permanent refusal, subscriptions disabled after a
-run of failures, and a repeated fan-out queuing nothing twice."""
+"""Outbox delivery outcomes against a real SMTP server: a relay refusing (421) or down pauses
+delivery and is held against no one, a 4xx refusal waits without counting, a message is given
+up only at the maximum age or on a permanent refusal, subscriptions are disabled after a run of
+permanent refusals, and a repeated fan-out queues nothing twice."""
 
 from __future__ import annotations
 
@@ -50,7 +51,7 @@ def subscription_of(server: LiveServer, email: str) -> Subscription:
     return server.call(body)
 
 
-def test_a_temporary_smtp_failure_is_retried_later_and_then_delivered(
+def test_a_relay_answering_421_pauses_delivery_and_the_message_goes_when_it_answers_again(
     mail_server: LiveServer, sink: SmtpSink, clock_restored: None
 ) -> None:
     page = make_page(mail_server)
@@ -64,9 +65,12 @@ def test_a_temporary_smtp_failure_is_retried_later_and_then_delivered(
         assert row.status == "pending"
         assert row.attempts == 1
         assert "421" in (row.last_error or "")
-        assert row.next_attempt_at > row.created_at + timedelta(seconds=4)
-        assert drain(mail_server) == 0  # not due yet
-        assert subscription_of(mail_server, reader).consecutive_failures == 1
+        # Due again when the relay's pause ends (a second at first), whatever the backoff.
+        assert row.next_attempt_at <= mail_server.clock.now() + timedelta(seconds=2)
+        assert drain(mail_server) == 0  # paused
+        subscription = subscription_of(mail_server, reader)
+        assert subscription.consecutive_failures == 0
+        assert subscription.disabled_at is None
     finally:
         sink.down = False
     mail_server.clock.offset += timedelta(minutes=5)
@@ -74,28 +78,60 @@ def test_a_temporary_smtp_failure_is_retried_later_and_then_delivered(
     [row] = outbox_rows(mail_server, subject_id=incident.id)
     assert row.status == "sent" and row.attempts == 2 and row.sent_at is not None
     assert len(sink.to(reader)) == 1
-    assert subscription_of(mail_server, reader).consecutive_failures == 0
 
 
-def test_a_message_is_dead_after_the_last_attempt(
+def test_a_message_the_relay_keeps_refusing_waits_until_the_maximum_age(
     mail_server: LiveServer, sink: SmtpSink, clock_restored: None
 ) -> None:
     page = make_page(mail_server)
     [reader] = add_subscribers(mail_server, page.id, 1)
+    attempts = mail_server.settings.outbox_max_attempts + 2
     sink.down = True
     try:
         with sdk_for(mail_server) as sdk:
             incident = create_incident(sdk, page.id, "Never arrives")
-        for _ in range(mail_server.settings.outbox_max_attempts):
+        for _ in range(attempts):
             drain(mail_server)
             mail_server.clock.offset += timedelta(hours=1)
         [row] = outbox_rows(mail_server, subject_id=incident.id)
+        assert (row.status, row.attempts) == ("pending", attempts)  # past the last attempt
+        mail_server.clock.offset += timedelta(hours=mail_server.settings.outbox_max_age_hours)
+        drain(mail_server)
+        [row] = outbox_rows(mail_server, subject_id=incident.id)
         assert row.status == "dead"
-        assert row.attempts == mail_server.settings.outbox_max_attempts
+        assert "given up: older than" in (row.last_error or "")
         assert drain(mail_server) == 0
     finally:
         sink.down = False
     assert sink.to(reader) == []
+    assert subscription_of(mail_server, reader).consecutive_failures == 0
+
+
+def test_a_recipient_refused_with_4xx_waits_and_counts_against_no_one(
+    mail_server: LiveServer, sink: SmtpSink, clock_restored: None
+) -> None:
+    page = make_page(mail_server)
+    [busy, other] = add_subscribers(mail_server, page.id, 2)
+    sink.refuse[busy] = 450
+    limit = mail_server.settings.subscription_failure_limit
+    try:
+        with sdk_for(mail_server) as sdk:
+            incident = create_incident(sdk, page.id, "Greylisted")
+        for _ in range(limit + 1):
+            drain(mail_server)
+            mail_server.clock.offset += timedelta(hours=2)
+        rows = {r.subscription_id: r for r in outbox_rows(mail_server, subject_id=incident.id)}
+        refused = rows[subscription_of(mail_server, busy).id]
+        assert (refused.status, refused.attempts) == ("pending", limit + 1)
+        assert "450" in (refused.last_error or "")
+        assert subscription_of(mail_server, busy).consecutive_failures == 0
+        assert subscription_of(mail_server, busy).disabled_at is None
+        assert len(sink.to(other)) == 1
+    finally:
+        del sink.refuse[busy]
+    mail_server.clock.offset += timedelta(hours=2)
+    drain(mail_server)
+    assert len(sink.to(busy)) == 1
 
 
 def test_permanent_refusals_kill_the_message_at_once_and_a_run_of_them_disables_the_address(

@@ -1,5 +1,6 @@
 """Webhook delivery end to end: an incident published through incident.io's SDK reaches a
-real HTTP receiver on loopback through the outbox, signed, retried, and disabled on failure."""
+real HTTP receiver on loopback through the outbox, signed, retried, and disabled after a run of
+refusals."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -37,7 +39,7 @@ from clarion.notifications.signing import verify
 from clarion.notifications.webhooks import add_webhook
 from clarion.subscribers.models import Subscription
 from tests.cli.test_add_webhook import run
-from tests.factories import PageInfo, make_key, make_page
+from tests.factories import OPERATOR, PageInfo, make_key, make_page
 from tests.harness import LiveServer, fresh_database, live_server
 from tests.notifications.webhook_receiver import Receiver, Reply, webhook_receiver
 
@@ -89,6 +91,7 @@ def subscribe(
         async with ctx.db.write() as session:
             sub, secret = await add_webhook(
                 session,
+                actor=OPERATOR,
                 page=page.slug,
                 url=url,
                 components=components,
@@ -200,25 +203,25 @@ def test_server_errors_are_retried_with_the_same_webhook_id_until_accepted(
     assert subscription(hook_server, sub_id).consecutive_failures == 0
 
 
-def test_a_run_of_failures_disables_the_subscription_and_warns_without_the_secret(
+def test_a_run_of_refusals_disables_the_subscription_and_warns_without_the_secret(
     hook_server: LiveServer,
     hook_sdk: AuthenticatedClient,
     hook_page: PageInfo,
     receiver: Receiver,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    receiver.default = Reply(500)
+    receiver.default = Reply(404)
     sub_id, secret = subscribe(hook_server, hook_page, receiver.url("/always-fails"))
-    publish(hook_sdk, hook_page)
     with caplog.at_level(logging.WARNING):
-        deliver_until_settled(hook_server, sub_id)
+        for _ in range(FAILURE_LIMIT):
+            publish(hook_sdk, hook_page)
+            deliver_until_settled(hook_server, sub_id)
 
     assert len(receiver.received()) == FAILURE_LIMIT
     sub = subscription(hook_server, sub_id)
     assert sub.disabled_at is not None
     assert sub.consecutive_failures == FAILURE_LIMIT
-    [row] = rows_of(hook_server, sub_id)
-    assert row.status == "failed"
+    assert {r.status for r in rows_of(hook_server, sub_id)} == {"dead"}
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert any(sub_id in w and "disabled" in w for w in warnings)
     assert not any(secret in r.getMessage() for r in caplog.records)
@@ -228,6 +231,40 @@ def test_a_run_of_failures_disables_the_subscription_and_warns_without_the_secre
     publish(hook_sdk, hook_page)
     hook_server.call(outbox.deliver_due)
     assert len(receiver.received()) == FAILURE_LIMIT
+
+
+def test_server_errors_count_against_the_endpoint_only_once_a_message_is_given_up(
+    tmp_path: Path, receiver: Receiver
+) -> None:
+    """A receiver answering 500 is retried without counting each attempt; the message given
+    up after the last attempt counts once, so one bad spell never disables an endpoint."""
+    with (
+        fresh_database(str(tmp_path)) as url,
+        live_server(
+            url,
+            webhook_allow_private=True,
+            webhook_timeout_seconds=2.0,
+            outbox_retry_base_seconds=0.01,
+            outbox_max_attempts=3,
+            subscription_failure_limit=2,
+        ) as server,
+        AuthenticatedClient(
+            base_url=server.base_url, token=make_key(server), raise_on_unexpected_status=True
+        ) as sdk,
+    ):
+        receiver.default = Reply(500)
+        page = make_page(server, components=1)
+        sub_id, _ = subscribe(server, page, receiver.url())
+        publish(sdk, page)
+        deliver_until_settled(server, sub_id)
+
+        assert len(receiver.received()) == 3
+        [row] = rows_of(server, sub_id)
+        assert (row.status, row.attempts) == ("dead", 3)
+        assert "given up after 3 attempts" in (row.last_error or "")
+        sub = subscription(server, sub_id)
+        assert sub.consecutive_failures == 1
+        assert sub.disabled_at is None
 
 
 def test_410_gone_disables_the_subscription_at_once(

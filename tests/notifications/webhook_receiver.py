@@ -41,8 +41,12 @@ class Receiver:
     def port(self) -> int:
         return int(self._server.server_address[1])
 
+    @property
+    def host(self) -> str:
+        return str(self._server.server_address[0])
+
     def url(self, path: str = "/hook") -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
+        return f"http://{self.host}:{self.port}{path}"
 
     def reply(self, *replies: Reply) -> None:
         with self.lock:
@@ -58,7 +62,8 @@ class Receiver:
 
 
 @contextmanager
-def webhook_receiver() -> Iterator[Receiver]:
+def webhook_receiver(host: str = "127.0.0.1") -> Iterator[Receiver]:
+    """A receiver listening on ``host`` (any loopback address) and a free port."""
     holder: dict[str, Receiver] = {}
 
     class Handler(BaseHTTPRequestHandler):
@@ -90,7 +95,7 @@ def webhook_receiver() -> Iterator[Receiver]:
         def log_message(self, format: str, *args: object) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server = ThreadingHTTPServer((host, 0), Handler)
     server.daemon_threads = True
     holder["receiver"] = Receiver(server)
     thread = threading.Thread(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from clarion.api_keys import service
+from clarion.audit import Actor
 from clarion.cli.common import load_settings, run_with_context
 from clarion.context import AppContext
 from clarion.errors import NotFound
@@ -34,7 +35,7 @@ def create(name: str, roles: tuple[str, ...]) -> None:
     async def body(ctx: AppContext) -> str:
         async with ctx.db.write() as session:
             _key, token = await service.create_key(
-                session, name.strip(), list(roles), ctx.clock.now()
+                session, name.strip(), list(roles), ctx.clock.now(), actor=Actor.cli()
             )
         return token
 
@@ -71,7 +72,7 @@ def revoke(key: str) -> None:
 
     async def body(ctx: AppContext) -> str:
         async with ctx.db.write() as session:
-            row = await service.revoke_key(session, key, ctx.clock.now())
+            row = await service.revoke_key(session, key, ctx.clock.now(), actor=Actor.cli())
         return f"revoked {row.id} ({row.name})"
 
     try:

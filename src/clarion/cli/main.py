@@ -18,6 +18,9 @@ OPTIONAL_SUBCOMMAND_MODULES = (
     "clarion.cli.export",
     "clarion.cli.outbox",
     "clarion.cli.subscribers",
+    "clarion.cli.incidents",
+    "clarion.cli.maintenance",
+    "clarion.cli.audit",
 )
 
 

@@ -9,6 +9,7 @@ from typing import TypeVar
 
 import click
 
+from clarion.audit import Actor
 from clarion.cli.common import load_settings, run_with_context
 from clarion.context import AppContext
 from clarion.errors import NotFound, ValidationFailed
@@ -53,6 +54,7 @@ def add_webhook(page: str, components: tuple[str, ...], url: str) -> None:
                 components=components,
                 allow_private=ctx.settings.webhook_allow_private,
                 now=ctx.clock.now(),
+                actor=Actor.cli(),
             )
         return subscription.id, secret
 
@@ -69,7 +71,9 @@ def enable_webhook(subscription_id: str) -> None:
 
     async def body(ctx: AppContext) -> None:
         async with ctx.db.write() as session:
-            await webhooks.enable_webhook(session, subscription_id, ctx.clock.now())
+            await webhooks.enable_webhook(
+                session, subscription_id, ctx.clock.now(), actor=Actor.cli()
+            )
 
     _run(body)
     click.echo(f"enabled webhook subscription {subscription_id}", err=True)
@@ -82,7 +86,9 @@ def remove_webhook(subscription_id: str) -> None:
 
     async def body(ctx: AppContext) -> None:
         async with ctx.db.write() as session:
-            await webhooks.remove_webhook(session, subscription_id, ctx.clock.now())
+            await webhooks.remove_webhook(
+                session, subscription_id, ctx.clock.now(), actor=Actor.cli()
+            )
 
     _run(body)
     click.echo(f"removed webhook subscription {subscription_id}", err=True)
@@ -104,7 +110,11 @@ def rotate_webhook_secret(subscription_id: str, keep_old_hours: float) -> None:
     async def body(ctx: AppContext) -> str:
         async with ctx.db.write() as session:
             return await webhooks.rotate_secret(
-                session, subscription_id, ctx.clock.now(), timedelta(hours=keep_old_hours)
+                session,
+                subscription_id,
+                ctx.clock.now(),
+                timedelta(hours=keep_old_hours),
+                actor=Actor.cli(),
             )
 
     secret = _run(body)

@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -17,8 +18,20 @@ if TYPE_CHECKING:
     from clarion.status_pages.models import StatusPage
     from clarion.subscribers.models import Subscription
 
-#: ``deliver(ctx, row, subscription)``: returns on success, raises a ``DeliveryFailure``.
-Deliver = Callable[["AppContext", "OutboxMessage", "Subscription"], Awaitable[None]]
+#: ``deliver(ctx, row, subscription, lease)``: returns on success, raises a ``DeliveryFailure``;
+#: calls ``lease()`` right before the message leaves (it raises when the lease is lost).
+Deliver = Callable[
+    ["AppContext", "OutboxMessage", "Subscription", Callable[[], None]], Awaitable[None]
+]
+
+
+@dataclass
+class Pause:
+    """A destination that could not be reached: nothing is sent to it before ``until``;
+    ``count`` pauses in a row (each twice as long as the last, up to a minute)."""
+
+    until: datetime
+    count: int
 
 
 @dataclass
@@ -30,6 +43,8 @@ class Channels:
     email_pages_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     #: Rendered message content, the same for every recipient of one event.
     email_content: dict[tuple[str, ...], dict[str, Any]] = field(default_factory=dict)
+    #: Destinations (the SMTP relay, webhook hosts) paused after failing to answer.
+    pauses: dict[str, Pause] = field(default_factory=dict)
 
     async def close(self) -> None:
         closers = [c.close for c in (self.smtp_pool, self.webhook_sender) if c is not None]

@@ -28,7 +28,13 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from clarion.context import AppContext
 from clarion.notifications.email_content import content, time_html
 from clarion.notifications.models import OutboxMessage
-from clarion.notifications.outbox import PermanentFailure, TemporaryFailure
+from clarion.notifications.outbox import (
+    LeaseCheck,
+    PermanentFailure,
+    RelayUnavailable,
+    TemporaryFailure,
+    no_lease_check,
+)
 from clarion.status_pages.models import StatusPage
 from clarion.status_pages.schemas import public_url
 from clarion.subscribers.models import Subscription
@@ -151,13 +157,22 @@ class SmtpPool:
             raise
         return client
 
-    async def send(self, message: bytes, sender: str, recipient: str) -> None:
+    async def send(
+        self, message: bytes, sender: str, recipient: str, lease: LeaseCheck = no_lease_check
+    ) -> None:
+        """Send one message; ``lease()`` is called once a connection is ready, right before
+        the message goes out (it raises to stop the send)."""
         async with self._slots:
             client = self._idle.pop() if self._idle else None
             if client is not None and not client.is_connected:
                 client = None
             if client is None:
                 client = await self._connect()
+            try:
+                lease()
+            except BaseException:
+                self._idle.append(client)
+                raise
             try:
                 await client.sendmail(
                     sender, [recipient], message, mail_options=_options(recipient)
@@ -212,18 +227,25 @@ def _pool(ctx: AppContext) -> SmtpPool:
     return pool
 
 
-def _ours(message: str) -> TemporaryFailure:
-    """A failure of Clarion's own mail setup: retried, never held against the subscriber."""
-    return TemporaryFailure(message, counts_against_subscription=False)
+def _ours(message: str) -> RelayUnavailable:
+    """A failure of Clarion's own mail setup or relay: the message waits for it, and it is
+    never held against the subscriber."""
+    return RelayUnavailable(message)
 
 
-async def deliver(ctx: AppContext, row: OutboxMessage, subscription: Subscription) -> None:
+async def deliver(
+    ctx: AppContext,
+    row: OutboxMessage,
+    subscription: Subscription,
+    lease: LeaseCheck = no_lease_check,
+) -> None:
     """Send one outbox row as e-mail.
 
-    A refused recipient (RCPT) is the subscriber's failure: permanent on 5xx, temporary on
-    4xx. Anything else (cannot connect, authentication, the server refusing the sender or the
-    message) is retried and never counts against the subscriber, except a 5xx refusal of the
-    message itself, which no retry can fix.
+    A 5xx refusal of the recipient (RCPT) or of the message (DATA) is permanent and the
+    subscriber's. A 4xx refusal is temporary and no one's fault: the message waits and is
+    tried again. Anything that makes the relay itself unusable (cannot connect, a timeout, TLS,
+    authentication, 421 "service not available", the sender or a command refused) is
+    ``RelayUnavailable``: the e-mail lane pauses and the message waits for the relay.
     """
     if not subscription.email:
         raise PermanentFailure("the subscription has no e-mail address")
@@ -234,20 +256,24 @@ async def deliver(ctx: AppContext, row: OutboxMessage, subscription: Subscriptio
     message = build_message(ctx, row, subscription, page, key)
     sender = parseaddr(ctx.settings.smtp_from)[1] or ctx.settings.smtp_from
     try:
-        await _pool(ctx).send(message, sender, subscription.email)
+        await _pool(ctx).send(message, sender, subscription.email, lease)
     except aiosmtplib.SMTPRecipientsRefused as exc:
         codes = [r.code for r in exc.recipients]
         text = f"recipient refused ({', '.join(str(c) for c in codes)})"
         if codes and all(c >= 500 for c in codes):
             raise PermanentFailure(text) from None
-        raise TemporaryFailure(text) from None
+        if 421 in codes:
+            raise _ours(text) from None
+        raise TemporaryFailure(text, attempts_limited=False) from None
     except aiosmtplib.SMTPAuthenticationError as exc:
         raise _ours(f"SMTP authentication failed ({exc.code})") from None
     except aiosmtplib.SMTPDataError as exc:
         text = f"SMTP {exc.code} for the message: {exc.message[:200]}"
         if exc.code >= 500:
             raise PermanentFailure(text) from None
-        raise _ours(text) from None
+        if exc.code == 421:
+            raise _ours(text) from None
+        raise TemporaryFailure(text, attempts_limited=False) from None
     except aiosmtplib.SMTPResponseException as exc:
         raise _ours(f"SMTP {exc.code}: {exc.message[:200]}") from None
     except SmtpSetupError as exc:

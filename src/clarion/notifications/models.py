@@ -27,8 +27,9 @@ class OutboxMessage(Base):
     ``next_attempt_at`` (exponential backoff with jitter), a permanent failure or too many
     attempts makes it ``dead``. ``failed`` marks a row that stopped because its subscription
     was disabled or went away; ``clarion outbox retry`` re-drives ``failed`` and ``dead`` rows.
-    A ``sending`` row whose lease expired (a worker died) is claimable again. A ``sent`` row
-    keeps ``lease_owner``: the worker that sent it.
+    A ``sending`` row whose lease expired (a worker died) is claimable again; each claim sets a
+    new ``lease_token``, and outcomes are written only where the token still matches (a fenced
+    lease). A ``sent`` row keeps ``lease_owner``: the worker that sent it.
 
     ``dedupe_key`` (subscription, update or subject, kind) is unique: a second fan-out of the
     same event for the same subscriber inserts nothing.
@@ -53,6 +54,9 @@ class OutboxMessage(Base):
     attempts: Mapped[int] = mapped_column(default=0)
     next_attempt_at: Mapped[datetime]
     lease_owner: Mapped[str | None] = mapped_column(String(64))
+    #: Set by each claim (one token per claim); every write of the row's outcome is
+    #: conditional on it, so a worker whose lease was taken over writes nothing.
+    lease_token: Mapped[str | None] = mapped_column(String(26))
     lease_expires_at: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(Text)
     sent_at: Mapped[datetime | None]

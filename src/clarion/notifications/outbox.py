@@ -1,28 +1,38 @@
-"""The notification outbox: fan-out inside the writing transaction, delivery by leased claims.
+"""The notification outbox: fan-out inside the writing transaction, delivery by fenced leases.
 
 Contract:
 
 * ``Outbox.record`` (the ``EventSink`` services are given) writes one row per active
   subscription that should hear about an event with ``notify_subscribers`` set, in the same
   transaction as the incident or maintenance write. The payload is snapshotted then.
-* ``deliver_due`` (the ``deliver_outbox`` job) claims due rows with a lease, delivers them
-  through their channel (``channels.deliverer``), concurrently and bounded, and
-  records the outcome. A row whose lease expired (its worker died) is claimed again, so a
-  crash loses nothing; a unique ``dedupe_key`` per subscription, update and kind keeps a
-  repeated fan-out from queueing a second copy.
-* Channels: ``deliver(ctx, row, subscription)`` returns on success and raises ``TemporaryFailure``
-  (retried with exponential backoff and jitter up to ``outbox_max_attempts``, then ``dead``) or
-  ``PermanentFailure`` (``dead`` at once). Every failed attempt counts against the subscription;
-  after ``subscription_failure_limit`` consecutive ones the subscription is disabled and a WARNING
-  is logged.
+* ``claim`` leases due rows to a worker under a new ``lease_token``; ``delivery`` (the
+  ``deliver_outbox`` job) delivers them through their channel (``channels.deliverer``) and
+  ``outcomes`` records what happened, each write conditional on the token (a fenced lease: a
+  worker whose lease was taken over sends nothing more and writes nothing). A row whose lease
+  expired (its worker died) is claimed again, so a crash loses nothing; a unique ``dedupe_key``
+  per subscription, update and kind keeps a repeated fan-out from queueing a second copy.
+* Channels: ``deliver(ctx, row, subscription, lease)`` returns on success and raises one of the
+  failures below; ``lease()`` is called right before the message leaves (it raises
+  ``LeaseLost`` when this worker may no longer send the row).
+
+Failures, by who is at fault:
+
+* ``PermanentFailure``: the subscriber's side refused for good (an unknown mailbox, a webhook
+  4xx): ``dead`` at once, and it counts against the subscription; after
+  ``subscription_failure_limit`` consecutive ones the subscription is disabled (WARNING logged).
+* ``TemporaryFailure``: retried with exponential backoff and jitter, never counted per attempt.
+  ``attempts_limited`` (a webhook endpoint that keeps failing): ``dead`` after
+  ``outbox_max_attempts``, which counts once against the subscription. Otherwise (an SMTP 4xx)
+  the message waits until it is ``outbox_max_age_hours`` old.
+* ``RelayUnavailable``: Clarion's own SMTP relay cannot be used (down, refusing with 421, TLS
+  or authentication failing): the e-mail lane pauses and the messages wait for the relay
+  (until ``outbox_max_age_hours``), delivered when it returns; nothing counts.
 """
 
 from __future__ import annotations
 
-import asyncio
-import logging
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -33,13 +43,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from clarion.context import AppContext
 from clarion.events import DomainEvent
 from clarion.ids import new_id
-from clarion.notifications.channels import deliverer
-from clarion.notifications.models import DEAD, FAILED, PENDING, SENDING, SENT, OutboxMessage
+from clarion.notifications.models import PENDING, SENDING, OutboxMessage
 from clarion.notifications.payloads import build_payload
 from clarion.settings import Settings
 from clarion.subscribers.models import Subscription, active_subscriptions_of
-
-log = logging.getLogger("clarion.outbox")
 
 INCIDENT_KINDS = ("incident.created", "incident.updated", "incident.resolved")
 MAINTENANCE_KINDS = (
@@ -54,38 +61,63 @@ NOTIFYING_KINDS = frozenset(INCIDENT_KINDS + MAINTENANCE_KINDS)
 CONFIRM_KIND = "subscription.confirm"
 REMINDER_KIND = "maintenance.reminder"
 MAX_BACKOFF = timedelta(hours=6)
-ERROR_LIMIT = 500
+
+#: Called by a channel right before a message leaves; raises ``LeaseLost`` when it may not.
+LeaseCheck = Callable[[], None]
+
+
+class LeaseLost(Exception):
+    """This worker's lease on the row ran out or was taken over: it must not send the row."""
+
+
+def no_lease_check() -> None:
+    """The ``LeaseCheck`` of a delivery that holds no lease (nothing to check)."""
 
 
 class DeliveryFailure(Exception):
     """Base of what a channel raises; the message is stored as ``last_error`` (no secrets).
 
-    ``counts_against_subscription`` is false for failures that are not the subscriber's doing
-    (Clarion's own SMTP server down or misconfigured): those never disable a subscription.
+    ``counts_against_subscription``: the subscriber's side refused, so the failure counts
+    towards disabling the subscription.
     """
 
-    counts_against_subscription: bool = True
+    counts_against_subscription: bool = False
 
 
 class TemporaryFailure(DeliveryFailure):
     """Try again later. ``retry_after`` (seconds) overrides the backoff when the receiver
-    asked for a delay."""
+    asked for a delay. ``attempts_limited``: the destination is the subscriber's own (a webhook
+    endpoint), so the message is given up after ``outbox_max_attempts``; otherwise it waits
+    until ``outbox_max_age_hours``. ``unreachable``: the destination could not be reached at all
+    (no connection, a timeout), so this worker holds its other messages for it back a while."""
 
     def __init__(
         self,
         message: str,
         retry_after: float | None = None,
         *,
-        counts_against_subscription: bool = True,
+        attempts_limited: bool = True,
+        unreachable: bool = False,
     ) -> None:
         super().__init__(message)
         self.retry_after = retry_after
-        self.counts_against_subscription = counts_against_subscription
+        self.attempts_limited = attempts_limited
+        self.unreachable = unreachable
+
+
+class RelayUnavailable(TemporaryFailure):
+    """Clarion's own SMTP relay cannot take mail (down, 421, TLS, authentication, not
+    configured): not the subscriber's doing. The e-mail lane pauses; the message waits."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, attempts_limited=False, unreachable=True)
 
 
 class PermanentFailure(DeliveryFailure):
-    """This message can never be delivered; ``disable_subscription`` also disables the
-    subscription at once (e.g. HTTP 410 Gone)."""
+    """This message can never be delivered; it counts against the subscription, and
+    ``disable_subscription`` disables it at once (e.g. HTTP 410 Gone)."""
+
+    counts_against_subscription = True
 
     def __init__(self, message: str, disable_subscription: bool = False) -> None:
         super().__init__(message)
@@ -186,8 +218,20 @@ def _claimable(now: datetime) -> Any:
     )
 
 
-async def claim(ctx: AppContext, owner: str, limit: int) -> list[str]:
-    """Lease up to ``limit`` due rows to ``owner`` and return their ids.
+@dataclass(frozen=True)
+class Claim:
+    """Rows leased by one ``claim``: their ids and the token every outcome write must match.
+    ``expires_at`` is when the lease runs out unless renewed."""
+
+    token: str
+    ids: list[str]
+    expires_at: datetime
+
+
+async def claim(
+    ctx: AppContext, owner: str, limit: int, channels: Sequence[str] | None = None
+) -> Claim:
+    """Lease up to ``limit`` due rows (of ``channels``, or any) to ``owner`` under a new token.
 
     One ``UPDATE … WHERE id IN (SELECT …) RETURNING id``. On PostgreSQL the select is a
     materialised CTE with ``FOR UPDATE SKIP LOCKED`` so concurrent workers split the rows
@@ -197,12 +241,16 @@ async def claim(ctx: AppContext, owner: str, limit: int) -> list[str]:
     reads is never taken.
     """
     now = ctx.clock.now()
+    token = new_id()
+    expires_at = now + timedelta(seconds=ctx.settings.outbox_lease_seconds)
     due = (
         select(OutboxMessage.id)
         .where(_claimable(now))
         .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
         .limit(limit)
     )
+    if channels is not None:
+        due = due.where(OutboxMessage.channel.in_(list(channels)))
     if ctx.db.dialect == "postgresql":
         # A materialised CTE, not ``IN (subquery)``: PostgreSQL may run a LIMIT subquery more
         # than once inside an UPDATE (each run skipping what the last one locked), which
@@ -217,228 +265,24 @@ async def claim(ctx: AppContext, owner: str, limit: int) -> list[str]:
         .values(
             status=SENDING,
             lease_owner=owner,
-            lease_expires_at=now + timedelta(seconds=ctx.settings.outbox_lease_seconds),
+            lease_token=token,
+            lease_expires_at=expires_at,
             attempts=OutboxMessage.attempts + 1,
         )
         .returning(OutboxMessage.id)
         .execution_options(synchronize_session=False)
     )
     async with ctx.db.write() as session:
-        return list((await session.scalars(statement)).all())
-
-
-# -- delivery --------------------------------------------------------------------------------
-
-
-@dataclass
-class Outcome:
-    row: OutboxMessage
-    subscription: Subscription | None
-    error: Exception | None = None
-
-
-#: Outbox rows (and their subscriptions) loaded per statement when delivering a batch.
-LOAD_SLICE = 25
-
-
-def _slices(items: list[str], size: int) -> list[list[str]]:
-    return [items[i : i + size] for i in range(0, len(items), size)]
+        ids = list((await session.scalars(statement)).all())
+    return Claim(token, ids, expires_at)
 
 
 async def deliver_due(ctx: AppContext) -> int:
-    """Claim one batch and deliver it; returns how many rows were handled."""
-    ids = await claim(ctx, ctx.instance_id, ctx.settings.outbox_batch_size)
-    if not ids:
-        return 0
-    rows: list[OutboxMessage] = []
-    subscriptions: dict[str, Subscription] = {}
-    async with ctx.db.read() as session:
-        # In slices, letting other work run between them: on SQLite statements run on the
-        # event loop's thread, and loading a whole batch with its payloads at once held up the
-        # API requests that arrived meanwhile.
-        for part in _slices(ids, LOAD_SLICE):
-            rows.extend(
-                await session.scalars(select(OutboxMessage).where(OutboxMessage.id.in_(part)))
-            )
-            await asyncio.sleep(0)
-        for part in _slices(sorted({r.subscription_id for r in rows}), LOAD_SLICE):
-            found = await session.scalars(select(Subscription).where(Subscription.id.in_(part)))
-            subscriptions.update((s.id, s) for s in found)
-            await asyncio.sleep(0)
-    outcomes: asyncio.Queue[Outcome | None] = asyncio.Queue()
-    recorder = asyncio.create_task(_record_outcomes(ctx, outcomes))
-    limit = asyncio.Semaphore(max(1, ctx.settings.outbox_concurrency))
+    """Claim one batch, deliver it and record every outcome; returns how many rows were
+    claimed (tests and ``clarion worker --once``; the worker runs ``delivery.run``)."""
+    from clarion.notifications.delivery import deliver_once
 
-    # One subscriber's messages go out one after another, oldest first (an "investigating"
-    # never overtakes the "resolved" that followed it); different subscribers in parallel.
-    by_subscription: dict[str, list[OutboxMessage]] = {}
-    for row in sorted(rows, key=lambda r: (r.created_at, r.id)):
-        by_subscription.setdefault(row.subscription_id, []).append(row)
-
-    async def in_order(queue: list[OutboxMessage]) -> None:
-        for row in queue:
-            async with limit:
-                subscription = subscriptions.get(row.subscription_id)
-                error: Exception | None = None
-                try:
-                    await _deliver(ctx, row, subscription)
-                except Exception as exc:
-                    error = exc
-                outcomes.put_nowait(Outcome(row, subscription, error))
-
-    try:
-        await asyncio.gather(*(in_order(q) for q in by_subscription.values()))
-    finally:
-        outcomes.put_nowait(None)
-        await recorder
-    return len(rows)
-
-
-class _Skip(DeliveryFailure):
-    """The subscription went away or stopped: nothing to send (``status`` says which)."""
-
-    def __init__(self, message: str, status: str) -> None:
-        super().__init__(message)
-        self.status = status
-
-
-async def _deliver(ctx: AppContext, row: OutboxMessage, subscription: Subscription | None) -> None:
-    if subscription is None or subscription.unsubscribed_at is not None:
-        raise _Skip("the subscription no longer exists or was unsubscribed", DEAD)
-    if subscription.disabled_at is not None:
-        raise _Skip("the subscription is disabled", FAILED)
-    if row.kind != CONFIRM_KIND and subscription.confirmed_at is None:
-        raise _Skip("the subscription is not confirmed", DEAD)
-    deliver = deliverer(row.channel)
-    if deliver is None:
-        raise TemporaryFailure(f"no channel named {row.channel!r}")
-    await deliver(ctx, row, subscription)
-
-
-RECORD_WINDOW_SECONDS = 0.02
-RECORD_BATCH = 500
-
-
-async def _record_outcomes(ctx: AppContext, outcomes: asyncio.Queue[Outcome | None]) -> None:
-    """Write outcomes as they arrive: whatever arrives within ``RECORD_WINDOW_SECONDS`` of the
-    first one goes into one transaction, so a sent message is marked within moments (a crash
-    then re-sends as little as possible) without a write per message."""
-    loop = asyncio.get_running_loop()
-    finished = False
-    while not finished:
-        batch: list[Outcome] = []
-        item = await outcomes.get()
-        deadline = loop.time() + RECORD_WINDOW_SECONDS
-        while True:
-            if item is None:
-                finished = True
-                break
-            batch.append(item)
-            remaining = deadline - loop.time()
-            if len(batch) >= RECORD_BATCH or remaining <= 0:
-                break
-            try:
-                item = await asyncio.wait_for(outcomes.get(), remaining)
-            except TimeoutError:
-                break
-        if batch:
-            try:
-                await _write_outcomes(ctx, batch)
-            except Exception:
-                # The rows stay leased; when the lease expires they are delivered again.
-                log.exception("could not record %d delivery outcomes", len(batch))
-
-
-async def _write_outcomes(ctx: AppContext, batch: list[Outcome]) -> None:
-    now = ctx.clock.now()
-    sent = [o for o in batch if o.error is None]
-    failed = [o for o in batch if o.error is not None]
-    async with ctx.db.write() as session:
-        if sent:
-            await session.execute(
-                update(OutboxMessage)
-                .where(OutboxMessage.id.in_([o.row.id for o in sent]))
-                .values(status=SENT, sent_at=now, lease_expires_at=None)
-                .execution_options(synchronize_session=False)
-            )
-            await session.execute(
-                update(Subscription)
-                .where(
-                    Subscription.id.in_({o.row.subscription_id for o in sent}),
-                    Subscription.consecutive_failures > 0,
-                )
-                .values(consecutive_failures=0)
-                .execution_options(synchronize_session=False)
-            )
-        for outcome in failed:
-            await _record_failure(session, ctx, outcome, now)
-
-
-async def _record_failure(
-    session: AsyncSession, ctx: AppContext, outcome: Outcome, now: datetime
-) -> None:
-    row, error = outcome.row, outcome.error
-    assert error is not None
-    message = str(error) or type(error).__name__
-    values: dict[str, Any] = {
-        "lease_owner": None,
-        "lease_expires_at": None,
-        "last_error": message[:ERROR_LIMIT],
-    }
-    counts_against_subscription = getattr(error, "counts_against_subscription", True)
-    disable = False
-    if isinstance(error, _Skip):
-        values["status"] = error.status
-        counts_against_subscription = False
-    elif isinstance(error, PermanentFailure):
-        values["status"] = DEAD
-        disable = error.disable_subscription
-    elif row.attempts >= ctx.settings.outbox_max_attempts:
-        values["status"] = DEAD
-    else:
-        values["status"] = PENDING
-        values["next_attempt_at"] = now + backoff(
-            row.attempts,
-            ctx.settings.outbox_retry_base_seconds,
-            error.retry_after if isinstance(error, TemporaryFailure) else None,
-        )
-        if not isinstance(error, DeliveryFailure):
-            log.warning(
-                "delivery of outbox row %s crashed: %s",
-                row.id,
-                type(error).__name__,
-                exc_info=error,
-            )
-    await session.execute(
-        update(OutboxMessage)
-        .where(OutboxMessage.id == row.id)
-        .values(**values)
-        .execution_options(synchronize_session=False)
-    )
-    if counts_against_subscription:
-        await _count_failure(session, ctx, row.subscription_id, now, disable)
-
-
-async def _count_failure(
-    session: AsyncSession, ctx: AppContext, subscription_id: str, now: datetime, disable: bool
-) -> None:
-    subscription = await session.get(Subscription, subscription_id, with_for_update=True)
-    if subscription is None:
-        return
-    subscription.consecutive_failures += 1
-    limit = ctx.settings.subscription_failure_limit
-    if subscription.disabled_at is None and (disable or subscription.consecutive_failures >= limit):
-        subscription.disabled_at = now
-        subscription.updated_at = now
-        log.warning(
-            "disabled %s subscription %s of status page %s after %d consecutive failed "
-            "deliveries; re-drive with `clarion outbox retry`",
-            subscription.channel,
-            subscription.id,
-            subscription.status_page_id,
-            subscription.consecutive_failures,
-        )
-    await session.flush()
+    return await deliver_once(ctx)
 
 
 def backoff(attempts: int, base_seconds: float, retry_after: float | None = None) -> timedelta:

@@ -12,9 +12,12 @@ Delivery contract (``deliver``, registered as channel ``webhook``):
    ``CLARION_WEBHOOK_TIMEOUT_SECONDS``. The response body is never read.
 4. Outcome: 2xx is success. 410 Gone is a permanent failure that disables the subscription at
    once. 408, 429, 5xx, timeouts and network errors are temporary (retried with the outbox's
-   exponential backoff; a sane ``Retry-After`` — up to six hours — is honoured). Any other
-   status (3xx, 4xx) and a blocked address are permanent failures of this message. Every
-   failure counts towards disabling the subscription (the outbox's consecutive-failure run).
+   exponential backoff; a sane ``Retry-After`` — up to six hours — is honoured; a timeout or
+   network error also pauses this worker's other deliveries to the host a while). Any other
+   status (3xx, 4xx) and a blocked address are permanent failures of this message. Permanent
+   failures count towards disabling the subscription (the outbox's consecutive-failure run);
+   temporary ones count once, when a message is given up after its last attempt.
+5. ``lease()`` is called right before the request is sent.
 
 Error texts name the host only, never the full URL (it may carry a token) nor the secret.
 """
@@ -35,12 +38,19 @@ import httpcore
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from clarion.audit import Actor
+from clarion.audit import service as audit
 from clarion.components.models import Component
 from clarion.context import AppContext
 from clarion.errors import NotFound, ValidationFailed
 from clarion.ids import new_id
 from clarion.notifications.models import OutboxMessage
-from clarion.notifications.outbox import PermanentFailure, TemporaryFailure
+from clarion.notifications.outbox import (
+    LeaseCheck,
+    PermanentFailure,
+    TemporaryFailure,
+    no_lease_check,
+)
 from clarion.notifications.signing import new_secret, signature_headers
 from clarion.notifications.ssrf import (
     BlockedAddress,
@@ -169,7 +179,12 @@ def parse_retry_after(value: str | None, now: datetime) -> float | None:
     return seconds
 
 
-async def deliver(ctx: AppContext, row: OutboxMessage, subscription: Subscription) -> None:
+async def deliver(
+    ctx: AppContext,
+    row: OutboxMessage,
+    subscription: Subscription,
+    lease: LeaseCheck = no_lease_check,
+) -> None:
     """Deliver one outbox row to a webhook subscription (see the module contract)."""
     if not subscription.url or not subscription.signing_secret:
         raise PermanentFailure("the webhook subscription has no URL or signing secret")
@@ -186,14 +201,15 @@ async def deliver(ctx: AppContext, row: OutboxMessage, subscription: Subscriptio
     headers = signature_headers(
         subscription.signing_secret, row.id, int(now.timestamp()), body, *also
     )
+    lease()
     try:
         status, retry_after = await sender_for(ctx).post(subscription.url, body, headers)
     except BlockedAddress as exc:
         raise PermanentFailure(f"refused: {exc}") from None
     except (TimeoutError, httpcore.TimeoutException):
-        raise TemporaryFailure(f"{host}: timed out") from None
+        raise TemporaryFailure(f"{host}: timed out", unreachable=True) from None
     except (httpcore.NetworkError, httpcore.ProtocolError, httpcore.ProxyError, OSError) as exc:
-        raise TemporaryFailure(f"{host}: {type(exc).__name__}: {exc}") from None
+        raise TemporaryFailure(f"{host}: {type(exc).__name__}: {exc}", unreachable=True) from None
     except httpcore.UnsupportedProtocol as exc:
         raise PermanentFailure(f"{host}: {exc}") from None
     if 200 <= status < 300:
@@ -224,6 +240,7 @@ async def add_webhook(
     components: Sequence[str],
     allow_private: bool,
     now: datetime,
+    actor: Actor,
 ) -> tuple[Subscription, str]:
     """Store a confirmed webhook subscription; return it with its signing secret.
 
@@ -262,8 +279,35 @@ async def add_webhook(
         updated_at=now,
     )
     session.add(subscription)
+    _audit(session, actor, "webhook.add", subscription, now, component_ids=component_ids)
     await session.flush()
     return subscription, secret
+
+
+def _audit(
+    session: AsyncSession,
+    actor: Actor,
+    action: str,
+    subscription: Subscription,
+    now: datetime,
+    **detail: object,
+) -> None:
+    """The audit entry of an operator's change to a webhook: its URL is named without
+    credentials or query (either may hold a token), never with its signing secret."""
+    parts = urlsplit(subscription.url or "")
+    shown = f"{parts.scheme}://{parts.hostname or ''}{f':{parts.port}' if parts.port else ''}"
+    shown += parts.path
+    audit.record(
+        session,
+        actor,
+        action,
+        object_type="webhook",
+        object_id=subscription.id,
+        status_page_id=subscription.status_page_id,
+        at=now,
+        summary=f"{action.split('.', 1)[1].replace('_', ' ')} {shown}",
+        detail={"url": shown, **detail},
+    )
 
 
 async def _component_ids(session: AsyncSession, page_id: str, refs: Sequence[str]) -> list[str]:
@@ -308,7 +352,7 @@ async def _live_webhook(session: AsyncSession, subscription_id: str) -> Subscrip
 
 
 async def enable_webhook(
-    session: AsyncSession, subscription_id: str, now: datetime
+    session: AsyncSession, subscription_id: str, now: datetime, *, actor: Actor
 ) -> Subscription:
     """Re-enable a disabled webhook and clear its failure run. Messages that failed while it
     was disabled stay failed; ``clarion outbox retry`` re-drives them."""
@@ -316,12 +360,13 @@ async def enable_webhook(
     subscription.disabled_at = None
     subscription.consecutive_failures = 0
     subscription.updated_at = now
+    _audit(session, actor, "webhook.enable", subscription, now)
     await session.flush()
     return subscription
 
 
 async def remove_webhook(
-    session: AsyncSession, subscription_id: str, now: datetime
+    session: AsyncSession, subscription_id: str, now: datetime, *, actor: Actor
 ) -> Subscription:
     """Stop a webhook for good: nothing more is queued for it and queued messages are dropped
     (the row stays, marked unsubscribed, so delivery history keeps its subscriber)."""
@@ -329,12 +374,18 @@ async def remove_webhook(
     if subscription.unsubscribed_at is None:
         subscription.unsubscribed_at = now
         subscription.updated_at = now
+        _audit(session, actor, "webhook.remove", subscription, now)
         await session.flush()
     return subscription
 
 
 async def rotate_secret(
-    session: AsyncSession, subscription_id: str, now: datetime, keep_previous: timedelta
+    session: AsyncSession,
+    subscription_id: str,
+    now: datetime,
+    keep_previous: timedelta,
+    *,
+    actor: Actor,
 ) -> str:
     """Give a webhook a new signing secret and return it. Until ``now + keep_previous`` every
     message carries a signature with the old secret too, so the receiver can switch to the
@@ -349,5 +400,13 @@ async def rotate_secret(
     secret = new_secret()
     subscription.signing_secret = secret
     subscription.updated_at = now
+    _audit(
+        session,
+        actor,
+        "webhook.rotate_secret",
+        subscription,
+        now,
+        keep_old_seconds=int(keep_previous.total_seconds()),
+    )
     await session.flush()
     return secret
