@@ -25,6 +25,7 @@ from clarion.errors import ServiceUnavailable
 from clarion.http.envelope import install_error_handlers
 from clarion.http.json import json_response
 from clarion.http.middleware import RequestMiddleware
+from clarion.http.security import public_security_headers
 from clarion.settings import Settings
 
 log = logging.getLogger("clarion")
@@ -106,7 +107,11 @@ def create_app(
     app.state.ctx = ctx
     app.state.site = site
     install_error_handlers(app, settings.max_body_bytes)
-    app.add_middleware(RequestMiddleware, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        RequestMiddleware,
+        max_body_bytes=settings.max_body_bytes,
+        public_headers=public_security_headers(settings.public_frame_ancestors),
+    )
 
     api = routers()
     for router in api:

@@ -69,12 +69,30 @@ class Settings(BaseSettings):
     outbox_max_age_hours: float = Field(default=48.0, gt=0)
     subscription_failure_limit: int = 10
     subscribe_confirmations_per_day: int = 3
+    #: The anonymous subscribe form's budgets (0 turns one off): addresses per form token,
+    #: requests per client address (IPv6: per /64) an hour, requests an hour in all, and
+    #: confirmation e-mails per mailbox a day.
+    subscribe_addresses_per_form: int = Field(default=3, ge=0)
+    subscribe_per_client_per_hour: int = Field(default=20, ge=0)
+    subscribe_per_hour: int = Field(default=1000, ge=0)
+    subscribe_per_mailbox_per_day: int = Field(default=5, ge=0)
+    #: Work asked of the subscribe form's browser before it may post (leading zero bits of a
+    #: SHA-256; 0: none, and the form needs no JavaScript).
+    subscribe_proof_of_work_bits: int = Field(default=0, ge=0, le=32)
+    #: Accept addresses under the reserved ``.test`` domain (test installations).
+    subscribe_allow_test_domains: bool = False
+    #: The SMTP relay accepts internationalised addresses (SMTPUTF8): subscribers may use
+    #: non-ASCII characters before the @.
+    smtp_utf8: bool = False
 
     # public site (render cache and HTTP caching headers)
     public_max_age_seconds: int = 10
     public_stale_seconds: int = 60
     public_cache_entries: int = 2048
     public_version_ttl_seconds: float = 1.0
+    #: Who may frame the public pages: the CSP ``frame-ancestors`` source list (``'none'``:
+    #: nobody; ``'self' https://intranet.example.com`` to embed the page there).
+    public_frame_ancestors: str = "'none'"
 
     # console (BASE_URL/admin)
     #: A console session ends after this long without a request...
@@ -113,6 +131,16 @@ class Settings(BaseSettings):
         if url.startswith(("postgresql://", "postgres://")):
             return "postgresql+psycopg://" + url.split("://", 1)[1]
         return url
+
+    @field_validator("public_frame_ancestors")
+    @classmethod
+    def _source_list(cls, value: str) -> str:
+        from clarion.http.security import frame_ancestors_problem
+
+        problem = frame_ancestors_problem(value)
+        if problem is not None:
+            raise ValueError(problem)
+        return value
 
     @field_validator("base_url")
     @classmethod

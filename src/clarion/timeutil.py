@@ -4,6 +4,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+#: The moments an incident, an update or a maintenance window may be set at: from the Unix
+#: epoch to the end of 2099 (UTC). Outside it no status page has anything to say, and a
+#: history running from year 1 would have thousands of months to list and export.
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(2100, 1, 1, tzinfo=UTC)
+
 
 class OutOfRange(ValueError):
     """A timestamp whose moment in UTC falls outside years 1..9999 (what ``datetime`` holds)."""

@@ -8,10 +8,6 @@ from typing import Any
 
 import pytest
 from incident_io import AuthenticatedClient
-from incident_io.api.status_pages_v2 import (
-    status_pages_v2_show_status_page_incident as show_incident,
-)
-from incident_io.models import StatusPageIncidentV2, StatusPagesShowStatusPageIncidentResultV2
 
 from tests.contract.checks import Raw, error_codes
 from tests.factories import PageInfo
@@ -127,17 +123,46 @@ def test_the_first_and_last_moments_of_the_calendar_are_never_a_server_error(
     assert response.status_code < 500, response.text
 
 
-def test_a_timestamp_in_year_1_goes_out_with_four_digits_to_the_sdk_and_the_feed(
+#: Moments a body may not set: before 1970 or from 2100 on, in UTC.
+OUTSIDE_THE_RANGE = (
+    "1969-12-31T23:59:59.999999Z",
+    "1970-01-01T00:30:00+01:00",
+    "2100-01-01T00:00:00Z",
+    "2099-12-31T23:30:00-01:00",
+    "0001-01-01T00:00:00Z",
+)
+
+
+@pytest.mark.parametrize("value", OUTSIDE_THE_RANGE)
+@pytest.mark.parametrize("target", [t for t in TIMESTAMPS if t.where == "body"], ids=str)
+def test_a_body_timestamp_outside_1970_to_2099_is_invalid_value_at_its_pointer(
+    raw: Raw, page: PageInfo, target: Field, value: str
+) -> None:
+    response = send_with(raw, page, target, value)
+    assert response.status_code == 422, response.text
+    assert error_codes(response) == [("invalid_value", target.name, target.pointer)]
+    assert "from 1970-01-01 to the end of 2099" in response.text
+
+
+def test_the_edges_of_the_range_are_accepted(raw: Raw, page: PageInfo) -> None:
+    assert retrospective(raw, page, "1970-01-01T00:00:00Z").status_code == 201
+    [end_at] = [
+        t
+        for t in TIMESTAMPS
+        if t.operation_id == "StatusPagesV2_CreateStatusPageMaintenance" and t.name == "end_at"
+    ]
+    response = send_with(raw, page, end_at, "2099-12-31T23:59:59.999999Z")
+    assert response.status_code == 201, response.text
+
+
+def test_a_query_timestamp_in_year_1_goes_out_with_four_digits(
     raw: Raw, sdk: AuthenticatedClient, page: PageInfo
 ) -> None:
-    response = retrospective(raw, page, "0001-01-01T00:00:00Z")
-    assert response.status_code == 201, response.text
-    incident = response.json()["status_page_incident"]
-    assert incident["published_at"] == "0001-01-01T00:00:00.000000Z"
-    shown = show_incident.sync_detailed(incident["id"], client=sdk).parsed
-    assert isinstance(shown, StatusPagesShowStatusPageIncidentResultV2)
-    assert isinstance(shown.status_page_incident, StatusPageIncidentV2)
-    assert shown.status_page_incident.published_at == datetime(1, 1, 1, tzinfo=UTC)
-    feed = raw.get(f"/{page.slug}/feed.atom")
-    assert "<published>0001-01-01T00:00:00Z</published>" in feed.text
-    assert 'datetime="0001-01-01T00:00:00Z"&gt;0001-01-01 00:00 UTC' in feed.text  # its HTML
+    component_id = next(iter(page.components.values()))
+    response = raw.get(
+        f"/v2/status_pages/{page.id}/components/{component_id}/availability",
+        params={"start_at": "0001-01-01T00:00:00Z", "end_at": "0001-12-31T00:00:00Z"},
+    )
+    assert response.status_code == 200, response.text
+    assert '"0001-01-01T00:00:00' in response.text
+    assert '"1-01-01' not in response.text

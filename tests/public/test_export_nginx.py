@@ -25,6 +25,13 @@ from tests.public.test_export import run_export
 from tests.public.test_page import publish
 
 DOC = Path(__file__).parents[2] / "docs" / "export.md"
+#: What the documented site sends as Clarion does.
+SECURITY_HEADERS = (
+    "content-security-policy",
+    "x-frame-options",
+    "x-content-type-options",
+    "referrer-policy",
+)
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 DEBIAN_MIME_TYPES = Path("/etc/nginx/mime.types")
 
@@ -138,6 +145,8 @@ def test_the_documented_nginx_site_serves_the_export_as_clarion_does(
                 assert answer.headers["access-control-allow-origin"] == "*", path
             live = client.get(server.base_url + path, timeout=30, follow_redirects=True)
             assert live.headers["content-type"].split(";")[0] == content_type, path
+            for header in SECURITY_HEADERS:
+                assert answer.headers[header] == live.headers[header], (path, header)
         assert "charset=utf-8" in client.get(f"{url}/{slug}", timeout=30).headers["content-type"]
         # Every link of the page that stays on the copy loads from it.
         page_html = client.get(f"{url}/{slug}", timeout=30).text

@@ -29,6 +29,11 @@ def mail_server(tmp_path_factory: pytest.TempPathFactory, sink: SmtpSink) -> Ite
             outbox_retry_base_seconds=10,
             outbox_max_attempts=3,
             subscription_failure_limit=4,
+            # Test addresses live under the reserved .test domain, and one loopback client
+            # subscribes them all: the form's budgets are tested in test_abuse_limits.py.
+            subscribe_allow_test_domains=True,
+            subscribe_per_client_per_hour=100_000,
+            subscribe_per_mailbox_per_day=100_000,
         ) as srv,
     ):
         yield srv

@@ -154,10 +154,11 @@ def smtp_sink(
     implicit_tls: ssl.SSLContext | None = None,
     starttls: ssl.SSLContext | None = None,
     require_starttls: bool = False,
+    smtputf8: bool = False,
     **options: Any,
 ) -> Iterator[SmtpSink]:
     sink = SmtpSink(port=free_port(), scheme="smtps" if implicit_tls else "smtp", **options)
-    server_options: dict[str, Any] = {}
+    server_options: dict[str, Any] = {"enable_SMTPUTF8": smtputf8}
     if implicit_tls is not None:
         server_options["ssl_context"] = implicit_tls
     if starttls is not None:

@@ -9,6 +9,7 @@ from clarion.cli.common import load_settings, run_with_context
 from clarion.context import AppContext
 from clarion.notifications import admin
 from clarion.notifications.models import STATUSES
+from clarion.text import terminal_safe
 
 
 @click.group("outbox")
@@ -39,7 +40,8 @@ def list_rows(status: str | None, limit: int) -> None:
 
     lines, counts = run_with_context(load_settings(), body)
     for line in lines:
-        click.echo(line)
+        # Addresses, URLs and errors come from outside: print them, never act them out.
+        click.echo(terminal_safe(line))
     summary = ", ".join(f"{name} {counts.get(name, 0)}" for name in STATUSES)
     click.echo(summary, err=True)
 

@@ -8,6 +8,7 @@ from clarion.cli.common import load_settings, run_with_context
 from clarion.cli.webhook_commands import commands as webhook_commands
 from clarion.context import AppContext
 from clarion.subscribers import service
+from clarion.text import terminal_safe
 
 
 @click.group("subscribers")
@@ -52,7 +53,8 @@ def list_subscribers(page_slug: str | None) -> None:
     if not lines:
         click.echo("no subscribers", err=True)
     for line in lines:
-        click.echo(line)
+        # Addresses, URLs and errors come from outside: print them, never act them out.
+        click.echo(terminal_safe(line))
 
 
 def _display_url(url: str) -> str:

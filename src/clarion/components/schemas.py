@@ -11,11 +11,12 @@ from pydantic.json_schema import SkipJsonSchema
 from clarion.components.models import Component
 from clarion.http.validation import Name, RequestModel
 from clarion.http.wire import ManagementMetaV2, management_meta
+from clarion.text import MULTI_LINE
 from clarion.timeutil import format_ts
 
 MAX_DESCRIPTION = 4096
 #: The limit is on ``str``, not on the optional union (see ``RequestModel``).
-Description = Annotated[str, Field(max_length=MAX_DESCRIPTION)]
+Description = Annotated[str, Field(max_length=MAX_DESCRIPTION), MULTI_LINE]
 
 # ----------------------------------------------------------------------------- requests
 

@@ -2,7 +2,11 @@
 
 - Every request gets an id (``X-Request-Id`` on every answer, in every error body and in the
   log line of a crash), and every answer carries the headers set while it was handled
-  (``state["response_headers"]``: the rate limit's).
+  (``state["response_headers"]``: the rate limit's) and the security headers
+  (``http.security``: the public site's on its answers, ``nosniff`` on the API's), each
+  unless the answer sets it itself.
+- A request with more than one ``Host`` header is refused with 400 (the server, the router
+  and a proxy could each read a different one).
 - A body over ``max_body_bytes`` (declared or actually sent) is refused with 413, which says
   ``connection: close`` (the rest of the body is not read).
 - An answer sent before the app has read the whole request body (an authentication error, a
@@ -34,6 +38,14 @@ from clarion.errors import (
     ValidationFailed,
 )
 from clarion.http.envelope import crash_response, error_response, request_id_of
+from clarion.http.security import (
+    API_SECURITY_HEADERS,
+    API_SEGMENTS,
+    is_api,
+    public_security_headers,
+)
+
+Headers = tuple[tuple[bytes, bytes], ...]
 
 #: A JSON ``\\u0000`` escape whose backslash is not itself escaped.
 _JSON_NUL = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
@@ -41,8 +53,6 @@ _NUL_MESSAGE = "must not contain NUL (U+0000) characters"
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 #: Requests whose body nothing reads (a body sent with one anyway is the server's to skip).
 NO_BODY_METHODS = frozenset({"GET", "HEAD"})
-#: First path segments of the API.
-API_SEGMENTS = frozenset({"v1", "v2"})
 
 
 def nul_problem(scope: Scope, body: bytes | None) -> ClarionError | None:
@@ -85,9 +95,12 @@ class _TooLarge(HTTPException):
 class RequestMiddleware:
     """See the module."""
 
-    def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
+    def __init__(
+        self, app: ASGIApp, max_body_bytes: int, public_headers: Headers | None = None
+    ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        self.public_headers = public_headers or public_security_headers()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -96,12 +109,13 @@ class RequestMiddleware:
         request_id_of(scope)  # made now, so that every answer to this request carries one id
         started = False
         body = _Body(scope, receive, self.max_body_bytes)
+        security = API_SECURITY_HEADERS if is_api(scope) else self.public_headers
 
         async def finishing(message: Message) -> None:
             nonlocal started
             if message["type"] == "http.response.start":
                 started = True
-                headers = _finished(list(message["headers"]), scope)
+                headers = _finished(list(message["headers"]), scope, security)
                 if not body.complete and not await body.read_to_end():
                     headers = [*_without(headers, b"connection"), (b"connection", b"close")]
                 message = {**message, "headers": headers}
@@ -123,8 +137,10 @@ class RequestMiddleware:
             await crash_response(scope)(scope, receive, finishing)
 
     def _check(self, scope: Scope, body: _Body) -> None:
-        """Raises the error for a request whose declared size (or, outside the API, path or
-        query) is refused."""
+        """Raises the error for a request whose declared size, ``Host`` (or, outside the API,
+        path or query) is refused."""
+        if sum(1 for name, _ in scope.get("headers", ()) if name.lower() == b"host") > 1:
+            raise InvalidRequest("A request may carry one Host header", code="invalid_host")
         if body.declared_too_large:
             raise PayloadTooLarge(self.max_body_bytes)
         if scope["path"][1:].split("/", 1)[0] not in API_SEGMENTS:
@@ -173,13 +189,17 @@ def _without(headers: list[tuple[bytes, bytes]], name: bytes) -> list[tuple[byte
     return [(key, value) for key, value in headers if key.lower() != name]
 
 
-def _finished(headers: list[tuple[bytes, bytes]], scope: Scope) -> list[tuple[bytes, bytes]]:
-    """``headers`` with ``X-Request-Id`` and the headers set during the request appended,
-    each unless already there (error answers carry the id, a 429 the rate-limit headers)."""
+def _finished(
+    headers: list[tuple[bytes, bytes]], scope: Scope, security: Headers
+) -> list[tuple[bytes, bytes]]:
+    """``headers`` with ``X-Request-Id``, the headers set during the request and the security
+    headers appended, each unless already there (error answers carry the id, a 429 the
+    rate-limit headers, the subscription pages their own policy)."""
     present = {name.lower() for name, _ in headers}
     if b"x-request-id" not in present:
         headers.append((b"x-request-id", request_id_of(scope).encode()))
     for key, value in scope["state"].get("response_headers", {}).items():
         if key.lower().encode() not in present:
             headers.append((key.lower().encode(), value.encode()))
+    headers.extend((name, value) for name, value in security if name not in present)
     return headers

@@ -50,9 +50,17 @@ def _spend(tokens: float, capacity: int, rate: float) -> tuple[float, Decision]:
 
 
 class InProcessRateLimiter:
+    """Buckets in a dict. A bucket that is full again equals a new one, so every
+    ``SWEEP_EVERY`` takes those are dropped: memory follows the keys spending recently (API
+    keys, subscribe-form clients), not every key ever seen."""
+
+    SWEEP_EVERY = 4096
+
     def __init__(self) -> None:
-        self._buckets: dict[str, tuple[float, float]] = {}
+        #: bucket -> (tokens, when they were counted, when the bucket is full again)
+        self._buckets: dict[str, tuple[float, float, float]] = {}
         self._lock = asyncio.Lock()
+        self._takes = 0
 
     async def take(
         self, bucket: str, capacity: int, refill_per_second: float, now: float
@@ -60,11 +68,19 @@ class InProcessRateLimiter:
         # The lock is uncontended in practice; it keeps read-modify-write atomic if a future
         # change ever awaits inside.
         async with self._lock:
-            tokens, last = self._buckets.get(bucket, (float(capacity), now))
+            tokens, last, _full_at = self._buckets.get(bucket, (float(capacity), now, now))
             tokens = _refill(tokens, last, capacity, refill_per_second, now)
             tokens, decision = _spend(tokens, capacity, refill_per_second)
-            self._buckets[bucket] = (tokens, now)
+            self._buckets[bucket] = (tokens, now, now + decision.full_after)
+            self._takes += 1
+            if self._takes % self.SWEEP_EVERY == 0:
+                self._sweep(now)
             return decision
+
+    def _sweep(self, now: float) -> None:
+        full = [key for key, (_t, _l, full_at) in self._buckets.items() if full_at <= now]
+        for key in full:
+            del self._buckets[key]
 
     async def close(self) -> None:
         return None

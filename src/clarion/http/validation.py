@@ -22,7 +22,8 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, StringConstrain
 from pydantic_core import PydanticCustomError
 
 from clarion.errors import ClarionError, ErrorDetail, InvalidRequest, ValidationFailed
-from clarion.timeutil import OutOfRange, parse_ts, to_utc
+from clarion.text import MULTI_LINE, SINGLE_LINE
+from clarion.timeutil import EARLIEST, LATEST, OutOfRange, parse_ts, to_utc
 
 _CODES = {
     "missing": "is_required",
@@ -149,6 +150,9 @@ def _not_blank(value: str) -> str:
     return value
 
 
+TIMESTAMP_RANGE_PROBLEM = f"must lie from {EARLIEST:%Y-%m-%d} to the end of {LATEST.year - 1} (UTC)"
+
+
 def timestamp_problem(error: ValueError) -> str:
     """What is wrong with a timestamp ``parse_ts`` or ``to_utc`` refused (``invalid_value``)."""
     if isinstance(error, OutOfRange):
@@ -167,8 +171,22 @@ def _timestamp(value: Any) -> Any:
     raise PydanticCustomError("invalid_value", "must be an RFC 3339 timestamp string")
 
 
-NonBlank = Annotated[str, AfterValidator(_not_blank)]
-Name = Annotated[str, StringConstraints(max_length=200), AfterValidator(_not_blank)]
-Message = Annotated[str, StringConstraints(max_length=4096), AfterValidator(_not_blank)]
-IdempotencyKey = Annotated[str, StringConstraints(max_length=255), AfterValidator(_not_blank)]
-Timestamp = Annotated[datetime, BeforeValidator(_timestamp)]
+# Every text a request body carries is one line or several (``clarion.text``): control
+# characters are refused with ``invalid_value`` at the field's pointer (after blanks, which
+# are ``is_required``).
+NonBlank = Annotated[str, AfterValidator(_not_blank), SINGLE_LINE]
+Name = Annotated[str, StringConstraints(max_length=200), AfterValidator(_not_blank), SINGLE_LINE]
+Message = Annotated[str, StringConstraints(max_length=4096), AfterValidator(_not_blank), MULTI_LINE]
+IdempotencyKey = Annotated[
+    str, StringConstraints(max_length=255), AfterValidator(_not_blank), SINGLE_LINE
+]
+
+
+def _in_range(value: datetime) -> datetime:
+    if not EARLIEST <= value < LATEST:
+        raise PydanticCustomError("invalid_value", TIMESTAMP_RANGE_PROBLEM)
+    return value
+
+
+#: A moment in a request body: an RFC 3339 string within ``EARLIEST`` .. ``LATEST``.
+Timestamp = Annotated[datetime, BeforeValidator(_timestamp), AfterValidator(_in_range)]

@@ -39,6 +39,7 @@ from clarion.status_pages.models import StatusPage
 from clarion.status_pages.schemas import public_url
 from clarion.subscribers.models import Subscription
 from clarion.subscribers.tokens import CONFIRM, MANAGE, make_token, signing_key
+from clarion.text import one_line
 
 # -- SMTP ------------------------------------------------------------------------------------
 
@@ -173,7 +174,9 @@ class SmtpPool:
                 self._idle.append(client)
                 raise
             try:
-                await client.sendmail(sender, [recipient], message)
+                await client.sendmail(
+                    sender, [recipient], message, mail_options=_options(recipient)
+                )
             except aiosmtplib.SMTPResponseException:
                 # The session is still usable after a refused message; keep it.
                 await _reset(client)
@@ -391,7 +394,7 @@ def build_message(
     headers = [
         ("Subject", _header(values["subject"])),
         ("From", sender),
-        ("To", _header(subscription.email or "")),
+        ("To", _address(subscription.email or "")),
         ("Date", formatdate(ctx.clock.now().timestamp(), usegmt=True)),
         ("Message-ID", f"<{row.id}.{row.kind}@{domain}>"),
         ("List-Unsubscribe", f"<{urls['unsubscribe']}>"),
@@ -410,7 +413,8 @@ def build_message(
         _part(boundary, "text/html", body),
         f"--{boundary}--\r\n",
     ]
-    return "".join(parts).encode("ascii")
+    # ASCII but for a mailbox name beyond ASCII in To (sent with SMTPUTF8, RFC 6532).
+    return "".join(parts).encode("utf-8")
 
 
 def _part(boundary: str, content_type: str, content: str) -> str:
@@ -422,7 +426,18 @@ def _part(boundary: str, content_type: str, content: str) -> str:
 
 
 def _one_line(value: str) -> str:
-    return " ".join(value.split())
+    return one_line(value)
+
+
+def _address(value: str) -> str:
+    """An address as a header value: as it is (UTF-8 beyond ASCII, RFC 6532: only subscribers
+    of an installation whose relay speaks SMTPUTF8 have such addresses)."""
+    return _one_line(value)[:900]
+
+
+def _options(recipient: str) -> list[str]:
+    """``MAIL FROM`` options: SMTPUTF8 for a mailbox name beyond ASCII."""
+    return [] if recipient.isascii() else ["SMTPUTF8"]
 
 
 def _content_cached(ctx: AppContext, row: OutboxMessage, page: StatusPage) -> dict[str, Any]:

@@ -30,9 +30,11 @@ from clarion.incidents.schemas import update_v2
 from clarion.incidents.service import load_incident
 from clarion.maintenances.schemas import maintenance_update_v2, maintenance_v2
 from clarion.maintenances.service import load_maintenance
+from clarion.public.visibility import hidden_component_ids, public_incidents, public_maintenances
 from clarion.settings import Settings
 from clarion.status_pages.models import StatusPage
 from clarion.status_pages.schemas import public_url
+from clarion.status_pages.service import load_structure
 from clarion.timeutil import format_ts
 
 INCIDENT_KINDS = frozenset({"incident.created", "incident.updated", "incident.resolved"})
@@ -68,27 +70,30 @@ async def build_payload(
         "timestamp": format_ts(event.occurred_at),
         "data": data,
     }
+    # Hidden components are not public: no notification names them (nor gives their ids).
+    hidden = hidden_component_ids(await load_structure(session, page.id))
     if event.kind in INCIDENT_KINDS:
-        component_ids = await _incident_payload(session, event, data)
+        component_ids = await _incident_payload(session, event, data, hidden)
         body["event_type"] = INCIDENT_IO_EVENT
         body[INCIDENT_IO_EVENT] = {
             "status_page_incident": data["incident"],
             "update": data["update"],
         }
     elif event.kind in MAINTENANCE_KINDS:
-        component_ids = await _maintenance_payload(session, event, data)
+        component_ids = await _maintenance_payload(session, event, data, hidden)
     else:
         raise ValueError(f"no notification body for event kind {event.kind!r}")
-    data["affected_components"] = await _components(session, component_ids)
+    shown = [c for c in component_ids if c not in hidden]
+    data["affected_components"] = await _components(session, shown)
     return body
 
 
 async def _incident_payload(
-    session: AsyncSession, event: DomainEvent, data: dict[str, Any]
+    session: AsyncSession, event: DomainEvent, data: dict[str, Any], hidden: frozenset[str]
 ) -> list[str]:
     from clarion.incidents.schemas import incident_v2
 
-    view = await load_incident(session, event.subject_id)
+    view = public_incidents([await load_incident(session, event.subject_id)], hidden)[0]
     incident = incident_v2(view.incident, view.updates, view.impacts)
     data["incident"] = incident
     chosen = next((u for u in view.updates if u.id == event.update_id), None)
@@ -104,9 +109,9 @@ async def _incident_payload(
 
 
 async def _maintenance_payload(
-    session: AsyncSession, event: DomainEvent, data: dict[str, Any]
+    session: AsyncSession, event: DomainEvent, data: dict[str, Any], hidden: frozenset[str]
 ) -> list[str]:
-    view = await load_maintenance(session, event.subject_id)
+    view = public_maintenances([await load_maintenance(session, event.subject_id)], hidden)[0]
     maintenance = maintenance_v2(view)
     # Clarion's additions to StatusPageMaintenanceV2: the planned window (what readers of an
     # e-mail or a chat message need first).

@@ -13,6 +13,7 @@ from html import escape
 from clarion.public.cache import RenderContext, ResourceRegistry, register_public_resource
 from clarion.public.snapshot import PageSnapshot
 from clarion.public.statuspage_json import INDICATOR_DESCRIPTION, Source, indicator
+from clarion.text import xml_safe
 
 BADGE_PATH = "badge.svg"
 SVG_TYPE = "image/svg+xml; charset=utf-8"
@@ -56,7 +57,7 @@ def render_svg(page_name: str, level: str) -> bytes:
     left = text_width(LABEL) + 12
     right = text_width(words) + 12
     total = left + right
-    title = escape(f"{page_name}: {description}")
+    title = escape(xml_safe(f"{page_name}: {description}"))
     label = escape(f"{LABEL}: {words}")
     svg = f"""<svg xmlns="http://www.w3.org/2000/svg" width="{total}" height="20" \
 viewBox="0 0 {total} 20" role="img" aria-label="{label}">

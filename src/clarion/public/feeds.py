@@ -31,6 +31,7 @@ from clarion.public.cache import RenderContext, ResourceRegistry, register_publi
 from clarion.public.markdown import render_markdown, render_plain
 from clarion.public.snapshot import PageSnapshot
 from clarion.status_pages.service import iter_components
+from clarion.text import ical_safe, xml_safe
 from clarion.timeutil import format_ts, to_utc
 
 ATOM_PATH = "feed.atom"
@@ -214,9 +215,11 @@ def _feed_updated(snap: PageSnapshot, items: Sequence[Entry]) -> datetime:
 
 
 def _sub(parent: ET.Element, tag: str, text: str | None = None, **attrs: str) -> ET.Element:
-    element = ET.SubElement(parent, tag, attrs)
+    """A child element; every text passes ``xml_safe`` (ElementTree escapes markup, but writes
+    a control character as it is, which no XML reader accepts)."""
+    element = ET.SubElement(parent, tag, {name: xml_safe(value) for name, value in attrs.items()})
     if text is not None:
-        element.text = text
+        element.text = xml_safe(text)
     return element
 
 
@@ -297,7 +300,7 @@ def render_ical(snap: PageSnapshot, context: RenderContext) -> bytes:
     calendar.add("version", "2.0")
     calendar.add("calscale", "GREGORIAN")
     calendar.add("method", "PUBLISH")
-    calendar.add("x-wr-calname", f"{snap.page.name} maintenance")
+    calendar.add("x-wr-calname", ical_safe(f"{snap.page.name} maintenance"))
     calendar.add("x-published-ttl", "PT1H")
     calendar.add("refresh-interval", timedelta(hours=1), parameters={"VALUE": "DURATION"})
     names = _names(snap)
@@ -313,9 +316,9 @@ def render_ical(snap: PageSnapshot, context: RenderContext) -> bytes:
                 sequence=_sequence(view),
                 start_at=to_utc(view.maintenance.started_at or view.maintenance.start_at),
                 end_at=to_utc(_end_of(view)),
-                summary=view.maintenance.name,
+                summary=ical_safe(view.maintenance.name),
                 url=context.url(f"maintenance/{view.maintenance.id}"),
-                description=_ical_description(view, names),
+                description=ical_safe(_ical_description(view, names)),
             )
         )
         for view in snap.maintenances

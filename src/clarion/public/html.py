@@ -24,14 +24,14 @@ from sqlalchemy.orm import InstrumentedAttribute
 
 from clarion.components.ledger import SEVERITY, worst
 from clarion.incidents.models import Incident
-from clarion.incidents.service import IncidentView, load_views
+from clarion.incidents.service import IncidentView
 from clarion.maintenances.models import Maintenance
 from clarion.maintenances.view import MaintenanceView
-from clarion.maintenances.view import load_views as load_maintenance_views
 from clarion.public.cache import RenderContext
 from clarion.public.markdown import render_markdown, render_plain
 from clarion.public.snapshot import PageSnapshot, recent_resolved
 from clarion.public.uptime import DayBar, UptimeMemo, UptimeRow, load_uptime
+from clarion.public.visibility import load_public_incidents, load_public_maintenances
 from clarion.timeutil import format_ts, to_utc
 
 STATUS_LABELS = {
@@ -305,7 +305,8 @@ async def render_incident(
     incident = await session.get(Incident, incident_id)
     if incident is None or incident.status_page_id != snap.page.id:
         return None
-    return incident_page(snap, ctx, (await load_views(session, [incident]))[0])
+    views = await load_public_incidents(session, [incident], snap.hidden_component_ids)
+    return incident_page(snap, ctx, views[0])
 
 
 def incident_page(snap: PageSnapshot, ctx: RenderContext, view: IncidentView) -> bytes:
@@ -324,7 +325,7 @@ async def render_maintenance(
     row = await session.get(Maintenance, maintenance_id)
     if row is None or row.status_page_id != snap.page.id:
         return None
-    return maintenance_page(snap, ctx, (await _maintenance_views(session, [row]))[0])
+    return maintenance_page(snap, ctx, (await _maintenance_views(session, snap, [row]))[0])
 
 
 def maintenance_page(snap: PageSnapshot, ctx: RenderContext, view: MaintenanceView) -> bytes:
@@ -337,9 +338,9 @@ def maintenance_page(snap: PageSnapshot, ctx: RenderContext, view: MaintenanceVi
 
 
 async def _maintenance_views(
-    session: AsyncSession, rows: list[Maintenance]
+    session: AsyncSession, snap: PageSnapshot, rows: list[Maintenance]
 ) -> list[MaintenanceView]:
-    return list(await load_maintenance_views(session, rows))
+    return await load_public_maintenances(session, rows, snap.hidden_component_ids)
 
 
 async def history_months(session: AsyncSession, snap: PageSnapshot, now: datetime) -> list[Month]:
@@ -382,9 +383,11 @@ async def month_contents(
     windows = _in_month(select(Maintenance), Maintenance.start_at, Maintenance.id, snap, month)
     if limit is not None:
         incidents, windows = incidents.limit(limit), windows.limit(limit)
-    views = await load_views(session, list((await session.scalars(incidents)).all()))
+    views = await load_public_incidents(
+        session, list((await session.scalars(incidents)).all()), snap.hidden_component_ids
+    )
     rows = list((await session.scalars(windows)).all())
-    return views, await _maintenance_views(session, rows) if rows else []
+    return views, await _maintenance_views(session, snap, rows) if rows else []
 
 
 def _in_month(

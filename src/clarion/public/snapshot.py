@@ -35,10 +35,15 @@ from clarion.components.ledger import (
 )
 from clarion.components.models import Component
 from clarion.incidents.models import UNRESOLVED, Incident
-from clarion.incidents.service import IncidentView, load_views
+from clarion.incidents.service import IncidentView
 from clarion.maintenances.models import UNFINISHED, Maintenance
 from clarion.maintenances.view import MaintenanceView
-from clarion.maintenances.view import load_views as load_maintenance_views
+from clarion.public.visibility import (
+    hidden_component_ids,
+    load_public_incidents,
+    load_public_maintenances,
+    visible_component_ids,
+)
 from clarion.status_pages.models import StatusPage
 from clarion.status_pages.service import StructureNode, iter_components, load_structure
 from clarion.timeutil import to_utc
@@ -75,6 +80,9 @@ class PageSnapshot:
       rendered from this snapshot may be cached under it.
     - ``structure`` is the full tree in display order, hidden items included (renderers skip
       ``item.hidden``); archived components are left out.
+    - ``hidden_component_ids``: the components no visible place shows; the incidents and
+      windows of the snapshot (and of every public read, ``clarion.public.visibility``) leave
+      them out.
     - ``component_status`` maps every component on the page to its current status on this page:
       the worst status any open cause (unresolved incident, unfinished maintenance) gives it.
     - ``overall`` is the worst status among the *visible* components (``operational`` when
@@ -96,6 +104,7 @@ class PageSnapshot:
     ongoing_incidents: list[IncidentView]
     open_maintenances: list[MaintenanceView] = field(default_factory=list)
     history: PageHistory | None = None
+    hidden_component_ids: frozenset[str] = frozenset()
 
     @property
     def recent_incidents(self) -> list[IncidentView]:
@@ -126,20 +135,7 @@ class PageSnapshot:
 
     @property
     def visible_component_ids(self) -> list[str]:
-        return _visible_component_ids(self.structure)
-
-
-def _visible_component_ids(nodes: list[StructureNode]) -> list[str]:
-    found: list[str] = []
-    for node in nodes:
-        if node.item.hidden:
-            continue
-        if node.item.kind == "component":
-            if node.item.component_id is not None:
-                found.append(node.item.component_id)
-        else:
-            found.extend(_visible_component_ids(node.children))
-    return found
+        return visible_component_ids(self.structure)
 
 
 async def load_snapshot(
@@ -162,9 +158,10 @@ async def load_snapshot(
             )
         ).all()
     )
-    ongoing = await load_views(session, ongoing_rows)
-    open_maintenances = await load_maintenance_views(
-        session, await _open_maintenances(session, page.id)
+    hidden = hidden_component_ids(structure)
+    ongoing = await load_public_incidents(session, ongoing_rows, hidden)
+    open_maintenances = await load_public_maintenances(
+        session, await _open_maintenances(session, page.id), hidden
     )
 
     # Current statuses: only open causes can hold a component away from operational, since
@@ -179,7 +176,7 @@ async def load_snapshot(
         for component_id, status in latest_by_component(changes).items():
             statuses.setdefault(component_id, []).append(status)
     component_status = {cid: worst(statuses.get(cid, [])) for cid in components_by_id}
-    visible = _visible_component_ids(structure)
+    visible = visible_component_ids(structure)
     overall = worst(component_status.get(cid, OPERATIONAL) for cid in visible)
 
     snap = PageSnapshot(
@@ -192,6 +189,7 @@ async def load_snapshot(
         overall=overall,
         ongoing_incidents=ongoing,
         open_maintenances=open_maintenances,
+        hidden_component_ids=hidden,
     )
     if history:
         snap.history = await load_history(session, snap)
@@ -217,7 +215,11 @@ async def load_history(session: AsyncSession, snap: PageSnapshot) -> PageHistory
         ).all()
     )
     known = {v.incident.id: v for v in snap.ongoing_incidents}
-    views = {v.incident.id: v for v in await load_views(session, _new(recent_rows, known))}
+    hidden = snap.hidden_component_ids
+    views = {
+        v.incident.id: v
+        for v in await load_public_incidents(session, _new(recent_rows, known), hidden)
+    }
     views.update(known)
     done_rows = list(
         (
@@ -232,7 +234,10 @@ async def load_history(session: AsyncSession, snap: PageSnapshot) -> PageHistory
             )
         ).all()
     )
-    windows = [*snap.open_maintenances, *await load_maintenance_views(session, done_rows)]
+    windows = [
+        *snap.open_maintenances,
+        *await load_public_maintenances(session, done_rows, hidden),
+    ]
     windows.sort(key=lambda v: (v.maintenance.start_at, v.maintenance.id), reverse=True)
     return PageHistory([views[i.id] for i in recent_rows], windows)
 
@@ -266,7 +271,8 @@ async def recent_resolved(
     if not shown:
         return []
     rows = (await session.scalars(select(Incident).where(Incident.id.in_(shown)))).all()
-    by_id = {v.incident.id: v for v in await load_views(session, list(rows))}
+    views = await load_public_incidents(session, list(rows), snap.hidden_component_ids)
+    by_id = {v.incident.id: v for v in views}
     return [by_id[i] for i in shown]
 
 

@@ -33,6 +33,7 @@ from clarion.status_pages.declaration_checks import (
     describe_error,
     path_of,
 )
+from clarion.text import MULTI_LINE, SINGLE_LINE
 
 SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,98}[a-z0-9])?$")
 #: First path segments Clarion serves itself: a page with one of these slugs could not be
@@ -55,9 +56,10 @@ HOST_LABEL_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 #: Structure items are stored under ``<kind>:<key>`` in 200 characters.
 KEY_MAX = 190
 
-Key = Annotated[str, StringConstraints(min_length=1, max_length=KEY_MAX)]
-Name = Annotated[str, StringConstraints(min_length=1, max_length=200)]
-Description = Annotated[str, StringConstraints(max_length=4096)]
+# Texts refuse control characters (``clarion.text``), as the API does.
+Key = Annotated[str, StringConstraints(min_length=1, max_length=KEY_MAX), SINGLE_LINE]
+Name = Annotated[str, StringConstraints(min_length=1, max_length=200), SINGLE_LINE]
+Description = Annotated[str, StringConstraints(max_length=4096), MULTI_LINE]
 
 
 class Strict(BaseModel):

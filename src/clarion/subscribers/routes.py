@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import secrets
 from contextvars import ContextVar
 from dataclasses import dataclass
 from functools import lru_cache
@@ -34,14 +35,20 @@ from clarion.status_pages.service import (
     page_by_domain,
     page_by_slug,
 )
-from clarion.subscribers import service
+from clarion.subscribers import abuse, proof, service
+from clarion.subscribers.addresses import AddressRefused, valid_address
 from clarion.subscribers.models import Subscription
 from clarion.subscribers.tokens import CONFIRM, FORM, MANAGE, make_token, read_token, signing_key
+from clarion.text import xml_safe
 
 router = APIRouter(include_in_schema=False)
 CONFIRM_MAX_AGE = 7 * 24 * 3600
 FORM_MAX_AGE = 24 * 3600
 MAX_FORM_BYTES = 16_384
+PROOF_MISSING = (
+    "Your browser has to finish a short check before subscribing. Allow JavaScript for this "
+    "page, wait a moment and send the form again."
+)
 
 
 @lru_cache(maxsize=1)
@@ -74,7 +81,15 @@ class _Links:
         return self.prefix + "/" + path.lstrip("/")
 
 
-def _html(template: str, status: int = 200, **values: Any) -> HTMLResponse:
+#: The subscription pages' policy: stricter than the public site's (``http.security``); a
+#: form that asks for a proof of work may run the site's own script.
+_POLICY = (
+    "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
+    "frame-ancestors 'none'"
+)
+
+
+def _html(template: str, status: int = 200, *, script: bool = False, **values: Any) -> HTMLResponse:
     prefix = _prefix.get()
     body = _templates().get_template(template).render(prefix=prefix, links=_Links(prefix), **values)
     response = HTMLResponse(body, status_code=status)
@@ -84,8 +99,7 @@ def _html(template: str, status: int = 200, **values: Any) -> HTMLResponse:
     response.headers["Referrer-Policy"] = "same-origin"
     response.headers["X-Frame-Options"] = "DENY"
     response.headers["Content-Security-Policy"] = (
-        "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
-        "frame-ancestors 'none'"
+        _POLICY + "; script-src 'self'" if script else _POLICY
     )
     return response
 
@@ -172,13 +186,17 @@ async def _render_form(
     ctx: AppContext, page: StatusPage, error: str | None = None, email: str = ""
 ) -> HTMLResponse:
     key = await signing_key(ctx)
+    bits = ctx.settings.subscribe_proof_of_work_bits
     return _html(
         "subscribe.html",
         400 if error else 200,
+        script=bits > 0,
+        pow_bits=bits,
         page=page,
         title=f"Subscribe to {page.name}",
         components=await _components(ctx, page),
-        form_token=make_token(key, FORM, page.id, ctx.clock.now()),
+        # A nonce per form: each one has its own budget of addresses (``abuse``).
+        form_token=make_token(key, FORM, f"{page.id}:{secrets.token_hex(8)}", ctx.clock.now()),
         error=error,
         email=email,
     )
@@ -195,7 +213,11 @@ async def subscribe(request: Request, slug: str = "") -> Response:
     key = await signing_key(ctx)
     now = ctx.clock.now()
     form_token = read_token(key, _first(form, "form_token"), FORM, now, FORM_MAX_AGE)
-    if not _same_origin(request, ctx) or form_token is None or form_token.subject != page.id:
+    if (
+        not _same_origin(request, ctx)
+        or form_token is None
+        or form_token.subject.split(":", 1)[0] != page.id
+    ):
         return _html(
             "message.html",
             403,
@@ -203,26 +225,47 @@ async def subscribe(request: Request, slug: str = "") -> Response:
             title="Please try again",
             text="The form has expired or was not sent from this site. Reload it and try again.",
         )
-    email = _first(form, "email")
+    raw_email = _first(form, "email")
+    settings = ctx.settings
     try:
-        async with ctx.db.write() as session:
-            await service.request_subscription(
-                session,
-                page,
-                email,
-                form.get("component", []),
-                now,
-                ctx.settings.subscribe_confirmations_per_day,
-            )
-    except ValidationFailed as exc:
-        return await _render_form(ctx, page, error=str(exc), email=email[:320])
-    except IntegrityError:
-        pass  # a simultaneous request created this address first: same answer
+        email = valid_address(
+            raw_email,
+            smtp_utf8=settings.smtp_utf8,
+            test_domains=settings.subscribe_allow_test_domains,
+        )
+    except AddressRefused as exc:
+        return await _render_form(ctx, page, error=str(exc), email=xml_safe(raw_email[:320]))
+    if not proof.solved(
+        _first(form, "form_token"), _first(form, "proof"), settings.subscribe_proof_of_work_bits
+    ):
+        return await _render_form(ctx, page, error=PROOF_MISSING, email=email)
+    client = request.client.host if request.client else None
+    refused = await abuse.refusal(ctx, _first(form, "form_token"), client, email)
+    if refused is not None:
+        return _html(
+            "message.html", refused.status, page=page, title=refused.title, text=refused.text
+        )
+    # A mailbox over its budget gets the same answer as any other, and no e-mail.
+    if await abuse.mailbox_allows(ctx, email):
+        try:
+            async with ctx.db.write() as session:
+                await service.request_subscription(
+                    session,
+                    page,
+                    email,
+                    form.get("component", []),
+                    now,
+                    settings.subscribe_confirmations_per_day,
+                )
+        except ValidationFailed as exc:
+            return await _render_form(ctx, page, error=str(exc), email=email)
+        except IntegrityError:
+            pass  # a simultaneous request created this address first: same answer
     return _html(
         "message.html",
         page=page,
         title="Check your inbox",
-        text=f"If {email.strip()[:320]} can receive updates from {page.name}, a confirmation "
+        text=f"If {email} can receive updates from {page.name}, a confirmation "
         "e-mail is on its way. Follow the link in it to start receiving updates: nothing is "
         "sent before that.",
     )

@@ -6,7 +6,6 @@ behaves the same to the outside for new, pending and confirmed addresses.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -19,21 +18,20 @@ from clarion.notifications.models import PENDING
 from clarion.notifications.outbox import CONFIRM_KIND, dedupe_key, enqueue
 from clarion.status_pages.models import StatusPage
 from clarion.status_pages.service import component_ids_on_page
+from clarion.subscribers.addresses import AddressRefused, valid_address
 from clarion.subscribers.models import EMAIL, Subscription
 
-# Deliberately loose: one @, a dot in the domain, no spaces or angle brackets. The
-# confirmation e-mail is the real check.
-_EMAIL = re.compile(r"^[^@\s<>\"',;]+@[^@\s<>\"',;]+\.[^@\s<>\"',;]+$")
-MAX_EMAIL = 320
 CONFIRMATION_WINDOW = timedelta(days=1)
 
 
 def normalise_email(raw: str) -> str:
-    """Trimmed and lower-cased; raises ``ValidationFailed`` when it is not an address."""
-    email = (raw or "").strip().lower()
-    if len(email) > MAX_EMAIL or not _EMAIL.match(email):
-        raise ValidationFailed.at("invalid_value", "Enter a valid e-mail address", "email")
-    return email
+    """The address as stored (``addresses.valid_address``, at its most permissive: callers with
+    settings check the relay's and the installation's rules first); raises
+    ``ValidationFailed`` (``invalid_value`` at ``email``) when it is not an address."""
+    try:
+        return valid_address(raw, smtp_utf8=True, test_domains=True)
+    except AddressRefused as error:
+        raise ValidationFailed.at("invalid_value", str(error), "email") from None
 
 
 async def _valid_components(

@@ -13,16 +13,16 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from clarion.incidents.models import Incident
-from clarion.incidents.service import IncidentView, load_views
+from clarion.incidents.service import IncidentView
 from clarion.maintenances.models import Maintenance
 from clarion.maintenances.view import MaintenanceView
-from clarion.maintenances.view import load_views as load_maintenance_views
 from clarion.public import html
 from clarion.public.cache import ResourceRegistry
 from clarion.public.export.files import Manifest, read, write
 from clarion.public.export.plan import ExportContext, PagePlan, PlannedFile
 from clarion.public.routes import NotFoundError, render_path, static_asset
 from clarion.public.snapshot import PageSnapshot
+from clarion.public.visibility import load_public_incidents, load_public_maintenances
 
 #: Incidents and windows read per query when they are read by id.
 BATCH = 250
@@ -99,9 +99,24 @@ async def render_files(
             found = todo.pop(f"maintenance/{window.maintenance.id}", None)
             if found is not None:
                 run.emit(page_id, found, html.maintenance_page(snap, ctx, window))
-    await _by_id(session, plan, todo, run, Incident, load_views, html.incident_page)
+    hidden = snap.hidden_component_ids
     await _by_id(
-        session, plan, todo, run, Maintenance, load_maintenance_views, html.maintenance_page
+        session,
+        plan,
+        todo,
+        run,
+        Incident,
+        lambda s, rows: load_public_incidents(s, rows, hidden),
+        html.incident_page,
+    )
+    await _by_id(
+        session,
+        plan,
+        todo,
+        run,
+        Maintenance,
+        lambda s, rows: load_public_maintenances(s, rows, hidden),
+        html.maintenance_page,
     )
     for rest, file in list(todo.items()):
         if rest.startswith(("incidents/", "maintenance/")):
