@@ -44,6 +44,7 @@ RESERVED_SLUGS = (
     "healthz",
     "openapi.json",
     "preferences",
+    "readyz",
     "static",
     "subscribe",
     "subscriptions",
