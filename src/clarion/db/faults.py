@@ -12,6 +12,7 @@ import sqlite3
 
 from sqlalchemy import exc as sa_exc
 
+from clarion.db.inline_sqlite import WriterTurnTimeout
 from clarion.errors import ServiceUnavailable
 
 log = logging.getLogger("clarion.db")
@@ -42,14 +43,16 @@ def unavailable(error: BaseException) -> ServiceUnavailable | None:
         return ServiceUnavailable("database_read_only", "The database accepts no writes now")
     if state in _FULL_STATES:
         return ServiceUnavailable("database_full", "The database is out of space")
+    if isinstance(orig, WriterTurnTimeout):
+        return ServiceUnavailable("database_busy", "The database is busy; try again shortly")
     if isinstance(orig, sqlite3.OperationalError):
         text = str(orig).lower()
-        if "locked" in text or "busy" in text or "writers' lock" in text:
-            return ServiceUnavailable("database_busy", "The database is busy; try again shortly")
-        if "readonly" in text or "read-only" in text:
+        if "readonly" in text or "read-only" in text:  # e.g. "attempt to write a readonly …"
             return ServiceUnavailable("database_read_only", "The database accepts no writes now")
-        if "full" in text:
+        if "full" in text or "no space" in text:
             return ServiceUnavailable("database_full", "The database is out of space")
+        if "locked" in text or "busy" in text:
+            return ServiceUnavailable("database_busy", "The database is busy; try again shortly")
         return ServiceUnavailable("database_unavailable", "The database is unavailable")
     if isinstance(error, sa_exc.OperationalError) or (
         isinstance(error, sa_exc.DBAPIError) and error.connection_invalidated

@@ -178,7 +178,12 @@ class WriterTurns:
 
     def _descriptor(self) -> int:
         if self._fd is None:
-            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+            except OSError as error:  # a read-only or full file system: as SQLite would say
+                raise sqlite3.OperationalError(
+                    f"cannot open the writers' lock: {error.strerror}"
+                ) from error
         return self._fd
 
     @contextlib.asynccontextmanager
