@@ -84,8 +84,14 @@ async def check(ctx: AppContext, *, worker_here: bool, any_worker: bool) -> Read
                 ms = max(1, round(lock_wait * 1000))
                 await session.execute(text(f"SET LOCAL lock_timeout = {ms}"))
                 await session.execute(text(f"SET LOCAL statement_timeout = {ms}"))
+            schema = [
+                str(row[0])
+                for row in await session.execute(text("SELECT version_num FROM alembic_version"))
+            ]
+            if schema != [_head()]:
+                return _old_schema(result, schema)  # its tables may not be this release's
+            if db.dialect == "postgresql":
                 await session.execute(text(_lock_statement()))
-            schema = (await session.execute(text("SELECT version_num FROM alembic_version"))).all()
             name = heartbeat_name(READINESS, ctx.instance_id)
             await record(session, db.dialect, name, READINESS, now)
             worker_beats: tuple[datetime | None, datetime | None] = (None, None)
@@ -106,18 +112,7 @@ async def check(ctx: AppContext, *, worker_here: bool, any_worker: bool) -> Read
         )
         result.fail("database_writable", code, message)
         return result
-    result.checks["database_writable"] = "ok"
-    head = _head()
-    at = [row[0] for row in schema]
-    if at == [head]:
-        result.checks["schema"] = "ok"
-    else:
-        result.fail(
-            "schema",
-            "schema_not_current",
-            f"The database schema is at {', '.join(at) or 'nothing'}; this release needs "
-            f"{head} (run `clarion db upgrade`)",
-        )
+    result.checks["database_writable"] = result.checks["schema"] = "ok"
     max_age = ctx.settings.worker_heartbeat_max_age_seconds
     own, freshest = worker_beats
     wanted = [
@@ -135,6 +130,16 @@ async def check(ctx: AppContext, *, worker_here: bool, any_worker: bool) -> Read
             result.checks[name] = "ok"
     if not worker_here and not any_worker:
         result.checks["worker"] = "not_applicable"
+    return result
+
+
+def _old_schema(result: Readiness, at: list[str]) -> Readiness:
+    result.fail(
+        "schema",
+        "schema_not_current",
+        f"The database schema is at {', '.join(at) or 'nothing'}; this release needs "
+        f"{_head()} (run `clarion db upgrade`)",
+    )
     return result
 
 
