@@ -57,7 +57,8 @@ def prepare(path: str, *, allow_new: bool = False, make_folder: bool = True) -> 
             f"the database file {path} is missing, but a database was there before "
             f"({marker_path(path).name} says so): it was deleted or moved. Put it back, "
             "restore a backup with `clarion restore FILE`, or start with a new, empty "
-            "database with `clarion serve --new-database`"
+            "database with `clarion serve --new-database` (or delete "
+            f"{marker_path(path).name} if you deleted the database on purpose)"
         )
     file.parent.mkdir(parents=True, exist_ok=True)
     try:
