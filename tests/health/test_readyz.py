@@ -27,6 +27,7 @@ from clarion.db.migrate import upgrade
 from clarion.settings import Settings
 from tests.contract.checks import check_response
 from tests.contract.cli import cli_environment, stop_process
+from tests.factories import make_key, make_page
 from tests.harness import (
     PG_ADMIN_URL,
     LiveServer,
@@ -82,11 +83,25 @@ def test_readyz_fails_when_the_sqlite_file_is_deleted_or_replaced_and_writes_are
     with _server(tmp_path) as (server, url):
         path = sqlite_path(url)
         assert path is not None
+        page = make_page(server, components=1)
+        auth = {"Authorization": f"Bearer {make_key(server)}"}
         os.rename(path, path + ".away")
         assert _codes(_ready(server)) == ["database_file_changed"]
         assert "deleted or moved" in _ready(server).text
-        key = httpx.get(f"{server.base_url}/v2/status_pages", timeout=30)  # no key: refused
-        assert key.status_code in (401, 503)
+        # Nothing is acknowledged into the file that is gone (before, this was a 201).
+        write = httpx.post(
+            f"{server.base_url}/v2/status_page_incidents",
+            headers=auth,
+            json={
+                "status_page_id": page.id,
+                "name": "Lost",
+                "incident_status": "investigating",
+                "message": "Looking into it.",
+                "notify_subscribers": False,
+            },
+            timeout=30,
+        )
+        assert _codes(write) == ["database_file_changed"]
         os.rename(path + ".away", path)
         assert _ready(server).status_code == 200
 
