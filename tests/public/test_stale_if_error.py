@@ -13,6 +13,8 @@ import httpx
 
 from tests.cli.serving import clarion_serve, database_with_a_page, publisher_token
 from tests.contract.checks import check_response
+from tests.factories import make_page
+from tests.harness import fresh_database, live_server
 from tests.health.outages import database_taken_away, frozen_lock_holder
 
 #: How long the database stays away (the issue's minute, for real).
@@ -165,3 +167,41 @@ def test_the_page_answers_within_a_bound_while_a_frozen_process_holds_a_lock(
             assert ready.status_code == 503, ready.text
             assert time.monotonic() - asked < 1 + SLACK
         assert client.get("/readyz").status_code == 200
+
+
+def test_stale_answers_have_their_own_etag_and_what_was_never_rendered_is_a_503(
+    tmp_path: Path,
+) -> None:
+    with (
+        fresh_database(str(tmp_path)) as url,
+        live_server(
+            url, public_read_deadline_seconds=DEADLINE, public_version_ttl_seconds=VERSION_TTL
+        ) as server,
+        httpx.Client(base_url=server.base_url, timeout=30) as client,
+    ):
+        page = make_page(server, components=1)
+        fresh = client.get(f"/{page.slug}/feed.atom")
+        assert fresh.status_code == 200
+        with database_taken_away(url):
+            time.sleep(VERSION_TTL + 0.2)
+            stale = client.get(f"/{page.slug}/feed.atom")
+            assert stale.status_code == 200 and stale.content == fresh.content
+            assert stale.headers["etag"] != fresh.headers["etag"] and "age" in stale.headers
+            again = client.get(
+                f"/{page.slug}/feed.atom", headers={"If-None-Match": stale.headers["etag"]}
+            )
+            assert again.status_code == 304 and "age" in again.headers
+            head = client.head(f"/{page.slug}/feed.atom")
+            assert head.status_code == 200 and head.content == b""
+            never = client.get(f"/{page.slug}/feed.rss")  # not rendered before the outage
+            check_response(never)
+            assert never.status_code == 503
+            assert never.json()["errors"][0]["code"] == "database_unavailable"
+        # Back: a check a second finds it, and the fresh answer returns.
+        deadline = time.monotonic() + 5
+        while (back := client.get(f"/{page.slug}/feed.atom")).headers["etag"] != fresh.headers[
+            "etag"
+        ]:
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        assert "age" not in back.headers
