@@ -1,4 +1,5 @@
-"""``GET /healthz``: 200 only while the database answers."""
+"""``GET /healthz``: liveness, 200 while the process answers, without asking the database
+(``/readyz`` asks it: ``tests/health``)."""
 
 from __future__ import annotations
 
@@ -29,7 +30,9 @@ def doomed_server(tmp_path: Path) -> Iterator[LiveServer]:
         yield srv
 
 
-def test_healthz_is_a_503_envelope_when_the_database_is_gone(doomed_server: LiveServer) -> None:
+def test_healthz_stays_200_and_readyz_is_a_503_envelope_when_the_database_is_gone(
+    doomed_server: LiveServer,
+) -> None:
     assert httpx.get(doomed_server.base_url + "/healthz").status_code == 200
 
     async def break_database(ctx: AppContext) -> None:
@@ -43,10 +46,11 @@ def test_healthz_is_a_503_envelope_when_the_database_is_gone(doomed_server: Live
             ctx.db = Database("postgresql+psycopg://nobody@127.0.0.1:1/none")
 
     doomed_server.call(break_database)
-    response = httpx.get(doomed_server.base_url + "/healthz", timeout=30)
+    assert httpx.get(doomed_server.base_url + "/healthz", timeout=30).status_code == 200
+    response = httpx.get(doomed_server.base_url + "/readyz", timeout=30)
     check_response(response)
     assert response.status_code == 503
-    assert httpx.head(doomed_server.base_url + "/healthz", timeout=30).status_code == 503
+    assert httpx.head(doomed_server.base_url + "/readyz", timeout=30).status_code == 503
     body = response.json()
     assert body["status"] == 503
     assert body["errors"][0]["code"] == "database_unavailable"

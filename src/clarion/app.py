@@ -21,7 +21,7 @@ from starlette.responses import Response
 
 from clarion.clock import Clock
 from clarion.context import AppContext
-from clarion.errors import ServiceUnavailable
+from clarion.errors import NotReady
 from clarion.http.envelope import install_error_handlers
 from clarion.http.json import json_response
 from clarion.http.middleware import RequestMiddleware
@@ -125,9 +125,19 @@ def create_app(
     # HEAD too: load balancers and uptime monitors often probe with it.
     @app.api_route("/healthz", methods=["GET", "HEAD"], include_in_schema=False)
     async def healthz(_request: Request) -> Response:
-        if not await ctx.db.ping():
-            raise ServiceUnavailable("database_unavailable", "The database does not answer")
+        """Liveness: the process answers (nothing else is checked; ``/readyz`` does)."""
         return json_response({"status": "ok"})
+
+    @app.api_route("/readyz", methods=["GET", "HEAD"], include_in_schema=False)
+    async def readyz(request: Request) -> Response:
+        """Readiness for load balancers (see ``health.readiness``)."""
+        from clarion.health.readiness import check
+
+        any_worker = request.query_params.get("workers") in ("1", "true")
+        result = await check(ctx, worker_here=worker_enabled, any_worker=any_worker)
+        if result.problems:
+            raise NotReady(*result.problems)
+        return json_response({"status": "ready", "checks": result.checks})
 
     # The console (``BASE_URL/admin``) after the API: it claims every path under /admin.
     from clarion.console.routes import console_routers

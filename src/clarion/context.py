@@ -63,7 +63,13 @@ class AppContext:
             limiter = InProcessRateLimiter()
         return cls(
             settings=settings,
-            db=Database(settings.database_url, pool_size=settings.db_pool_size),
+            db=Database(
+                settings.database_url,
+                pool_size=settings.db_pool_size,
+                lock_timeout_seconds=settings.db_lock_timeout_seconds,
+                statement_timeout_seconds=settings.db_statement_timeout_seconds,
+                connect_timeout_seconds=settings.db_connect_timeout_seconds,
+            ),
             clock=clock or SystemClock(),
             rate_limiter=limiter,
             events=Outbox(settings),

@@ -127,6 +127,13 @@ class ServiceUnavailable(ClarionError):
         super().__init__(ErrorDetail(code, message))
 
 
+class NotReady(ClarionError):
+    """503 from ``/readyz``: one detail per check that failed."""
+
+    status = 503
+    type = "service_unavailable"
+
+
 @dataclass
 class RateLimitInfo:
     name: str

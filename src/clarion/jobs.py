@@ -40,12 +40,14 @@ async def fold_page_versions(ctx: AppContext) -> int:
 
 
 def all_jobs() -> list[Job]:
+    from clarion.health.heartbeat import beat
     from clarion.maintenances.automation import automate_maintenance_status
     from clarion.notifications import delivery
     from clarion.notifications.outbox import deliver_due
     from clarion.notifications.reminders import queue_reminders
 
     return [
+        Job("worker_heartbeat", beat, 1.0),
         Job("purge_idempotency_records", purge_idempotency_records, 3600),
         Job("fold_page_versions", fold_page_versions, 5.0),
         Job("automate_maintenance_status", automate_maintenance_status, 1.0),

@@ -41,6 +41,14 @@ class Settings(BaseSettings):
     #: PostgreSQL: connections each process keeps open (more are opened, up to half as many
     #: again, and closed after use when many requests wait on the database at once).
     db_pool_size: int = 32
+    #: PostgreSQL: the longest any one statement may run (``statement_timeout``).
+    db_statement_timeout_seconds: float = Field(default=30.0, gt=0)
+    #: How long a statement waits for a lock another session holds before it fails: PostgreSQL's
+    #: ``lock_timeout``; on SQLite, how long a writer waits for the write lock (another
+    #: process's, or a frozen one's) and a reader for a busy database.
+    db_lock_timeout_seconds: float = Field(default=10.0, gt=0)
+    #: PostgreSQL: how long opening a connection may take.
+    db_connect_timeout_seconds: int = Field(default=5, ge=1)
 
     # background work
     run_worker_in_serve: bool = True
@@ -93,6 +101,16 @@ class Settings(BaseSettings):
     #: Who may frame the public pages: the CSP ``frame-ancestors`` source list (``'none'``:
     #: nobody; ``'self' https://intranet.example.com`` to embed the page there).
     public_frame_ancestors: str = "'none'"
+    #: How long a public request waits for the database before it is answered from the last
+    #: render of what it asks for (while the database stays unavailable, later requests are
+    #: answered from that render at once).
+    public_read_deadline_seconds: float = Field(default=2.0, gt=0)
+
+    # health
+    #: How long ``/readyz`` waits for each of its database checks.
+    ready_deadline_seconds: float = Field(default=2.0, gt=0)
+    #: A worker whose last heartbeat is older than this is taken for stuck or gone (``/readyz``).
+    worker_heartbeat_max_age_seconds: float = Field(default=60.0, gt=0)
 
     # console (BASE_URL/admin)
     #: A console session ends after this long without a request...

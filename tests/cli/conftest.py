@@ -7,17 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli.serving import DECLARATION
-from tests.contract.cli import run_cli
-from tests.harness import fresh_database
+from tests.cli.serving import database_with_a_page
 
 
 @pytest.fixture
 def database(tmp_path: Path) -> Iterator[str]:
     """A fresh, migrated database with one status page (``DECLARATION``)."""
-    with fresh_database(str(tmp_path)) as url:
-        run_cli(url, "db", "upgrade")
-        declaration = tmp_path / "page.yaml"
-        declaration.write_text(DECLARATION)
-        run_cli(url, "apply", str(declaration))
+    with database_with_a_page(tmp_path) as url:
         yield url

@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 
 from tests.contract.cli import cli_environment, run_cli, stop_process
-from tests.harness import free_port
+from tests.harness import free_port, fresh_database
 
 DECLARATION = """\
 components:
@@ -24,6 +24,17 @@ status_pages:
     items:
       - component: api
 """
+
+
+@contextmanager
+def database_with_a_page(folder: Path) -> Iterator[str]:
+    """A fresh, migrated database with one status page (``DECLARATION``)."""
+    with fresh_database(str(folder)) as url:
+        run_cli(url, "db", "upgrade")
+        declaration = folder / "page.yaml"
+        declaration.write_text(DECLARATION)
+        run_cli(url, "apply", str(declaration))
+        yield url
 
 
 def publisher_token(url: str) -> str:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import fcntl
 import os
+import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -14,7 +15,7 @@ import pytest
 from sqlalchemy import text
 
 from clarion.db.engine import Database
-from clarion.db.inline_sqlite import WriterTurns
+from clarion.db.inline_sqlite import WriterTurns, WriterTurnTimeout
 from tests.harness import backend
 
 pytestmark = pytest.mark.skipif(backend() != "sqlite", reason="SQLite's writers")
@@ -83,6 +84,34 @@ def test_a_cancelled_waiter_hands_the_lock_back(tmp_path: Path) -> None:
         fcntl.flock(holder, fcntl.LOCK_EX | fcntl.LOCK_NB)
         fcntl.flock(holder, fcntl.LOCK_UN)
         async with asyncio.timeout(5), turns.turn():
+            pass
+
+    try:
+        asyncio.run(run())
+    finally:
+        os.close(holder)
+        turns.close()
+
+
+def test_a_writer_gives_up_after_its_wait_and_leaves_no_lock_held(tmp_path: Path) -> None:
+    """A frozen process holding the writers' lock stops a writer for ``wait_seconds``, not
+    for ever; the waiting thread that gets the lock after everyone gave up gives it back."""
+    turns = WriterTurns(str(tmp_path / "x.db"))
+    holder = os.open(turns.path, os.O_RDWR | os.O_CREAT)
+    fcntl.flock(holder, fcntl.LOCK_EX)  # the frozen process's turn
+
+    async def run() -> None:
+        for _ in range(2):  # the second waits on the same thread as the first
+            started = time.monotonic()
+            with pytest.raises(WriterTurnTimeout):
+                async with turns.turn(wait_seconds=0.3):
+                    raise AssertionError("got a turn while another writer held it")
+            assert 0.25 < time.monotonic() - started < 2
+        fcntl.flock(holder, fcntl.LOCK_UN)  # the frozen process goes on and finishes
+        await asyncio.sleep(0.3)  # the abandoned wait takes the lock and gives it back
+        fcntl.flock(holder, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        fcntl.flock(holder, fcntl.LOCK_UN)
+        async with asyncio.timeout(5), turns.turn(wait_seconds=1):
             pass
 
     try:

@@ -36,10 +36,11 @@ def settings_problems(error: ValidationError) -> str:
     return "; ".join(problems)
 
 
-def migrate(settings: Settings) -> None:
-    """Bring the database to the current schema (every command that touches it does)."""
+def migrate(settings: Settings, *, new_database: bool = False) -> None:
+    """Bring the database to the current schema (every command that touches it does).
+    ``new_database``: create a new SQLite file even where one was before."""
     try:
-        upgrade(settings.database_url)
+        upgrade(settings.database_url, allow_new=new_database)
     except Exception as exc:
         raise click.ClickException(f"cannot prepare the database: {exc}") from exc
 

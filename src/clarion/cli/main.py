@@ -14,6 +14,7 @@ SUBCOMMAND_MODULES = (
     "clarion.cli.db",
     "clarion.cli.demo",
     "clarion.cli.users",
+    "clarion.cli.backup",
 )
 OPTIONAL_SUBCOMMAND_MODULES = (
     "clarion.cli.export",

@@ -76,6 +76,7 @@ def serve_app(
     banner: str | None = None,
     settings: Settings | None = None,
     workers: int = 1,
+    new_database: bool = False,
 ) -> None:
     from clarion.app import create_app
 
@@ -83,7 +84,7 @@ def serve_app(
         raise click.UsageError("--workers needs its settings from the environment")
     settings = settings or load_settings()
     setup_logging(settings.log_level)
-    migrate(settings)
+    migrate(settings, new_database=new_database)
     if workers > 1:
         if worker is not None:
             os.environ["CLARION_RUN_WORKER_IN_SERVE"] = "true" if worker else "false"
@@ -126,9 +127,17 @@ def serve_app(
     "(through Redis when CLARION_REDIS_URL is set, else through a file on this machine) and the "
     "database; each keeps its own render cache.",
 )
-def serve_command(host: str, port: int, worker: bool | None, workers: int) -> None:
+@click.option(
+    "--new-database",
+    is_flag=True,
+    help="Start on a new, empty SQLite database even though one was there before and is now "
+    "missing (by default Clarion refuses, so that a deleted database is noticed).",
+)
+def serve_command(
+    host: str, port: int, worker: bool | None, workers: int, new_database: bool
+) -> None:
     """Serve the API, the public status pages and the background worker on one port."""
-    serve_app(host, port, worker=worker, workers=workers)
+    serve_app(host, port, worker=worker, workers=workers, new_database=new_database)
 
 
 @click.command("worker")

@@ -21,6 +21,7 @@ import sqlite3
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, nullcontext
+from contextvars import ContextVar
 from typing import Any
 
 import orjson
@@ -35,7 +36,8 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.pool import NullPool
 
-from clarion.db import inline_sqlite
+from clarion.db import files, inline_sqlite
+from clarion.errors import ServiceUnavailable
 
 SQLITE_BUSY_TIMEOUT_MS = inline_sqlite.BUSY_TIMEOUT_MS
 #: ``session.info`` key: the status pages whose content the transaction changed.
@@ -72,28 +74,50 @@ def _prepare_sqlite(connection: Any, busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_
     cursor.close()
 
 
-def _sqlite_engine(url: str, *, immediate: bool, pool_size: int) -> AsyncEngine:
+#: How long the write transaction being opened may wait for the write lock, in ms, when it is
+#: not the database's lock timeout (``Database.write(lock_wait_seconds=…)``).
+_WRITE_WAIT_MS: ContextVar[int | None] = ContextVar("clarion_write_wait_ms", default=None)
+
+
+def _sqlite_engine(url: str, *, immediate: bool, pool_size: int, busy_ms: int) -> AsyncEngine:
     engine = create_async_engine(
         url,
         pool_size=pool_size,
         max_overflow=0,
         pool_timeout=60,
-        async_creator=inline_sqlite.async_creator(url),
+        async_creator=inline_sqlite.async_creator(url, busy_ms),
         json_deserializer=orjson.loads,
     )
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-        _prepare_sqlite(dbapi_connection)
+        _prepare_sqlite(dbapi_connection, busy_ms)
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Any) -> None:
         if immediate:
-            conn.connection.dbapi_connection.run_async(inline_sqlite.begin_immediate)
+            wait_ms = _WRITE_WAIT_MS.get() or busy_ms
+            conn.connection.dbapi_connection.run_async(
+                lambda c: inline_sqlite.begin_immediate(c, wait_ms)
+            )
         else:
             conn.exec_driver_sql("BEGIN")
 
     return engine
+
+
+def _postgresql_options(
+    statement_timeout_seconds: float, lock_timeout_seconds: float, connect_timeout_seconds: int
+) -> dict[str, Any]:
+    """psycopg's connection arguments: the server-side timeouts every session starts with, so
+    that a held lock or a runaway statement fails the request instead of hanging it (and the
+    connection it holds)."""
+    statement_ms = max(1, round(statement_timeout_seconds * 1000))
+    lock_ms = max(1, round(lock_timeout_seconds * 1000))
+    return {
+        "options": f"-c statement_timeout={statement_ms} -c lock_timeout={lock_ms}",
+        "connect_timeout": connect_timeout_seconds,
+    }
 
 
 @asynccontextmanager
@@ -152,28 +176,60 @@ def _ping_when_idle(engine: AsyncEngine) -> None:
         record.info["checked_in_at"] = time.monotonic()
 
 
-class Database:
-    """Owns the engines; hands out read and write transactions."""
+#: How often a read checks that the SQLite file is still the one opened (writes always do).
+FILE_CHECK_SECONDS = 0.25
 
-    def __init__(self, url: str, *, pool_size: int = 32) -> None:
+
+class Database:
+    """Owns the engines; hands out read and write transactions.
+
+    ``lock_timeout_seconds`` bounds every wait for a lock another session or process holds
+    (PostgreSQL's ``lock_timeout``; on SQLite the writers' turn, ``BEGIN IMMEDIATE`` and the
+    busy handler), ``statement_timeout_seconds`` every PostgreSQL statement.
+
+    A SQLite database is the file that was at its path when Clarion opened it (``files``):
+    once that file is deleted, moved or replaced, every transaction fails with
+    ``ServiceUnavailable`` (nothing is acknowledged into a file that is no longer there) until
+    it is back."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        pool_size: int = 32,
+        lock_timeout_seconds: float = inline_sqlite.BUSY_TIMEOUT_MS / 1000,
+        statement_timeout_seconds: float = 30.0,
+        connect_timeout_seconds: int = 5,
+    ) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
+        self.lock_timeout_seconds = lock_timeout_seconds
         #: Committed write transactions (in this process) that changed a status page.
         self.page_changes = 0
         self.write_lock = asyncio.Lock()
         self._writer_turns: inline_sqlite.WriterTurns | None = None
+        self.file: files.DatabaseFile | None = None
+        self._file_checked_at = 0.0
+        self._file_problem: str | None = None
         if self.is_sqlite:
             path = make_url(url).database
             if path and path != ":memory:":
+                # A new file is created here, private; never by a connection afterwards.
+                files.prepare(path, make_folder=False)
                 self._writer_turns = inline_sqlite.WriterTurns(path)
-            self.write_engine = _sqlite_engine(url, immediate=True, pool_size=1)
-            self.read_engine = _sqlite_engine(url, immediate=False, pool_size=4)
+                self.file = files.DatabaseFile(path)
+            busy_ms = max(1, round(lock_timeout_seconds * 1000))
+            self.write_engine = _sqlite_engine(url, immediate=True, pool_size=1, busy_ms=busy_ms)
+            self.read_engine = _sqlite_engine(url, immediate=False, pool_size=4, busy_ms=busy_ms)
         else:
             self.write_engine = create_async_engine(
                 url,
                 pool_size=pool_size,
                 max_overflow=pool_size // 2,
                 json_deserializer=orjson.loads,
+                connect_args=_postgresql_options(
+                    statement_timeout_seconds, lock_timeout_seconds, connect_timeout_seconds
+                ),
             )
             _ping_when_idle(self.write_engine)
             self.read_engine = self.write_engine
@@ -184,10 +240,24 @@ class Database:
     def dialect(self) -> str:
         return self.write_engine.dialect.name
 
+    def check_file(self) -> None:
+        """Raise ``ServiceUnavailable`` when the SQLite file at the database's path is not the
+        one opened (deleted, moved, replaced)."""
+        if self.file is None:
+            return
+        self._file_checked_at = time.monotonic()
+        self._file_problem = self.file.problem()
+        if self._file_problem is not None:
+            raise ServiceUnavailable("database_file_changed", self._file_problem)
+
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
         """A transaction for reading (nothing is written through it)."""
         if self.is_sqlite:
+            if time.monotonic() - self._file_checked_at >= FILE_CHECK_SECONDS:
+                self.check_file()
+            elif self._file_problem is not None:
+                raise ServiceUnavailable("database_file_changed", self._file_problem)
             async with _inline_session(self._read_sessions) as session:
                 yield session
             await _let_others_run()
@@ -196,16 +266,26 @@ class Database:
                 yield session
 
     @asynccontextmanager
-    async def write(self) -> AsyncIterator[AsyncSession]:
-        """A write transaction that commits when the block ends cleanly."""
+    async def write(self, lock_wait_seconds: float | None = None) -> AsyncIterator[AsyncSession]:
+        """A write transaction that commits when the block ends cleanly. ``lock_wait_seconds``:
+        how long to wait for another process's write lock on SQLite (default: the lock
+        timeout)."""
         if self.is_sqlite:
-            turn = self._writer_turns.turn() if self._writer_turns else nullcontext()
-            async with (
-                self.write_lock,
-                turn,
-                _inline_session(self._write_sessions) as session,
-            ):
-                yield session
+            self.check_file()
+            wait = self.lock_timeout_seconds if lock_wait_seconds is None else lock_wait_seconds
+            turn = self._writer_turns.turn(wait) if self._writer_turns else nullcontext()
+            token = _WRITE_WAIT_MS.set(max(1, round(wait * 1000)))
+            try:
+                async with (
+                    self.write_lock,
+                    turn,
+                    _inline_session(self._write_sessions) as session,
+                ):
+                    yield session
+                    # Before the commit: never acknowledge a write into a file no longer there.
+                    self.check_file()
+            finally:
+                _WRITE_WAIT_MS.reset(token)
             if session.info.get(TOUCHED_PAGES):
                 self.page_changes += 1
             # Outside the write lock and the writers' turn: other writers go meanwhile.

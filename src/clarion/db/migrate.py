@@ -7,6 +7,8 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 
+from clarion.db import files
+
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
 
@@ -18,14 +20,16 @@ def alembic_config(url: str) -> Config:
     return config
 
 
-def upgrade(url: str) -> None:
-    """Apply every migration not yet applied. Safe to call from several processes."""
+def upgrade(url: str, *, allow_new: bool = False) -> None:
+    """Apply every migration not yet applied. Safe to call from several processes.
+
+    A SQLite file is created here, private (``files.prepare``), and never where a database
+    was before unless ``allow_new`` (``files.VanishedDatabase``)."""
     from clarion.db.engine import make_sync_engine
 
-    if url.startswith("sqlite"):
-        path = url.split("///", 1)[-1]
-        if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+    path = files.sqlite_path(url)
+    if path is not None:
+        files.prepare(path, allow_new=allow_new)
     engine = make_sync_engine(url)
     try:
         with engine.begin() as connection:
@@ -37,3 +41,12 @@ def upgrade(url: str) -> None:
             command.upgrade(config, "head")
     finally:
         engine.dispose()
+    if path is not None:
+        files.mark(path)
+
+
+def head_revision() -> str | None:
+    """The newest migration of this release (what a current database records)."""
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory.from_config(alembic_config("")).get_current_head()

@@ -1,24 +1,28 @@
 """The ONE place errors become HTTP answers: incident.io ``ErrorResponse`` bodies.
 
 Every non-2xx response Clarion sends goes through ``error_response``: our own errors, unknown
-routes, wrong methods, malformed or oversized bodies, validation failures, an unready database
-and crashes. The one exception to the JSON body is the public site's "not found" page, which a
-browser gets as HTML (``NotFound.page``).
+routes, wrong methods, malformed or oversized bodies, validation failures, an unready or
+unavailable database (down, locked past the lock timeout, read-only, full: a 503, see
+``db.faults``) and crashes. The one exception to the JSON body is the public site's "not
+found" page, which a browser gets as HTML (``NotFound.page``).
 """
 
 from __future__ import annotations
 
 import logging
 import random
+import sqlite3
 import uuid
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 from starlette.types import Scope
 
+from clarion.db.faults import log_unavailable, unavailable
 from clarion.errors import (
     ClarionError,
     ErrorDetail,
@@ -157,6 +161,13 @@ def install_error_handlers(app: FastAPI, max_body_bytes: int) -> None:
         assert isinstance(exc, RequestValidationError)
         return error_response(request.scope, details_from_pydantic(exc.errors()))
 
+    async def on_database_error(request: Request, exc: Exception) -> Response:
+        error = unavailable(exc)
+        if error is None:
+            return crash_response(request.scope)
+        log_unavailable(exc, request_id_of(request.scope))
+        return error_response(request.scope, error)
+
     async def on_crash(request: Request, exc: Exception) -> Response:
         # Only what escapes every layer of the app gets here (a crash inside a middleware
         # added outside Clarion's own); the server then closes the connection, so say so.
@@ -167,4 +178,7 @@ def install_error_handlers(app: FastAPI, max_body_bytes: int) -> None:
     app.add_exception_handler(ClarionError, on_clarion_error)
     app.add_exception_handler(StarletteHTTPException, on_http_exception)
     app.add_exception_handler(RequestValidationError, on_validation_error)
+    # The database unavailable (down, locked, timed out, full, read-only): a 503, not a crash.
+    app.add_exception_handler(SQLAlchemyError, on_database_error)
+    app.add_exception_handler(sqlite3.OperationalError, on_database_error)
     app.add_exception_handler(Exception, on_crash)

@@ -12,6 +12,9 @@ there is nothing to invalidate, and replicas agree because the version lives in 
 - ETags are derived from the key (not the bytes), so ``If-None-Match`` can be answered with
   304 before anything is rendered or even looked up.
 - Older versions of a page are dropped when a newer one is stored; the rest is a bounded LRU.
+- The newest value of each page's path is also kept as its *last good render*
+  (``last_good``), with when it was rendered (``rendered_at``): when the database is
+  unavailable, the site answers with it (see ``routes``).
 
 Other public endpoints (Statuspage JSON, feeds, badge) are served through the same machinery by
 registering a ``PublicResource``: a path relative to the page's public URL, a content type and a
@@ -145,6 +148,16 @@ def etag_matches(if_none_match: str | None, etag: str) -> bool:
     return False
 
 
+#: ``Rendered.memo`` key: when the value was rendered (UTC).
+RENDERED_AT = "rendered_at"
+
+
+def rendered_at(rendered: Rendered) -> datetime | None:
+    """When ``rendered`` was rendered (None for what was not rendered from a page)."""
+    found: datetime | None = rendered.memo.get(RENDERED_AT)
+    return found
+
+
 class RenderCache:
     """Bounded LRU of ``Rendered`` values with single-flight rendering per key."""
 
@@ -153,6 +166,8 @@ class RenderCache:
         self._entries: OrderedDict[CacheKey, Rendered] = OrderedDict()
         self._inflight: dict[CacheKey, asyncio.Task[Rendered]] = {}
         self._latest: dict[str, int] = {}
+        #: The newest value stored for each ``(page_id, path)``, whatever its version or day.
+        self._last_good: OrderedDict[tuple[str, str], tuple[CacheKey, Rendered]] = OrderedDict()
         #: How many renders ran (tests and metrics).
         self.renders = 0
 
@@ -161,6 +176,15 @@ class RenderCache:
         if found is not None:
             self._entries.move_to_end(key)
         return found
+
+    def last_good(self, key: CacheKey) -> tuple[CacheKey, Rendered] | None:
+        """The newest value stored for ``key``'s page and path (of any version or day), and
+        its own key."""
+        return self._last_good.get((key.page_id, key.path))
+
+    def rendering(self, key: CacheKey) -> asyncio.Task[Rendered] | None:
+        """The render of ``key`` in flight, if any."""
+        return self._inflight.get(key)
 
     async def get_or_render(
         self, key: CacheKey, render: Callable[[], Awaitable[Rendered]]
@@ -176,6 +200,7 @@ class RenderCache:
         task = self._inflight.get(key)
         if task is None:
             task = asyncio.ensure_future(self._render(key, render))
+            task.add_done_callback(_retrieve)
             self._inflight[key] = task
         return await asyncio.shield(task)
 
@@ -203,16 +228,32 @@ class RenderCache:
         self._entries.move_to_end(key)
         while len(self._entries) > self.max_entries:
             self._entries.popitem(last=False)
+        place = (key.page_id, key.path)
+        previous = self._last_good.get(place)
+        if previous is None or (previous[0].version, previous[0].extra) <= (key.version, key.extra):
+            self._last_good[place] = (key, value)
+            self._last_good.move_to_end(place)
+            while len(self._last_good) > self.max_entries:
+                self._last_good.popitem(last=False)
 
     def clear(self) -> None:
+        """Forget every value (the last good renders too)."""
         self._entries.clear()
         self._latest.clear()
+        self._last_good.clear()
 
     def __len__(self) -> int:
         return len(self._entries)
 
     def __iter__(self) -> Iterator[Rendered]:
         return iter(list(self._entries.values()))
+
+
+def _retrieve(task: asyncio.Task[Rendered]) -> None:
+    """Take a render's exception, so that one whose waiters all gave up (a deadline) is not
+    reported as never retrieved."""
+    if not task.cancelled():
+        task.exception()
 
 
 @dataclass(frozen=True)

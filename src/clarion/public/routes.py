@@ -10,11 +10,20 @@ outage.
 Per request: the page's id and ``content_version`` (memoised briefly, ``versions.VersionMemo``);
 then the answer is a 304 (``If-None-Match``), the cached bytes, or one render shared by every
 concurrent request for the same key (``cache.RenderCache``).
+
+When the database is unavailable (it fails, or does not answer within
+``CLARION_PUBLIC_READ_DEADLINE_SECONDS``), a request is answered with the last good render of
+what it asks for (stale-if-error), for as long as the outage lasts: the HTML says since when it
+could not be refreshed, and every such answer carries an ``Age`` header (seconds since the
+content was last known current) and an ETag of its own. Only what was never rendered since
+the process started gets the 503 envelope.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import logging
 import re
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -30,9 +39,10 @@ from starlette.routing import BaseRoute, Match, NoMatchFound
 from starlette.types import Receive, Scope, Send
 
 from clarion.context import AppContext
-from clarion.errors import MethodNotAllowed, NotFound
-from clarion.public import badge, feeds, html, statuspage_json
+from clarion.errors import MethodNotAllowed, NotFound, ServiceUnavailable
+from clarion.public import badge, feeds, html, stale_if_error, statuspage_json
 from clarion.public.cache import (
+    RENDERED_AT,
     CacheKey,
     PublicResource,
     RenderCache,
@@ -43,6 +53,7 @@ from clarion.public.cache import (
     etag_matches,
     gzip_etag,
     held_etag,
+    rendered_at,
 )
 from clarion.public.snapshot import (
     PageHistory,
@@ -57,8 +68,10 @@ from clarion.settings import Settings
 from clarion.status_pages.models import StatusPage
 from clarion.status_pages.schemas import public_url
 
+log = logging.getLogger("clarion.public")
+
 #: First path segments that belong to the API, never to a status page.
-API_PREFIXES = frozenset({"v1", "v2", "openapi.json", "healthz"})
+API_PREFIXES = frozenset({"v1", "v2", "openapi.json", "healthz", "readyz"})
 HTML_TYPE = "text/html; charset=utf-8"
 STATIC_DIR = Path(__file__).parent / "static"
 STATIC_TYPES = {
@@ -88,6 +101,8 @@ class Target:
     page: PageRef | None
     rest: str
     prefix: str
+    #: The page's version is the last one known: the database did not answer.
+    stale: bool = False
 
 
 def page_context(
@@ -189,9 +204,16 @@ class PublicSite:
         self.base_host = (urlsplit(ctx.settings.base_url).hostname or "").lower()
         self.cache_control = cache_control(ctx.settings)
         self.base_path = urlsplit(ctx.settings.base_url).path.rstrip("/")
-        self.versions = VersionMemo(ctx.settings.public_version_ttl_seconds, ctx.db)
+        self.deadline = ctx.settings.public_read_deadline_seconds
+        self.versions = VersionMemo(
+            ctx.settings.public_version_ttl_seconds, ctx.db, deadline=self.deadline
+        )
         self.snapshots = SnapshotShare()
         self.uptime = UptimeMemo()
+        #: Each page's version and the last moment a lookup found it current.
+        self.confirmed: dict[str, tuple[int, datetime]] = {}
+        #: The slugs ``/`` saw last (answers ``/`` while the database is unavailable).
+        self._root_slugs: list[str] | None = None
 
     # -- resolving -------------------------------------------------------------------------
 
@@ -221,14 +243,15 @@ class PublicSite:
                 )
                 return [PageRef(r[0], r[1], r[2], r[3]) for r in rows]
 
-        refs = await self.versions.lookup((first, host if by_domain else ""), load)
+        key = (first, host if by_domain else "")
+        refs, stale = await self.versions.lookup_or_last(key, load)
         for ref in refs:
             if by_domain and ref.custom_domain == host:
-                return Target(ref, "/".join(segments), "")
+                return Target(ref, "/".join(segments), "", stale)
         for ref in refs:
             if ref.slug == first:
-                return Target(ref, "/".join(segments[1:]), f"{self.base_path}/{ref.slug}")
-        return Target(None, "/".join(segments), "")
+                return Target(ref, "/".join(segments[1:]), f"{self.base_path}/{ref.slug}", stale)
+        return Target(None, "/".join(segments), "", stale)
 
     def cache_key(self, target: Target, resource: PublicResource | None, now: datetime) -> CacheKey:
         """The render cache key of ``target`` (whose ``page`` is set) at ``now``."""
@@ -278,14 +301,59 @@ class PublicSite:
                 raise MethodNotAllowed(RESOURCE_METHODS)
             return Response(status_code=204, headers=dict(resource.headers))
         key = self.cache_key(target, resource, now)
+        if target.stale:
+            return self._stale(asked, key, now)
+        self.confirmed[key.page_id] = (key.version, now)
         not_modified = self._not_modified(asked, key.etag, resource.headers if resource else {})
         if not_modified is not None:
             return not_modified
         try:
-            rendered = await self.cache.get_or_render(key, self._renderer(target, key, now))
+            rendered = await self._render(target, key, now)
         except NotFoundError:
             raise self._not_found(target, now) from None
+        except Exception as error:
+            if self.cache.last_good(key) is None:
+                raise
+            if not stale_if_error.is_unavailability(error):
+                log.exception("public render failed: answered with the last good render")
+            return self._stale(asked, key, now)
         return self._send(asked, rendered)
+
+    async def _render(self, target: Target, key: CacheKey, now: datetime) -> Rendered:
+        """The value of ``key``, from the cache or rendered; when there is a last good render
+        to fall back on, waiting at most ``deadline`` seconds for the database."""
+        found = self.cache.peek(key)
+        if found is not None:
+            return found
+        render = self._renderer(target, key, now)
+        if self.cache.last_good(key) is None:
+            return await self.cache.get_or_render(key, render)
+        async with asyncio.timeout(self.deadline):
+            return await self.cache.get_or_render(key, render)
+
+    def _stale(self, asked: Asked, key: CacheKey, now: datetime) -> Ready:
+        """The last good render of ``key``'s page and path, marked stale (the database is
+        unavailable); the 503 envelope when there is none."""
+        rendered = self.cache.peek(key)
+        used = key
+        if rendered is None:
+            last = self.cache.last_good(key)
+            if last is None:
+                raise ServiceUnavailable(
+                    "database_unavailable",
+                    "The status page cannot be shown now: its database is unavailable",
+                )
+            used, rendered = last
+        # Current when rendered, and whenever a lookup found its version still the page's.
+        as_of = rendered_at(rendered) or now
+        confirmed = self.confirmed.get(key.page_id)
+        if confirmed is not None and confirmed[0] == used.version:
+            as_of = max(as_of, confirmed[1])
+        variant = stale_if_error.variant(rendered, as_of)
+        age = [(b"age", str(max(0, int((now - as_of).total_seconds()))).encode())]
+        not_modified = self._not_modified(asked, variant.etag, variant.headers)
+        answer = not_modified or self._send(asked, variant)
+        return Ready(answer.status, [*answer.headers, *age], answer.body)
 
     def _renderer(
         self, target: Target, key: CacheKey, now: datetime
@@ -312,7 +380,9 @@ class PublicSite:
                 body, content_type, headers = await render_path(
                     session, snap, ctx, target.rest, self.registry, self.uptime
                 )
-            return Rendered.build(body, content_type, key.etag, headers=headers)
+            rendered = Rendered.build(body, content_type, key.etag, headers=headers)
+            rendered.memo[RENDERED_AT] = now
+            return rendered
 
         return render
 
@@ -364,9 +434,16 @@ class PublicSite:
         return not_modified or self._send(asked, rendered)
 
     async def _root(self) -> Response:
-        """``/`` of the base URL: the page when there is exactly one, else a 404."""
-        async with self.ctx.db.read() as session:
-            slugs = list((await session.scalars(select(StatusPage.slug).limit(2))).all())
+        """``/`` of the base URL: the page when there is exactly one, else a 404 (as last
+        seen, while the database is unavailable)."""
+        try:
+            async with asyncio.timeout(self.deadline), self.ctx.db.read() as session:
+                slugs = list((await session.scalars(select(StatusPage.slug).limit(2))).all())
+        except Exception:
+            if self._root_slugs is None:
+                raise
+            slugs = self._root_slugs
+        self._root_slugs = slugs
         if len(slugs) != 1:
             raise self._not_found(None, None)
         return RedirectResponse(f"{self.base_path}/{slugs[0]}", status_code=302)

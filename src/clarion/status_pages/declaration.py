@@ -45,6 +45,7 @@ RESERVED_SLUGS = (
     "healthz",
     "openapi.json",
     "preferences",
+    "readyz",
     "static",
     "subscribe",
     "subscriptions",
