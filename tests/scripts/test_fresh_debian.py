@@ -16,11 +16,12 @@ and ``/dev`` mounted:
    running it twice would double the gate's time. The subset reaches every kind of part the
    suite uses: both databases, incident.io's SDK, the CLI and Chromium with axe-core.
 
-Downloads are cached between runs (the Debian packages, pip's and npm's caches, uv's cache,
-which is this machine's own when it has one, and the debootstrapped root itself, as a tarball
-of exactly what debootstrap made), so a run spends its time installing, not downloading.
-Everything mounted is unmounted and every process left in the chroot is killed, whatever
-happens.
+The chroot shares this machine's network: its DNS resolver and its trust store (see
+``TRUST_STORE``) are copied in. Downloads are cached between runs (the Debian packages, pip's
+and npm's caches, uv's cache, which is this machine's own when it has one, and the
+debootstrapped root itself, as a tarball of exactly what debootstrap made), so a run spends
+its time installing, not downloading. Everything mounted is unmounted and every process left
+in the chroot is killed, whatever happens.
 
 It runs as root only, once per gate (in the PostgreSQL pass). Without root it is skipped, except
 in CI (``CI`` set), where it fails.
@@ -63,11 +64,18 @@ SUBSET = (
 #: Where downloads are kept between runs.
 CACHE = Path(os.environ.get("CLARION_TEST_CACHE", Path.home() / ".cache" / "clarion-tests"))
 UV_CACHE = Path(os.environ.get("UV_CACHE_DIR", Path.home() / ".cache" / "uv"))
+#: This machine's trust store: copied into the chroot, where pip, uv and npm are pointed at it
+#: (their own bundles do not know the authority of a network that intercepts TLS, as this
+#: one's may; an administrator does the same on such a network).
+TRUST_STORE = "/etc/ssl/certs/ca-certificates.crt"
 CHROOT_ENV = {
     "HOME": "/root",
     "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
     "LANG": "C.UTF-8",
     "TERM": "dumb",
+    "SSL_CERT_FILE": TRUST_STORE,
+    "PIP_CERT": TRUST_STORE,
+    "NODE_EXTRA_CA_CERTS": TRUST_STORE,
 }
 
 
@@ -182,6 +190,9 @@ def fresh_root(tmp: Path) -> Iterator[Path]:
     try:
         run(["tar", "-C", str(root), "--numeric-owner", "-xf", str(tarball)], 600)
         shutil.copy("/etc/resolv.conf", root / "etc" / "resolv.conf")
+        trust = root / TRUST_STORE.lstrip("/")
+        trust.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(TRUST_STORE, trust)
         checkout = root / CHECKOUT.lstrip("/")
         checkout.mkdir(parents=True)
         archive = subprocess.run(
