@@ -64,18 +64,20 @@ SUBSET = (
 #: Where downloads are kept between runs.
 CACHE = Path(os.environ.get("CLARION_TEST_CACHE", Path.home() / ".cache" / "clarion-tests"))
 UV_CACHE = Path(os.environ.get("UV_CACHE_DIR", Path.home() / ".cache" / "uv"))
-#: This machine's trust store: copied into the chroot, where pip, uv and npm are pointed at it
-#: (their own bundles do not know the authority of a network that intercepts TLS, as this
-#: one's may; an administrator does the same on such a network).
+#: This machine's trust store, and where it goes in the chroot (where Debian's ca-certificates,
+#: once installed, adds it to the system's store too), pip, uv and npm pointed at it: their own
+#: bundles do not know the authority of a network that intercepts TLS, as this one's may (an
+#: administrator does the same on such a network).
 TRUST_STORE = "/etc/ssl/certs/ca-certificates.crt"
+TRUST_STORE_INSIDE = "/usr/local/share/ca-certificates/this-machine.crt"
 CHROOT_ENV = {
     "HOME": "/root",
     "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
     "LANG": "C.UTF-8",
     "TERM": "dumb",
-    "SSL_CERT_FILE": TRUST_STORE,
-    "PIP_CERT": TRUST_STORE,
-    "NODE_EXTRA_CA_CERTS": TRUST_STORE,
+    "SSL_CERT_FILE": TRUST_STORE_INSIDE,
+    "PIP_CERT": TRUST_STORE_INSIDE,
+    "NODE_EXTRA_CA_CERTS": TRUST_STORE_INSIDE,
 }
 
 
@@ -190,7 +192,7 @@ def fresh_root(tmp: Path) -> Iterator[Path]:
     try:
         run(["tar", "-C", str(root), "--numeric-owner", "-xf", str(tarball)], 600)
         shutil.copy("/etc/resolv.conf", root / "etc" / "resolv.conf")
-        trust = root / TRUST_STORE.lstrip("/")
+        trust = root / TRUST_STORE_INSIDE.lstrip("/")
         trust.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(TRUST_STORE, trust)
         checkout = root / CHECKOUT.lstrip("/")
