@@ -40,6 +40,7 @@ from typing import Any
 from sqlalchemy import insert, select
 from sqlalchemy.engine import Engine
 
+from clarion.audit import Actor
 from clarion.components.models import Component, ComponentStatusChange
 from clarion.db.engine import make_sync_engine
 from clarion.ids import new_id
@@ -258,6 +259,7 @@ def publish_incident(database_url: str) -> None:
                 await create_incident(
                     session,
                     ctx.events,
+                    actor=Actor.cli(),
                     page_id=page_id,
                     name="A new outage",
                     incident_status="investigating",

@@ -18,7 +18,10 @@ For each backend, in one run, on loopback, with bounded load:
    - ``proxy``: nginx with ``proxy_cache`` in front of ``clarion serve``, configured by the
      snippet that ``docs/performance.md`` documents (read from there, so the two cannot
      differ), with only the listening address, Clarion's address and the cache directory
-     replaced.
+     replaced;
+   - ``floor``: the server alone, ``bench.floor``: the HTTP server ``clarion serve`` runs,
+     set up the same way, with a bare ASGI application sending the same bytes (for
+     information: the part of Clarion's cost that is the server's).
 
    Each is measured with and without ``Accept-Encoding: gzip``; the best of the rounds
    counts. The CPU each server spent per request is printed beside its rate.
@@ -260,6 +263,43 @@ def export_page(raw_url: str, slug: str, out: Path) -> None:
             )
 
 
+def fetch(url: str, headers: tuple[str, ...]) -> bytes:
+    """The body a GET of ``url`` answers, as sent (gzip stays gzip)."""
+    request = urllib.request.Request(url, headers=dict(h.split(": ", 1) for h in headers))
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return bytes(response.read())
+
+
+@contextlib.contextmanager
+def floor_server(folder: Path, page_url: str, port: int) -> Iterator[subprocess.Popen[bytes]]:
+    """``bench.floor`` on ``port``, holding the two bodies Clarion sends for ``page_url``."""
+    folder.mkdir()
+    files = {}
+    for encoding, headers in ENCODINGS.items():
+        files[encoding] = folder / f"page.{encoding}"
+        files[encoding].write_bytes(fetch(page_url, headers))
+    command = [sys.executable, "-m", "bench.floor", "--host", server.HOST, "--port", str(port)]
+    command += ["--identity", str(files["identity"]), "--gzip", str(files["gzip"])]
+    with open(folder / "floor.log", "ab") as log:
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        wait_listening(port, process)
+        yield process
+    finally:
+        server.stop(process, 15)
+
+
+def wait_listening(port: int, process: subprocess.Popen[bytes], timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"bench.floor exited with {process.returncode}")
+        with contextlib.suppress(OSError), socket.create_connection((server.HOST, port), 1):
+            return
+        time.sleep(0.1)
+    raise RuntimeError("bench.floor did not start listening")
+
+
 def probe(url: str, headers: tuple[str, ...]) -> str:
     """What a GET of ``url`` answers: size, encoding and (behind the proxy) cache status."""
     request = urllib.request.Request(url, headers=dict(h.split(": ", 1) for h in headers))
@@ -275,7 +315,7 @@ def cached(
 ) -> dict[str, list[WrkResult]]:
     """The wrk runs of every deployment and encoding, keyed ``"<deployment> <encoding>"``."""
     export_page(raw_url, "years", folder / "site")
-    static_port, proxy_port = server.free_port(), server.free_port()
+    static_port, proxy_port, floor_port = (server.free_port() for _ in range(3))
     static = STATIC_SERVER.format(listen=f"{server.HOST}:{static_port}", root=folder / "site")
     proxied = proxy_conf(
         documented_snippet(),
@@ -287,11 +327,13 @@ def cached(
     with (
         nginx(folder / "nginx-static", static, static_port) as static_nginx,
         nginx(folder / "nginx-proxy", proxied, proxy_port) as proxy_nginx,
+        floor_server(folder / "floor", f"{srv.base_url}/years/", floor_port) as floor,
     ):
         sides = {
             "clarion": (f"{srv.base_url}/years/", (srv.pid,)),
             "nginx": (f"http://{server.HOST}:{static_port}/years/", (static_nginx.pid,)),
             "proxy": (f"http://{server.HOST}:{proxy_port}/years/", (proxy_nginx.pid, srv.pid)),
+            "floor": (f"http://{server.HOST}:{floor_port}/years/", (floor.pid,)),
         }
         for name, (url, pids) in sides.items():
             for headers in ENCODINGS.values():  # fills every cache, and shows what each sends
@@ -361,6 +403,19 @@ def run_backend(backend: str, log_dir: Path, opts: Options) -> list[Figure]:
                     f" req/s; CPU/req {cpu_text(side)} / {cpu_text(nginx_side)}",
                 )
             )
+        floor, clarion = best[f"floor {encoding}"], best[f"clarion {encoding}"]
+        found.append(
+            Figure(
+                f"cached page, {encoding}: the server alone (bare ASGI app) / nginx static",
+                backend,
+                floor.requests_per_second / nginx_side.requests_per_second,
+                "",
+                None,
+                floor.errors == 0,
+                f"{floor.requests_per_second:,.0f} req/s; CPU/req {cpu_text(floor)}; Clarion /"
+                f" the server alone {clarion.requests_per_second / floor.requests_per_second:.2f}",
+            )
+        )
     return found
 
 

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import select
 
 from clarion.api_keys.service import create_key
+from clarion.audit import Actor
 from clarion.components.models import Component
 from clarion.context import AppContext
 from clarion.status_pages.declare import apply_declaration, parse_declaration
@@ -16,12 +17,16 @@ from clarion.status_pages.models import StatusPage, StructureItem
 from tests.harness import LiveServer
 
 ALL_ROLES = ("viewer", "status_page_publisher", "manage_settings")
+#: Who the tests' own set-up writes are made by (as an operator running the CLI would).
+OPERATOR = Actor.cli()
 
 
 def make_key(server: LiveServer, *roles: str, name: str = "test key") -> str:
     async def body(ctx: AppContext) -> str:
         async with ctx.db.write() as session:
-            _key, token = await create_key(session, name, list(roles or ALL_ROLES), ctx.clock.now())
+            _key, token = await create_key(
+                session, name, list(roles or ALL_ROLES), ctx.clock.now(), actor=OPERATOR
+            )
         return token
 
     return server.call(body)
@@ -41,7 +46,7 @@ def declare(server: LiveServer, declaration: dict[str, Any]) -> list[str]:
 
     async def body(ctx: AppContext) -> list[str]:
         async with ctx.db.write() as session:
-            return await apply_declaration(session, decl, ctx.clock.now())
+            return await apply_declaration(session, decl, ctx.clock.now(), actor=OPERATOR)
 
     return server.call(body)
 

@@ -28,7 +28,7 @@ from clarion.http.list_cache import ListCache
 from clarion.incidents import service
 from clarion.status_pages.models import StatusPage
 from tests.contract.checks import Raw
-from tests.factories import PageInfo
+from tests.factories import OPERATOR, PageInfo
 from tests.harness import LiveServer
 from tests.incidents.test_list_incidents import create
 
@@ -114,6 +114,7 @@ def test_a_write_by_another_process_shows_on_the_next_list(
                 view = await service.create_incident(
                     session,
                     ctx.events,
+                    actor=OPERATOR,
                     page_id=page.id,
                     name="Written elsewhere",
                     incident_status="investigating",

@@ -13,7 +13,7 @@ from clarion.incidents.service import ComponentStatusInput, add_update, create_i
 from clarion.maintenances.service import add_update as add_maintenance_update
 from clarion.maintenances.service import create_maintenance
 from clarion.notifications.payloads import build_payload
-from tests.factories import PageInfo
+from tests.factories import OPERATOR, PageInfo
 from tests.harness import LiveServer
 
 
@@ -26,6 +26,7 @@ def _incident_payloads(server: LiveServer, page: PageInfo) -> tuple[dict[str, An
             view = await create_incident(
                 session,
                 ctx.events,
+                actor=OPERATOR,
                 page_id=page.id,
                 name="Checkout errors",
                 incident_status="investigating",
@@ -38,6 +39,7 @@ def _incident_payloads(server: LiveServer, page: PageInfo) -> tuple[dict[str, An
             update = await add_update(
                 session,
                 ctx.events,
+                actor=OPERATOR,
                 incident_id=view.incident.id,
                 message="Fixed",
                 notify_subscribers=True,
@@ -130,6 +132,7 @@ def test_a_maintenance_body_carries_the_window_its_schedule_and_the_update(
             view = await create_maintenance(
                 session,
                 ctx.events,
+                actor=OPERATOR,
                 page_id=page.id,
                 name="Database upgrade",
                 maintenance_status="maintenance_scheduled",
@@ -145,6 +148,7 @@ def test_a_maintenance_body_carries_the_window_its_schedule_and_the_update(
             started = await add_maintenance_update(
                 session,
                 ctx.events,
+                actor=OPERATOR,
                 maintenance_id=view.maintenance.id,
                 message="Started early",
                 notify_subscribers=True,

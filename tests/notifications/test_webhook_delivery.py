@@ -37,7 +37,7 @@ from clarion.notifications.signing import verify
 from clarion.notifications.webhooks import add_webhook
 from clarion.subscribers.models import Subscription
 from tests.cli.test_add_webhook import run
-from tests.factories import PageInfo, make_key, make_page
+from tests.factories import OPERATOR, PageInfo, make_key, make_page
 from tests.harness import LiveServer, fresh_database, live_server
 from tests.notifications.webhook_receiver import Receiver, Reply, webhook_receiver
 
@@ -89,6 +89,7 @@ def subscribe(
         async with ctx.db.write() as session:
             sub, secret = await add_webhook(
                 session,
+                actor=OPERATOR,
                 page=page.slug,
                 url=url,
                 components=components,

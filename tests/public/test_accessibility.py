@@ -18,7 +18,7 @@ from clarion.context import AppContext
 from clarion.incidents import service as incidents
 from clarion.maintenances import service as maintenances
 from tests.browser import SCHEMES, WIDTHS, axe_violations, describe
-from tests.factories import make_page
+from tests.factories import OPERATOR, make_page
 from tests.harness import LiveServer
 from tests.public.test_page import make_display_page
 
@@ -122,6 +122,7 @@ async def _incident(
         view = await incidents.create_incident(
             session,
             ctx.events,
+            actor=OPERATOR,
             page_id=page_id,
             name=name,
             incident_status=status,
@@ -143,6 +144,7 @@ async def _window(
         view = await maintenances.create_maintenance(
             session,
             ctx.events,
+            actor=OPERATOR,
             page_id=page_id,
             name=name,
             maintenance_status=f"maintenance_{status}",
@@ -162,6 +164,7 @@ async def _update(ctx: AppContext, incident_id: str, at: datetime, status: str) 
         await incidents.add_update(
             session,
             ctx.events,
+            actor=OPERATOR,
             incident_id=incident_id,
             message="Fixed.",
             notify_subscribers=False,

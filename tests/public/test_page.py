@@ -24,7 +24,7 @@ from incident_io.models import (
     StatusPagesCreateStatusPageIncidentUpdatePayloadV2IncidentStatus,
 )
 
-from tests.factories import PageInfo, declare
+from tests.factories import OPERATOR, PageInfo, declare
 from tests.harness import LiveServer
 from tests.public.test_markdown import assert_harmless
 
@@ -330,6 +330,7 @@ def test_maintenance_in_progress_and_upcoming_show_with_permalinks(
             running = await maintenances.create_maintenance(
                 session,
                 ctx.events,
+                actor=OPERATOR,
                 page_id=page.id,
                 name="Replacing disks",
                 maintenance_status="maintenance_in_progress",
@@ -344,6 +345,7 @@ def test_maintenance_in_progress_and_upcoming_show_with_permalinks(
             later = await maintenances.create_maintenance(
                 session,
                 ctx.events,
+                actor=OPERATOR,
                 page_id=page.id,
                 name="Kernel upgrade",
                 maintenance_status="maintenance_scheduled",

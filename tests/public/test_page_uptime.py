@@ -11,7 +11,7 @@ from clarion.incidents import service as incidents
 from clarion.public.snapshot import load_snapshot
 from clarion.public.uptime import DAYS, UptimeRow, load_uptime
 from clarion.status_pages.models import StatusPage
-from tests.factories import make_page
+from tests.factories import OPERATOR, make_page
 from tests.harness import LiveServer
 
 
@@ -33,6 +33,7 @@ def test_day_bars_use_the_availability_rules_for_components_and_groups(
                 view = await incidents.create_incident(
                     session,
                     ctx.events,
+                    actor=OPERATOR,
                     page_id=info.id,
                     name=name,
                     incident_status="investigating",
@@ -44,6 +45,7 @@ def test_day_bars_use_the_availability_rules_for_components_and_groups(
                 await incidents.add_update(
                     session,
                     ctx.events,
+                    actor=OPERATOR,
                     incident_id=view.incident.id,
                     message="-",
                     notify_subscribers=False,
@@ -94,6 +96,7 @@ def test_an_outage_that_began_before_the_window_counts_inside_it(server: LiveSer
             await incidents.create_incident(
                 session,
                 ctx.events,
+                actor=OPERATOR,
                 page_id=info.id,
                 name="Long outage",
                 incident_status="identified",

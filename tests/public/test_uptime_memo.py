@@ -22,7 +22,7 @@ from clarion.public.snapshot import load_snapshot
 from clarion.public.uptime import UptimeMemo, UptimeRow, load_uptime
 from clarion.status_pages.models import StatusPage
 from clarion.status_pages.versions import touch_page
-from tests.factories import PageInfo, make_page
+from tests.factories import OPERATOR, PageInfo, make_page
 from tests.harness import LiveServer
 
 IMPACTS = ("degraded_performance", "partial_outage", "full_outage")
@@ -95,6 +95,7 @@ async def _write(
             await incidents.add_update(
                 session,
                 ctx.events,
+                actor=OPERATOR,
                 incident_id=rng.choice(open_ids),
                 message="-",
                 notify_subscribers=False,
@@ -103,11 +104,14 @@ async def _write(
                 now=now,
             )
         elif choice < 0.6:
-            await incidents.rename_incident(session, rng.choice(open_ids), "Renamed", now)
+            await incidents.rename_incident(
+                session, rng.choice(open_ids), "Renamed", now, actor=OPERATOR
+            )
         elif choice < 0.7:
             # An incident that ended before today's ledger rows were written.
             await retrospective.create_retrospective_incident(
                 session,
+                actor=OPERATOR,
                 page_id=info.id,
                 name="Told afterwards",
                 updates=[
@@ -127,11 +131,12 @@ async def _write(
         elif choice < 0.9:
             window = rng.choice(windows)
             if window.maintenance_status == "maintenance_complete":
-                await maintenances.delete_maintenance(session, window.id, now)
+                await maintenances.delete_maintenance(session, window.id, now, actor=OPERATOR)
             else:
                 await maintenances.add_update(
                     session,
                     ctx.events,
+                    actor=OPERATOR,
                     maintenance_id=window.id,
                     message="-",
                     notify_subscribers=False,
@@ -177,7 +182,7 @@ def test_the_content_version_moves_with_every_write_to_the_page(
             incident_id = await _open_incident(session, ctx.events, info, down, now)
         seen.append(await version(ctx))
         async with ctx.db.write() as session:
-            await incidents.rename_incident(session, incident_id, "Still down", now)
+            await incidents.rename_incident(session, incident_id, "Still down", now, actor=OPERATOR)
         seen.append(await version(ctx))
         async with ctx.db.write() as session:
             started = now - timedelta(hours=2)
@@ -186,7 +191,7 @@ def test_the_content_version_moves_with_every_write_to_the_page(
             )
         seen.append(await version(ctx))
         async with ctx.db.write() as session:  # its ledger rows go with it (a cascade)
-            await maintenances.delete_maintenance(session, window_id, now)
+            await maintenances.delete_maintenance(session, window_id, now, actor=OPERATOR)
         seen.append(await version(ctx))
         return seen
 
@@ -204,6 +209,7 @@ async def _open_incident(
     view = await incidents.create_incident(
         session,
         events,
+        actor=OPERATOR,
         page_id=info.id,
         name=f"Incident at {now:%d %H:%M}",
         incident_status="investigating",
@@ -227,6 +233,7 @@ async def _window(
     view = await maintenances.create_maintenance(
         session,
         events,
+        actor=OPERATOR,
         page_id=info.id,
         name="Upgrade",
         maintenance_status=status,

@@ -15,6 +15,8 @@ from clarion.api_keys.models import ApiKey
 from clarion.api_keys.roles import CONFIGURE_ROLE as CONFIGURE_ROLE
 from clarion.api_keys.roles import PUBLISH_ROLE as PUBLISH_ROLE
 from clarion.api_keys.roles import ROLES as ROLES
+from clarion.audit import Actor
+from clarion.audit import service as audit
 from clarion.errors import NotFound
 from clarion.ids import new_id
 
@@ -36,9 +38,14 @@ class Principal:
     def has(self, role: str) -> bool:
         return role in self.roles
 
+    @property
+    def actor(self) -> Actor:
+        """Who writes through this key (the audit log names the key)."""
+        return Actor.api_key(self.id, self.name)
+
 
 async def create_key(
-    session: AsyncSession, name: str, roles: list[str], now: datetime
+    session: AsyncSession, name: str, roles: list[str], now: datetime, *, actor: Actor
 ) -> tuple[ApiKey, str]:
     """Store a new key; returns the row and the token, which is never stored or shown again."""
     token = _new_token()
@@ -52,12 +59,22 @@ async def create_key(
         revoked_at=None,
     )
     session.add(key)
+    audit.record(
+        session,
+        actor,
+        "api_key.create",
+        object_type="api_key",
+        object_id=key.id,
+        at=now,
+        summary=f"created API key {name!r} ({', '.join(key.roles)})",
+        detail={"name": name, "roles": key.roles},
+    )
     await session.flush()
     return key, token
 
 
 async def renew_named_key(
-    session: AsyncSession, name: str, roles: list[str], now: datetime
+    session: AsyncSession, name: str, roles: list[str], now: datetime, *, actor: Actor
 ) -> tuple[ApiKey, str]:
     """Make ``name`` the name of exactly one live key, with ``roles`` and a new token; returns
     it and the token. The newest live key of that name keeps its id and gets the new token
@@ -71,14 +88,24 @@ async def renew_named_key(
         )
     ).all()
     if not live:
-        return await create_key(session, name, roles, now)
+        return await create_key(session, name, roles, now, actor=actor)
     key, *others = live
     for other in others:
-        other.revoked_at = now
+        await revoke_key(session, other.id, now, actor=actor)
     token = _new_token()
     key.token_hash = hash_token(token)
     key.token_hint = _hint(token)
     key.roles = sorted(set(roles))
+    audit.record(
+        session,
+        actor,
+        "api_key.renew",
+        object_type="api_key",
+        object_id=key.id,
+        at=now,
+        summary=f"gave API key {name!r} a new token ({', '.join(key.roles)})",
+        detail={"name": name, "roles": key.roles},
+    )
     await session.flush()
     return key, token
 
@@ -98,7 +125,9 @@ async def list_keys(session: AsyncSession) -> list[ApiKey]:
     )
 
 
-async def revoke_key(session: AsyncSession, key_id_or_name: str, now: datetime) -> ApiKey:
+async def revoke_key(
+    session: AsyncSession, key_id_or_name: str, now: datetime, *, actor: Actor
+) -> ApiKey:
     """Revoke by id, or by name when exactly one live key has that name."""
     key = await session.get(ApiKey, key_id_or_name)
     if key is None:
@@ -110,11 +139,22 @@ async def revoke_key(session: AsyncSession, key_id_or_name: str, now: datetime) 
         if len(rows) != 1:
             raise NotFound(f"No single live API key with id or name {key_id_or_name!r}")
         key = rows[0]
-    await session.execute(
+    revoked = await session.execute(
         update(ApiKey)
         .where(ApiKey.id == key.id, ApiKey.revoked_at.is_(None))
         .values(revoked_at=now)
     )
+    if getattr(revoked, "rowcount", 0):
+        audit.record(
+            session,
+            actor,
+            "api_key.revoke",
+            object_type="api_key",
+            object_id=key.id,
+            at=now,
+            summary=f"revoked API key {key.name!r}",
+            detail={"name": key.name},
+        )
     await session.refresh(key)
     return key
 

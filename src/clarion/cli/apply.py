@@ -32,6 +32,7 @@ def command(file: Path, dry_run: bool) -> None:
     """
     from sqlalchemy.exc import IntegrityError
 
+    from clarion.audit import Actor
     from clarion.cli.common import load_settings, run_with_context
     from clarion.context import AppContext
     from clarion.status_pages.declaration import DeclarationError, read_declaration
@@ -51,7 +52,9 @@ def command(file: Path, dry_run: bool) -> None:
         # apply does.
         try:
             async with ctx.db.write() as session:
-                changes = await apply_declaration(session, declaration, ctx.clock.now())
+                changes = await apply_declaration(
+                    session, declaration, ctx.clock.now(), actor=Actor.cli()
+                )
                 if dry_run:
                     raise _RolledBack(changes)
         except _RolledBack as done:

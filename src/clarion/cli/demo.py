@@ -25,6 +25,7 @@ async def prepare_demo(ctx: AppContext) -> tuple[str, str]:
     import yaml
 
     from clarion.api_keys.service import renew_named_key
+    from clarion.audit import Actor
     from clarion.demo.seed import seed_history
     from clarion.status_pages.declare import apply_declaration, parse_declaration
     from clarion.status_pages.service import page_by_slug
@@ -32,12 +33,15 @@ async def prepare_demo(ctx: AppContext) -> tuple[str, str]:
     text = resources.files("clarion.demo").joinpath("demo.yaml").read_text(encoding="utf-8")
     declaration = parse_declaration(yaml.safe_load(text))
     now = ctx.clock.now()
+    actor = Actor.cli()
     async with ctx.db.write() as session:
-        await apply_declaration(session, declaration, now)
+        await apply_declaration(session, declaration, now, actor=actor)
         page = await page_by_slug(session, declaration.pages[0].slug)
         assert page is not None
-        await seed_history(session, ctx.events, page, now)
-        _key, token = await renew_named_key(session, DEMO_KEY_NAME, DEMO_KEY_ROLES, now)
+        await seed_history(session, ctx.events, page, now, actor=actor)
+        _key, token = await renew_named_key(
+            session, DEMO_KEY_NAME, DEMO_KEY_ROLES, now, actor=actor
+        )
     return declaration.pages[0].slug, token
 
 

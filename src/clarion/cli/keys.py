@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 import click
 
 from clarion.api_keys.roles import ROLES
+from clarion.audit import Actor
 from clarion.cli.common import load_settings, run_with_context
 
 if TYPE_CHECKING:
@@ -38,7 +39,7 @@ def create(name: str, roles: tuple[str, ...]) -> None:
     async def body(ctx: AppContext) -> str:
         async with ctx.db.write() as session:
             _key, token = await service.create_key(
-                session, name.strip(), list(roles), ctx.clock.now()
+                session, name.strip(), list(roles), ctx.clock.now(), actor=Actor.cli()
             )
         return token
 
@@ -78,7 +79,7 @@ def revoke(key: str) -> None:
 
     async def body(ctx: AppContext) -> str:
         async with ctx.db.write() as session:
-            row = await service.revoke_key(session, key, ctx.clock.now())
+            row = await service.revoke_key(session, key, ctx.clock.now(), actor=Actor.cli())
         return f"revoked {row.id} ({row.name})"
 
     try:

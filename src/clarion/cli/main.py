@@ -19,10 +19,13 @@ import click
 #: Every subcommand: name → ``module:attribute`` of its click command, imported on first use.
 COMMANDS = {
     "apply": "clarion.cli.apply:command",
+    "audit": "clarion.cli.audit:command",
     "db": "clarion.cli.db:command",
     "demo": "clarion.cli.demo:command",
     "export": "clarion.cli.export:command",
+    "incidents": "clarion.cli.incidents:command",
     "keys": "clarion.cli.keys:command",
+    "maintenance": "clarion.cli.maintenance:command",
     "outbox": "clarion.cli.outbox:command",
     "serve": "clarion.cli.serve:serve_command",
     "subscribers": "clarion.cli.subscribers:command",

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from clarion.audit import Actor
 from clarion.cli.common import load_settings, run_with_context
 
 if TYPE_CHECKING:
@@ -64,7 +65,7 @@ def retry(ids: tuple[str, ...], all_failed: bool) -> None:
 
     async def body(ctx: AppContext) -> tuple[int, list[str]]:
         async with ctx.db.write() as session:
-            return await admin.retry(session, list(ids) or None, ctx.clock.now())
+            return await admin.retry(session, list(ids) or None, ctx.clock.now(), actor=Actor.cli())
 
     count, skipped = run_with_context(load_settings(), body)
     for row_id in skipped:

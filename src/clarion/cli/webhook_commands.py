@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 import click
 
+from clarion.audit import Actor
 from clarion.cli.common import load_settings, run_with_context
 
 if TYPE_CHECKING:
@@ -57,6 +58,7 @@ def add_webhook(page: str, components: tuple[str, ...], url: str) -> None:
                 components=components,
                 allow_private=ctx.settings.webhook_allow_private,
                 now=ctx.clock.now(),
+                actor=Actor.cli(),
             )
         return subscription.id, secret
 
@@ -75,7 +77,9 @@ def enable_webhook(subscription_id: str) -> None:
         from clarion.notifications import webhooks
 
         async with ctx.db.write() as session:
-            await webhooks.enable_webhook(session, subscription_id, ctx.clock.now())
+            await webhooks.enable_webhook(
+                session, subscription_id, ctx.clock.now(), actor=Actor.cli()
+            )
 
     _run(body)
     click.echo(f"enabled webhook subscription {subscription_id}", err=True)
@@ -90,7 +94,9 @@ def remove_webhook(subscription_id: str) -> None:
         from clarion.notifications import webhooks
 
         async with ctx.db.write() as session:
-            await webhooks.remove_webhook(session, subscription_id, ctx.clock.now())
+            await webhooks.remove_webhook(
+                session, subscription_id, ctx.clock.now(), actor=Actor.cli()
+            )
 
     _run(body)
     click.echo(f"removed webhook subscription {subscription_id}", err=True)
@@ -114,7 +120,11 @@ def rotate_webhook_secret(subscription_id: str, keep_old_hours: float) -> None:
 
         async with ctx.db.write() as session:
             return await webhooks.rotate_secret(
-                session, subscription_id, ctx.clock.now(), timedelta(hours=keep_old_hours)
+                session,
+                subscription_id,
+                ctx.clock.now(),
+                timedelta(hours=keep_old_hours),
+                actor=Actor.cli(),
             )
 
     secret = _run(body)

@@ -50,12 +50,16 @@ async def list_status_page_components(
 async def create_status_page_component(
     request: Request,
     payload: StatusPageComponentsCreatePayloadV2,
-    _key: Annotated[Principal, Depends(require(CONFIGURE_ROLE))],
+    key: Annotated[Principal, Depends(require(CONFIGURE_ROLE))],
 ) -> Response:
     ctx = context_of(request)
     async with ctx.db.write() as session:
         component = await service.create_component(
-            session, name=payload.name, description=payload.description, now=ctx.clock.now()
+            session,
+            actor=key.actor,
+            name=payload.name,
+            description=payload.description,
+            now=ctx.clock.now(),
         )
         body = {"status_page_component": component_v2(component)}
     return json_response(body, status_code=201)
@@ -86,12 +90,17 @@ async def update_status_page_component(
     request: Request,
     id: str,
     payload: StatusPageComponentsUpdatePayloadV2,
-    _key: Annotated[Principal, Depends(require(CONFIGURE_ROLE))],
+    key: Annotated[Principal, Depends(require(CONFIGURE_ROLE))],
 ) -> Response:
     ctx = context_of(request)
     async with ctx.db.write() as session:
         component = await service.update_component(
-            session, id, name=payload.name, description=payload.description, now=ctx.clock.now()
+            session,
+            id,
+            actor=key.actor,
+            name=payload.name,
+            description=payload.description,
+            now=ctx.clock.now(),
         )
         body = {"status_page_component": component_v2(component)}
     return json_response(body)
@@ -105,9 +114,9 @@ async def update_status_page_component(
     responses={204: {"description": "Archived"}},
 )
 async def destroy_status_page_component(
-    request: Request, id: str, _key: Annotated[Principal, Depends(require(CONFIGURE_ROLE))]
+    request: Request, id: str, key: Annotated[Principal, Depends(require(CONFIGURE_ROLE))]
 ) -> Response:
     ctx = context_of(request)
     async with ctx.db.write() as session:
-        await service.archive_component(session, id, ctx.clock.now())
+        await service.archive_component(session, id, ctx.clock.now(), actor=key.actor)
     return Response(status_code=204)

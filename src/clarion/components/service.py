@@ -19,6 +19,8 @@ from sqlalchemy import Text, cast, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from clarion.audit import Actor
+from clarion.audit import service as audit
 from clarion.components.availability import LedgerPoint, data_available_since, floor_percent
 from clarion.components.downtime import Downtime
 from clarion.components.models import Component, ComponentDowntime, ComponentStatusChange
@@ -56,7 +58,7 @@ async def get_component(session: AsyncSession, component_id: str) -> Component:
 
 
 async def create_component(
-    session: AsyncSession, *, name: str, description: str | None, now: datetime
+    session: AsyncSession, *, actor: Actor, name: str, description: str | None, now: datetime
 ) -> Component:
     """A new component, on no page yet (pages place components through their structure)."""
     component = Component(
@@ -70,6 +72,16 @@ async def create_component(
         updated_at=now,
     )
     session.add(component)
+    audit.record(
+        session,
+        actor,
+        "component.create",
+        object_type="component",
+        object_id=component.id,
+        at=now,
+        summary=f"created component {name!r}",
+        detail={"name": name, "description": component.description},
+    )
     await session.flush()
     return component
 
@@ -87,12 +99,27 @@ async def update_component(
     session: AsyncSession,
     component_id: str,
     *,
+    actor: Actor,
     name: str,
     description: str | None,
     now: datetime,
 ) -> Component:
     """Replace the name and description; pages showing the component are re-rendered."""
     component = await get_component(session, component_id)
+    audit.record(
+        session,
+        actor,
+        "component.update",
+        object_type="component",
+        object_id=component.id,
+        at=now,
+        summary=f"updated component {name!r}",
+        detail={
+            "name": name,
+            "description": _clean_description(description),
+            "previous": {"name": component.name, "description": component.description},
+        },
+    )
     component.name = name
     component.description = _clean_description(description)
     component.updated_at = now
@@ -102,7 +129,9 @@ async def update_component(
     return component
 
 
-async def archive_component(session: AsyncSession, component_id: str, now: datetime) -> None:
+async def archive_component(
+    session: AsyncSession, component_id: str, now: datetime, *, actor: Actor
+) -> None:
     """Archive the component, or raise Conflict when something still refers to it."""
     from clarion.incidents.models import Incident, IncidentUpdate
     from clarion.maintenances.models import Maintenance, MaintenanceComponent
@@ -148,6 +177,16 @@ async def archive_component(session: AsyncSession, component_id: str, now: datet
         )
     component.archived_at = now
     component.updated_at = now
+    audit.record(
+        session,
+        actor,
+        "component.archive",
+        object_type="component",
+        object_id=component.id,
+        at=now,
+        summary=f"archived component {component.name!r}",
+        detail={"name": component.name},
+    )
     await session.flush()
 
 

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from clarion.audit import Actor
 from clarion.components.models import Component
 from clarion.events import EventSink
 from clarion.incidents import service as incidents
@@ -81,7 +82,13 @@ STORIES = [
 
 
 async def seed_history(
-    session: AsyncSession, events: EventSink, page: StatusPage, now: datetime, days: int = 100
+    session: AsyncSession,
+    events: EventSink,
+    page: StatusPage,
+    now: datetime,
+    days: int = 100,
+    *,
+    actor: Actor,
 ) -> int:
     """Publish past incidents and maintenance over the last ``days`` days, and one upcoming
     maintenance window (once; returns how many incidents)."""
@@ -105,10 +112,19 @@ async def seed_history(
             hour=rng.randint(1, 20), minute=rng.randint(0, 59), second=0, microsecond=0
         )
         await _publish(
-            session, events, page.id, name, [components[k] for k in keys], status, steps, start, rng
+            session,
+            events,
+            actor,
+            page.id,
+            name,
+            [components[k] for k in keys],
+            status,
+            steps,
+            start,
+            rng,
         )
         count += 1
-    await _seed_maintenance(session, events, page.id, components, now, days)
+    await _seed_maintenance(session, events, actor, page.id, components, now, days)
     return count
 
 
@@ -122,6 +138,7 @@ MAINTENANCE = [
 async def _seed_maintenance(
     session: AsyncSession,
     events: EventSink,
+    actor: Actor,
     page_id: str,
     components: dict[str, str],
     now: datetime,
@@ -139,6 +156,7 @@ async def _seed_maintenance(
         view = await maintenances.create_maintenance(
             session,
             events,
+            actor=actor,
             page_id=page_id,
             name=name,
             maintenance_status="maintenance_scheduled",
@@ -157,6 +175,7 @@ async def _seed_maintenance(
             await maintenances.add_update(
                 session,
                 events,
+                actor=actor,
                 maintenance_id=view.maintenance.id,
                 message=text,
                 notify_subscribers=False,
@@ -171,6 +190,7 @@ async def _seed_maintenance(
     await maintenances.create_maintenance(
         session,
         events,
+        actor=actor,
         page_id=page_id,
         name=name,
         maintenance_status="maintenance_scheduled",
@@ -187,6 +207,7 @@ async def _seed_maintenance(
 async def _publish(
     session: AsyncSession,
     events: EventSink,
+    actor: Actor,
     page_id: str,
     name: str,
     component_ids: list[str],
@@ -199,6 +220,7 @@ async def _publish(
     view = await incidents.create_incident(
         session,
         events,
+        actor=actor,
         page_id=page_id,
         name=name,
         incident_status=first_status,
@@ -213,6 +235,7 @@ async def _publish(
         await incidents.add_update(
             session,
             events,
+            actor=actor,
             incident_id=view.incident.id,
             message=message,
             notify_subscribers=False,

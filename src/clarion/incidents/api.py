@@ -9,6 +9,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import Response
 
 from clarion.api_keys.service import PUBLISH_ROLE, Principal
+from clarion.audit import Actor
+from clarion.context import AppContext
 from clarion.http.auth import RETROSPECTIVE_BUCKET, ApiRoute, context_of, require
 from clarion.http.filters import ListFilters, list_filters
 from clarion.http.idempotency import run_idempotent
@@ -17,6 +19,7 @@ from clarion.http.list_cache import cached_page_list
 from clarion.http.pagination import PageRequest, page_request, pagination_meta
 from clarion.http.wire import ERROR_RESPONSES
 from clarion.incidents import retrospective, service
+from clarion.incidents.models import IncidentUpdate
 from clarion.incidents.schemas import (
     StatusPageIncidentResult,
     StatusPagesCreateStatusPageIncidentPayloadV2,
@@ -88,14 +91,23 @@ async def list_status_page_incidents(
 async def create_status_page_incident(
     request: Request,
     payload: StatusPagesCreateStatusPageIncidentPayloadV2,
-    _key: Annotated[Principal, Depends(require(PUBLISH_ROLE))],
+    key: Annotated[Principal, Depends(require(PUBLISH_ROLE))],
 ) -> Response:
-    ctx = context_of(request)
+    status, body = await create_incident(context_of(request), key.actor, payload)
+    return json_response(body, status_code=status)
+
+
+async def create_incident(
+    ctx: AppContext, actor: Actor, payload: StatusPagesCreateStatusPageIncidentPayloadV2
+) -> tuple[int, dict[str, Any]]:
+    """Create the incident ``payload`` describes, once per idempotency key (the API's and
+    the CLI's create); returns the status and body, first or replayed."""
 
     async def action(session: AsyncSession) -> dict[str, Any]:
         view = await service.create_incident(
             session,
             ctx.events,
+            actor=actor,
             page_id=payload.status_page_id,
             name=payload.name,
             incident_status=str(payload.incident_status),
@@ -106,14 +118,13 @@ async def create_status_page_incident(
         )
         return {"status_page_incident": view_body(view)}
 
-    status, body = await run_idempotent(
+    return await run_idempotent(
         ctx,
         "status_page_incidents",
         payload.idempotency_key,
         payload.model_dump(mode="json"),
         action,
     )
-    return json_response(body, status_code=status)
 
 
 @router.get(
@@ -143,12 +154,12 @@ async def update_status_page_incident(
     request: Request,
     status_page_incident_id: str,
     payload: StatusPagesUpdateStatusPageIncidentPayloadV2,
-    _key: Annotated[Principal, Depends(require(PUBLISH_ROLE))],
+    key: Annotated[Principal, Depends(require(PUBLISH_ROLE))],
 ) -> Response:
     ctx = context_of(request)
     async with ctx.db.write() as session:
         view = await service.rename_incident(
-            session, status_page_incident_id, payload.name, ctx.clock.now()
+            session, status_page_incident_id, payload.name, ctx.clock.now(), actor=key.actor
         )
         body = {"status_page_incident": view_body(view)}
     return json_response(body)
@@ -164,24 +175,33 @@ async def update_status_page_incident(
 async def create_status_page_incident_update(
     request: Request,
     payload: StatusPagesCreateStatusPageIncidentUpdatePayloadV2,
-    _key: Annotated[Principal, Depends(require(PUBLISH_ROLE))],
+    key: Annotated[Principal, Depends(require(PUBLISH_ROLE))],
 ) -> Response:
     ctx = context_of(request)
     async with ctx.db.write() as session:
-        row = await service.add_update(
-            session,
-            ctx.events,
-            incident_id=payload.status_page_incident_id,
-            message=payload.message,
-            notify_subscribers=payload.notify_subscribers,
-            incident_status=str(payload.incident_status) if payload.incident_status else None,
-            component_statuses=statuses_of(payload)
-            if payload.component_statuses is not None
-            else None,
-            now=ctx.clock.now(),
-        )
+        row = await post_update(session, ctx, key.actor, payload)
         body = {"status_page_incident_update": update_v2(row)}
     return json_response(body, status_code=201)
+
+
+async def post_update(
+    session: AsyncSession,
+    ctx: AppContext,
+    actor: Actor,
+    payload: StatusPagesCreateStatusPageIncidentUpdatePayloadV2,
+) -> IncidentUpdate:
+    """Publish the update ``payload`` describes (the API's and the CLI's)."""
+    return await service.add_update(
+        session,
+        ctx.events,
+        actor=actor,
+        incident_id=payload.status_page_incident_id,
+        message=payload.message,
+        notify_subscribers=payload.notify_subscribers,
+        incident_status=str(payload.incident_status) if payload.incident_status else None,
+        component_statuses=statuses_of(payload) if payload.component_statuses is not None else None,
+        now=ctx.clock.now(),
+    )
 
 
 @router.post(
@@ -194,7 +214,7 @@ async def create_status_page_incident_update(
 async def create_status_page_retrospective_incident(
     request: Request,
     payload: StatusPagesCreateStatusPageRetrospectiveIncidentPayloadV2,
-    _key: Annotated[Principal, Depends(require(PUBLISH_ROLE, extra_bucket=RETROSPECTIVE_BUCKET))],
+    key: Annotated[Principal, Depends(require(PUBLISH_ROLE, extra_bucket=RETROSPECTIVE_BUCKET))],
 ) -> Response:
     ctx = context_of(request)
     updates = [
@@ -210,6 +230,7 @@ async def create_status_page_retrospective_incident(
     async def action(session: AsyncSession) -> dict[str, Any]:
         view = await retrospective.create_retrospective_incident(
             session,
+            actor=key.actor,
             page_id=payload.status_page_id,
             name=payload.name,
             updates=updates,

@@ -25,6 +25,8 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from clarion.audit import Actor
+from clarion.audit import service as audit
 from clarion.components.ledger import LedgerWriter
 from clarion.errors import ErrorDetail, ValidationFailed
 from clarion.ids import new_id
@@ -147,6 +149,7 @@ def _as_json(statuses: Sequence[ComponentStatusInput]) -> list[dict[str, str]]:
 async def create_retrospective_incident(
     session: AsyncSession,
     *,
+    actor: Actor,
     page_id: str,
     name: str,
     updates: Sequence[RetrospectiveUpdateInput],
@@ -189,4 +192,20 @@ async def create_retrospective_incident(
     ledger.reset_all(final.published_at)
     await session.flush()
     touch_page(session, page_id, now)
+    audit.record(
+        session,
+        actor,
+        "incident.backfill",
+        object_type="incident",
+        object_id=incident.id,
+        status_page_id=page_id,
+        at=now,
+        summary=f"backfilled {name!r} ({len(updates)} updates)",
+        detail={
+            "name": name,
+            "published_at": first.published_at.isoformat(),
+            "resolved_at": final.published_at.isoformat(),
+            "updates": len(updates),
+        },
+    )
     return await load_incident(session, incident.id)

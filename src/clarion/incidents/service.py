@@ -10,6 +10,8 @@ from typing import Any
 from sqlalchemy import Select, and_, bindparam, exists, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from clarion.audit import Actor
+from clarion.audit import service as audit
 from clarion.components.ledger import (
     ChangePoint,
     Impact,
@@ -118,6 +120,7 @@ async def create_incident(
     session: AsyncSession,
     events: EventSink,
     *,
+    actor: Actor,
     page_id: str,
     name: str,
     incident_status: str,
@@ -182,6 +185,23 @@ async def create_incident(
             component_ids=tuple(s.component_id for s in component_statuses),
         ),
     )
+    audit.record(
+        session,
+        actor,
+        "incident.create",
+        object_type="incident",
+        object_id=incident.id,
+        status_page_id=page_id,
+        at=now,
+        summary=f"declared {name!r} ({incident_status})",
+        detail={
+            "name": name,
+            "incident_status": incident_status,
+            "notify_subscribers": notify_subscribers,
+            "component_statuses": _as_json(component_statuses),
+            "update_id": first.id,
+        },
+    )
     # Everything the view shows was written just now: its impacts come from what was written
     # (the same derivation ``load_views`` applies to the stored rows).
     changes = [ChangePoint(c, ledger.current[c], now) for c in ledger.changed]
@@ -192,6 +212,7 @@ async def add_update(
     session: AsyncSession,
     events: EventSink,
     *,
+    actor: Actor,
     incident_id: str,
     message: str,
     notify_subscribers: bool,
@@ -270,16 +291,43 @@ async def add_update(
             component_ids=tuple(sorted(set(ledger.current))),
         ),
     )
+    audit.record(
+        session,
+        actor,
+        "incident.resolve" if kind == "incident.resolved" else "incident.update",
+        object_type="incident",
+        object_id=incident.id,
+        status_page_id=incident.status_page_id,
+        at=now,
+        summary=f"posted an update to {incident.name!r} ({new_status})",
+        detail={
+            "incident_status": new_status,
+            "notify_subscribers": notify_subscribers,
+            "component_statuses": _as_json(statuses),
+            "update_id": row.id,
+        },
+    )
     return row
 
 
 async def rename_incident(
-    session: AsyncSession, incident_id: str, name: str, now: datetime
+    session: AsyncSession, incident_id: str, name: str, now: datetime, *, actor: Actor
 ) -> IncidentView:
     """Change the title only: no update is published and nobody is notified."""
     incident = await session.get(Incident, incident_id)
     if incident is None:
         raise NotFound("No status page incident with this id")
+    audit.record(
+        session,
+        actor,
+        "incident.rename",
+        object_type="incident",
+        object_id=incident.id,
+        status_page_id=incident.status_page_id,
+        at=now,
+        summary=f"renamed {incident.name!r} to {name!r}",
+        detail={"name": name, "previous_name": incident.name},
+    )
     incident.name = name
     incident.updated_at = now
     await session.flush()

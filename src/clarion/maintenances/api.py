@@ -9,6 +9,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import Response
 
 from clarion.api_keys.service import PUBLISH_ROLE, Principal
+from clarion.audit import Actor
+from clarion.context import AppContext
 from clarion.http.auth import ApiRoute, context_of, require
 from clarion.http.filters import ListFilters, list_filters
 from clarion.http.idempotency import run_idempotent
@@ -16,6 +18,7 @@ from clarion.http.json import json_response
 from clarion.http.pagination import PageRequest, page_request, pagination_meta
 from clarion.http.wire import ERROR_RESPONSES
 from clarion.maintenances import service
+from clarion.maintenances.models import MaintenanceUpdate
 from clarion.maintenances.schemas import (
     StatusPageMaintenanceResult,
     StatusPagesCreateStatusPageMaintenancePayloadV2,
@@ -71,14 +74,23 @@ async def list_status_page_maintenances(
 async def create_status_page_maintenance(
     request: Request,
     payload: StatusPagesCreateStatusPageMaintenancePayloadV2,
-    _key: Annotated[Principal, Depends(require(PUBLISH_ROLE))],
+    key: Annotated[Principal, Depends(require(PUBLISH_ROLE))],
 ) -> Response:
-    ctx = context_of(request)
+    status, body = await create_window(context_of(request), key.actor, payload)
+    return json_response(body, status_code=status)
+
+
+async def create_window(
+    ctx: AppContext, actor: Actor, payload: StatusPagesCreateStatusPageMaintenancePayloadV2
+) -> tuple[int, dict[str, Any]]:
+    """Schedule the window ``payload`` describes, once per idempotency key (the API's and
+    the CLI's create); returns the status and body, first or replayed."""
 
     async def action(session: AsyncSession) -> dict[str, Any]:
         view = await service.create_maintenance(
             session,
             ctx.events,
+            actor=actor,
             page_id=payload.status_page_id,
             name=payload.name,
             maintenance_status=str(payload.maintenance_status),
@@ -92,14 +104,13 @@ async def create_status_page_maintenance(
         )
         return {"status_page_maintenance": maintenance_v2(view)}
 
-    status, body = await run_idempotent(
+    return await run_idempotent(
         ctx,
         "status_page_maintenances",
         payload.idempotency_key,
         payload.model_dump(mode="json"),
         action,
     )
-    return json_response(body, status_code=status)
 
 
 @router.get(
@@ -129,13 +140,14 @@ async def update_status_page_maintenance(
     request: Request,
     status_page_maintenance_id: str,
     payload: StatusPagesUpdateStatusPageMaintenancePayloadV2,
-    _key: Annotated[Principal, Depends(require(PUBLISH_ROLE))],
+    key: Annotated[Principal, Depends(require(PUBLISH_ROLE))],
 ) -> Response:
     ctx = context_of(request)
     async with ctx.db.write() as session:
         view = await service.reschedule_maintenance(
             session,
             status_page_maintenance_id,
+            actor=key.actor,
             name=payload.name,
             start_at=payload.start_at,
             end_at=payload.end_at,
@@ -155,11 +167,13 @@ async def update_status_page_maintenance(
 async def delete_status_page_maintenance(
     request: Request,
     status_page_maintenance_id: str,
-    _key: Annotated[Principal, Depends(require(PUBLISH_ROLE))],
+    key: Annotated[Principal, Depends(require(PUBLISH_ROLE))],
 ) -> Response:
     ctx = context_of(request)
     async with ctx.db.write() as session:
-        await service.delete_maintenance(session, status_page_maintenance_id, ctx.clock.now())
+        await service.delete_maintenance(
+            session, status_page_maintenance_id, ctx.clock.now(), actor=key.actor
+        )
     return Response(status_code=204)
 
 
@@ -173,27 +187,36 @@ async def delete_status_page_maintenance(
 async def create_status_page_maintenance_update(
     request: Request,
     payload: StatusPagesCreateStatusPageMaintenanceUpdatePayloadV2,
-    _key: Annotated[Principal, Depends(require(PUBLISH_ROLE))],
+    key: Annotated[Principal, Depends(require(PUBLISH_ROLE))],
 ) -> Response:
     ctx = context_of(request)
+    async with ctx.db.write() as session:
+        row = await post_window_update(session, ctx, key.actor, payload)
+        body = {"status_page_maintenance_update": maintenance_update_v2(row)}
+    return json_response(body, status_code=201)
+
+
+async def post_window_update(
+    session: AsyncSession,
+    ctx: AppContext,
+    actor: Actor,
+    payload: StatusPagesCreateStatusPageMaintenanceUpdatePayloadV2,
+) -> MaintenanceUpdate:
+    """Publish the update ``payload`` describes (the API's and the CLI's)."""
     statuses = None
     if payload.component_statuses is not None:
         statuses = [
             service.ComponentStatusInput(c.component_id, str(c.component_status))
             for c in payload.component_statuses
         ]
-    async with ctx.db.write() as session:
-        row = await service.add_update(
-            session,
-            ctx.events,
-            maintenance_id=payload.status_page_maintenance_id,
-            message=payload.message,
-            notify_subscribers=payload.notify_subscribers,
-            maintenance_status=str(payload.maintenance_status)
-            if payload.maintenance_status
-            else None,
-            component_statuses=statuses,
-            now=ctx.clock.now(),
-        )
-        body = {"status_page_maintenance_update": maintenance_update_v2(row)}
-    return json_response(body, status_code=201)
+    return await service.add_update(
+        session,
+        ctx.events,
+        actor=actor,
+        maintenance_id=payload.status_page_maintenance_id,
+        message=payload.message,
+        notify_subscribers=payload.notify_subscribers,
+        maintenance_status=str(payload.maintenance_status) if payload.maintenance_status else None,
+        component_statuses=statuses,
+        now=ctx.clock.now(),
+    )

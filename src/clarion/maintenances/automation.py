@@ -25,6 +25,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import ColumnElement, and_, or_, select, update
 
+from clarion.audit import AUTOMATION
 from clarion.context import AppContext
 from clarion.maintenances.models import Maintenance
 from clarion.maintenances.service import last_published_at, publish_update
@@ -89,6 +90,7 @@ async def advance(ctx: AppContext, maintenance_id: str, now: datetime) -> bool:
             session,
             ctx.events,
             row,
+            actor=AUTOMATION,
             old_status=expected,
             new_status=target,
             message=message,

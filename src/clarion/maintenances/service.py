@@ -12,14 +12,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, and_, case, delete, func, null, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from clarion.audit import Actor
+from clarion.audit import service as audit
 from clarion.components.ledger import LedgerWriter, changes_for_maintenances, latest_by_component
 from clarion.errors import ErrorDetail, NotFound, ValidationFailed
 from clarion.events import DomainEvent, EventSink
-from clarion.http.filters import ListFilters, all_of, resolve_component_ids, span_overlaps
 from clarion.ids import new_id
+from clarion.maintenances.listing import list_maintenances, span_of
 from clarion.maintenances.models import Maintenance, MaintenanceComponent, MaintenanceUpdate
 from clarion.maintenances.view import (
     COMPLETE,
@@ -31,6 +33,7 @@ from clarion.maintenances.view import (
 from clarion.status_pages.models import StatusPage
 from clarion.status_pages.service import component_ids_on_page
 from clarion.status_pages.versions import touch_page
+from clarion.timeutil import format_ts
 
 __all__ = [
     "MAX_UPDATES",
@@ -149,6 +152,7 @@ async def publish_update(
     events: EventSink,
     maintenance: Maintenance,
     *,
+    actor: Actor,
     old_status: str | None,
     new_status: str,
     message: str,
@@ -169,6 +173,8 @@ async def publish_update(
     3. The update records the resulting status of each component it changed or named.
     4. The window's status, real start/end times, update count and (when ``automation_off``)
        automation flag change; the page's content version is bumped; an event is emitted.
+    5. ``actor``'s write is recorded in the audit log (``maintenance.create`` when creating,
+       else ``maintenance.update``).
 
     ``old_status`` None means the window is being created (its row is already flushed).
     """
@@ -243,6 +249,34 @@ async def publish_update(
             data={"automated": automated, "maintenance_status": new_status},
         ),
     )
+    detail: dict[str, object] = {
+        "maintenance_status": new_status,
+        "notify_subscribers": notify_subscribers,
+        "update_id": row.id,
+    }
+    if old_status is None:
+        action, summary = "maintenance.create", f"scheduled {maintenance.name!r} ({new_status})"
+        detail.update(
+            name=maintenance.name,
+            start_at=format_ts(maintenance.start_at),
+            end_at=format_ts(maintenance.end_at),
+            automate=maintenance.automate,
+            affected_component_ids=affected,
+        )
+    else:
+        action, summary = "maintenance.update", f"updated {maintenance.name!r} ({new_status})"
+        detail.update(automated=automated, component_statuses=recorded)
+    audit.record(
+        session,
+        actor,
+        action,
+        object_type="maintenance",
+        object_id=maintenance.id,
+        status_page_id=maintenance.status_page_id,
+        at=now,
+        summary=summary,
+        detail=detail,
+    )
     return row
 
 
@@ -250,6 +284,7 @@ async def create_maintenance(
     session: AsyncSession,
     events: EventSink,
     *,
+    actor: Actor,
     page_id: str,
     name: str,
     maintenance_status: str,
@@ -312,6 +347,7 @@ async def create_maintenance(
         session,
         events,
         maintenance,
+        actor=actor,
         old_status=None,
         new_status=maintenance_status,
         message=message,
@@ -330,6 +366,7 @@ async def add_update(
     session: AsyncSession,
     events: EventSink,
     *,
+    actor: Actor,
     maintenance_id: str,
     message: str,
     notify_subscribers: bool,
@@ -369,6 +406,7 @@ async def add_update(
         session,
         events,
         maintenance,
+        actor=actor,
         old_status=maintenance.maintenance_status,
         new_status=new_status,
         message=message,
@@ -385,6 +423,7 @@ async def reschedule_maintenance(
     session: AsyncSession,
     maintenance_id: str,
     *,
+    actor: Actor,
     name: str,
     start_at: datetime,
     end_at: datetime,
@@ -396,6 +435,26 @@ async def reschedule_maintenance(
     if maintenance is None:
         raise NotFound("No maintenance window with this id")
     _check_schedule(start_at, end_at)
+    audit.record(
+        session,
+        actor,
+        "maintenance.reschedule",
+        object_type="maintenance",
+        object_id=maintenance.id,
+        status_page_id=maintenance.status_page_id,
+        at=now,
+        summary=f"renamed or rescheduled {maintenance.name!r}",
+        detail={
+            "name": name,
+            "start_at": format_ts(start_at),
+            "end_at": format_ts(end_at),
+            "previous": {
+                "name": maintenance.name,
+                "start_at": format_ts(maintenance.start_at),
+                "end_at": format_ts(maintenance.end_at),
+            },
+        },
+    )
     await session.execute(
         update(Maintenance)
         .where(Maintenance.id == maintenance.id)
@@ -405,13 +464,26 @@ async def reschedule_maintenance(
     return await load_maintenance(session, maintenance.id)
 
 
-async def delete_maintenance(session: AsyncSession, maintenance_id: str, now: datetime) -> None:
+async def delete_maintenance(
+    session: AsyncSession, maintenance_id: str, now: datetime, *, actor: Actor
+) -> None:
     """Remove the window for good: its updates, components and ledger rows go with it, so it
     disappears from the page and its history; automation never sees it again; nobody is told."""
     maintenance = await session.get(Maintenance, maintenance_id, with_for_update=True)
     if maintenance is None:
         raise NotFound("No maintenance window with this id")
     page_id = maintenance.status_page_id
+    audit.record(
+        session,
+        actor,
+        "maintenance.delete",
+        object_type="maintenance",
+        object_id=maintenance.id,
+        status_page_id=page_id,
+        at=now,
+        summary=f"deleted {maintenance.name!r}",
+        detail={"name": maintenance.name, "maintenance_status": maintenance.maintenance_status},
+    )
     await session.execute(delete(Maintenance).where(Maintenance.id == maintenance_id))
     session.expunge(maintenance)
     touch_page(session, page_id, now)
@@ -422,69 +494,3 @@ async def load_maintenance(session: AsyncSession, maintenance_id: str) -> Mainte
     if maintenance is None:
         raise NotFound("No maintenance window with this id")
     return (await load_views(session, [maintenance]))[0]
-
-
-def span_of(now: datetime) -> tuple[ColumnElement[datetime], ColumnElement[datetime]]:
-    """SQL for a window's span: real start (else planned); real end once complete, the
-    planned end while scheduled, and while in progress the planned end if still ahead, else
-    NULL (ongoing, overrunning)."""
-    start = func.coalesce(Maintenance.started_at, Maintenance.start_at)
-    end = case(
-        (
-            Maintenance.maintenance_status == COMPLETE,
-            func.coalesce(Maintenance.completed_at, Maintenance.end_at),
-        ),
-        (
-            and_(Maintenance.maintenance_status == IN_PROGRESS, Maintenance.end_at <= now),
-            null(),
-        ),
-        else_=Maintenance.end_at,
-    )
-    return start, end
-
-
-async def list_maintenances(
-    session: AsyncSession,
-    *,
-    page_id: str,
-    filters: ListFilters,
-    limit: int,
-    after: str | None,
-    now: datetime,
-) -> tuple[list[MaintenanceView], bool]:
-    """Newest first (``published_at`` then id, descending); ``after`` is a window id.
-
-    ``component_id`` / ``group_id`` / ``sub_page_id`` keep windows affecting one of those
-    components (structure as it is now); ``start_at`` / ``end_at`` keep windows whose span
-    (``span_of``) overlaps the range."""
-    if await session.get(StatusPage, page_id) is None:
-        raise ValidationFailed.at("not_found", "No status page with this id", "status_page_id")
-    query = select(Maintenance).where(Maintenance.status_page_id == page_id)
-    component_ids = await resolve_component_ids(session, page_id, filters)
-    if component_ids is not None:
-        query = query.where(
-            Maintenance.id.in_(
-                select(MaintenanceComponent.maintenance_id).where(
-                    MaintenanceComponent.component_id.in_(sorted(component_ids))
-                )
-            )
-        )
-    span_start, span_end = span_of(now)
-    overlap = all_of(span_overlaps(span_start, span_end, filters))
-    if overlap is not None:
-        query = query.where(overlap)
-    if after is not None:
-        anchor = await session.get(Maintenance, after)
-        if anchor is None or anchor.status_page_id != page_id:
-            raise ValidationFailed.at(
-                "invalid_cursor",
-                "after does not name a maintenance window of this status page",
-                "after",
-            )
-        query = query.where(
-            (Maintenance.published_at < anchor.published_at)
-            | ((Maintenance.published_at == anchor.published_at) & (Maintenance.id < anchor.id))
-        )
-    query = query.order_by(Maintenance.published_at.desc(), Maintenance.id.desc()).limit(limit + 1)
-    rows = list((await session.scalars(query)).all())
-    return await load_views(session, rows[:limit]), len(rows) > limit

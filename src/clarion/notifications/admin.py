@@ -7,6 +7,8 @@ from datetime import datetime
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from clarion.audit import Actor
+from clarion.audit import service as audit
 from clarion.notifications.models import DEAD, FAILED, PENDING, OutboxMessage
 from clarion.subscribers.models import Subscription
 
@@ -43,7 +45,7 @@ async def count_by_status(session: AsyncSession) -> dict[str, int]:
 
 
 async def retry(
-    session: AsyncSession, ids: list[str] | None, now: datetime
+    session: AsyncSession, ids: list[str] | None, now: datetime, *, actor: Actor
 ) -> tuple[int, list[str]]:
     """Put failed/dead rows (the given ones, or all with ``ids=None``) back to pending, due now,
     attempts reset; re-enable their disabled subscriptions. Returns (how many were queued,
@@ -59,6 +61,16 @@ async def retry(
     if not rows:
         return 0, skipped
     row_ids = [row_id for row_id, _ in rows]
+    audit.record(
+        session,
+        actor,
+        "outbox.retry",
+        object_type="outbox",
+        object_id=row_ids[0] if len(row_ids) == 1 else "*",
+        at=now,
+        summary=f"queued {len(row_ids)} failed or dead deliveries again",
+        detail={"count": len(row_ids), "ids": row_ids[:100], "all_failed": ids is None},
+    )
     for start in range(0, len(row_ids), 500):
         await session.execute(
             update(OutboxMessage)

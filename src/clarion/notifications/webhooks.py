@@ -35,6 +35,8 @@ import httpcore
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from clarion.audit import Actor
+from clarion.audit import service as audit
 from clarion.components.models import Component
 from clarion.context import AppContext
 from clarion.errors import NotFound, ValidationFailed
@@ -224,6 +226,7 @@ async def add_webhook(
     components: Sequence[str],
     allow_private: bool,
     now: datetime,
+    actor: Actor,
 ) -> tuple[Subscription, str]:
     """Store a confirmed webhook subscription; return it with its signing secret.
 
@@ -262,8 +265,35 @@ async def add_webhook(
         updated_at=now,
     )
     session.add(subscription)
+    _audit(session, actor, "webhook.add", subscription, now, component_ids=component_ids)
     await session.flush()
     return subscription, secret
+
+
+def _audit(
+    session: AsyncSession,
+    actor: Actor,
+    action: str,
+    subscription: Subscription,
+    now: datetime,
+    **detail: object,
+) -> None:
+    """The audit entry of an operator's change to a webhook: its URL is named without
+    credentials or query (either may hold a token), never with its signing secret."""
+    parts = urlsplit(subscription.url or "")
+    shown = f"{parts.scheme}://{parts.hostname or ''}{f':{parts.port}' if parts.port else ''}"
+    shown += parts.path
+    audit.record(
+        session,
+        actor,
+        action,
+        object_type="webhook",
+        object_id=subscription.id,
+        status_page_id=subscription.status_page_id,
+        at=now,
+        summary=f"{action.split('.', 1)[1].replace('_', ' ')} {shown}",
+        detail={"url": shown, **detail},
+    )
 
 
 async def _component_ids(session: AsyncSession, page_id: str, refs: Sequence[str]) -> list[str]:
@@ -308,7 +338,7 @@ async def _live_webhook(session: AsyncSession, subscription_id: str) -> Subscrip
 
 
 async def enable_webhook(
-    session: AsyncSession, subscription_id: str, now: datetime
+    session: AsyncSession, subscription_id: str, now: datetime, *, actor: Actor
 ) -> Subscription:
     """Re-enable a disabled webhook and clear its failure run. Messages that failed while it
     was disabled stay failed; ``clarion outbox retry`` re-drives them."""
@@ -316,12 +346,13 @@ async def enable_webhook(
     subscription.disabled_at = None
     subscription.consecutive_failures = 0
     subscription.updated_at = now
+    _audit(session, actor, "webhook.enable", subscription, now)
     await session.flush()
     return subscription
 
 
 async def remove_webhook(
-    session: AsyncSession, subscription_id: str, now: datetime
+    session: AsyncSession, subscription_id: str, now: datetime, *, actor: Actor
 ) -> Subscription:
     """Stop a webhook for good: nothing more is queued for it and queued messages are dropped
     (the row stays, marked unsubscribed, so delivery history keeps its subscriber)."""
@@ -329,12 +360,18 @@ async def remove_webhook(
     if subscription.unsubscribed_at is None:
         subscription.unsubscribed_at = now
         subscription.updated_at = now
+        _audit(session, actor, "webhook.remove", subscription, now)
         await session.flush()
     return subscription
 
 
 async def rotate_secret(
-    session: AsyncSession, subscription_id: str, now: datetime, keep_previous: timedelta
+    session: AsyncSession,
+    subscription_id: str,
+    now: datetime,
+    keep_previous: timedelta,
+    *,
+    actor: Actor,
 ) -> str:
     """Give a webhook a new signing secret and return it. Until ``now + keep_previous`` every
     message carries a signature with the old secret too, so the receiver can switch to the
@@ -349,5 +386,13 @@ async def rotate_secret(
     secret = new_secret()
     subscription.signing_secret = secret
     subscription.updated_at = now
+    _audit(
+        session,
+        actor,
+        "webhook.rotate_secret",
+        subscription,
+        now,
+        keep_old_seconds=int(keep_previous.total_seconds()),
+    )
     await session.flush()
     return secret

@@ -15,6 +15,8 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from clarion.audit import Actor
+from clarion.audit import service as audit
 from clarion.components.models import Component
 from clarion.ids import new_id
 from clarion.status_pages.declaration import (
@@ -41,11 +43,14 @@ _ITEM_FIELDS = (
 )
 
 
-async def apply_declaration(session: AsyncSession, decl: Declaration, now: datetime) -> list[str]:
+async def apply_declaration(
+    session: AsyncSession, decl: Declaration, now: datetime, *, actor: Actor
+) -> list[str]:
     """Make the database match ``decl``; returns one line per change (empty: nothing changed).
 
     The lines name things by key and slug only (never a new id), so a dry run, rolled back,
-    prints exactly what the real run then prints."""
+    prints exactly what the real run then prints. Each component and page that changed gets
+    an audit entry (``component.apply``, ``page.apply``) naming ``actor``."""
     changes: list[str] = []
     existing = {
         c.key: c
@@ -69,6 +74,7 @@ async def apply_declaration(session: AsyncSession, decl: Declaration, now: datet
             )
             session.add(component)
             changes.append(f"created component {spec.key}")
+            _audit_component(session, actor, component, changes[-1], now)
         else:
             diff = [f for f in ("name", "description") if getattr(component, f) != getattr(spec, f)]
             if component.managed_by != "external":
@@ -83,10 +89,11 @@ async def apply_declaration(session: AsyncSession, decl: Declaration, now: datet
                 component.updated_at = now
                 changes.append(f"updated component {spec.key}: {', '.join(diff)}")
                 renamed.append(component.id)
+                _audit_component(session, actor, component, changes[-1], now)
         by_key[spec.key] = component
     await session.flush()
     for page_spec in decl.pages:
-        changes.extend(await _apply_page(session, page_spec, by_key, now))
+        changes.extend(await _apply_page(session, page_spec, by_key, now, actor))
     if renamed:
         # Every page that shows a changed component shows its new name from the next request.
         showing = await session.scalars(
@@ -96,8 +103,27 @@ async def apply_declaration(session: AsyncSession, decl: Declaration, now: datet
     return changes
 
 
+def _audit_component(
+    session: AsyncSession, actor: Actor, component: Component, change: str, now: datetime
+) -> None:
+    audit.record(
+        session,
+        actor,
+        "component.apply",
+        object_type="component",
+        object_id=component.id,
+        at=now,
+        summary=change,
+        detail={"key": component.key, "name": component.name},
+    )
+
+
 async def _apply_page(
-    session: AsyncSession, spec: DesiredPage, components: dict[str, Component], now: datetime
+    session: AsyncSession,
+    spec: DesiredPage,
+    components: dict[str, Component],
+    now: datetime,
+    actor: Actor,
 ) -> list[str]:
     changes: list[str] = []
     page = await session.scalar(select(StatusPage).where(StatusPage.slug == spec.slug))
@@ -127,6 +153,17 @@ async def _apply_page(
     if changes:
         page.updated_at = now
         touch_page(session, page.id, now)
+        audit.record(
+            session,
+            actor,
+            "page.apply",
+            object_type="status_page",
+            object_id=page.id,
+            status_page_id=page.id,
+            at=now,
+            summary="; ".join(changes),
+            detail={"slug": spec.slug, "changes": changes},
+        )
         await session.flush()
     return changes
 
