@@ -3,6 +3,7 @@ first, its one key named ``demo``, where its mail goes, and a clean stop on SIGI
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -84,6 +85,9 @@ def test_demo_keeps_one_key_named_demo_with_a_new_token_each_run(tmp_path: Path)
         second = run_cli(url, "demo", "--no-serve").stdout
         assert banner_token(first) != banner_token(second)
         assert len(live_demo_keys(url)) == 1
+        entries = json.loads(run_cli(url, "audit", "list", "--object", "api_key", "--json").stdout)
+        assert sorted(entry["action"] for entry in entries) == ["api_key.create", "api_key.renew"]
+        assert banner_token(second) not in json.dumps(entries)
         with live_server(url) as server:
             identity = f"{server.base_url}/v1/identity"
             for token, status in ((banner_token(first), 401), (banner_token(second), 200)):
