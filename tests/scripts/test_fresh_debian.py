@@ -8,7 +8,8 @@ and ``/dev`` mounted:
 1. ``make demo PORT=…``: it installs what it needs (python3-venv with apt, uv in a virtual
    environment of its own, the locked environment), prints its banner, serves the status page
    (fetched over HTTP from outside the chroot, which shares the network), and stops cleanly on
-   SIGINT to its process group (as Ctrl-C sends it): no traceback, no error from make.
+   SIGINT to its process group (as Ctrl-C sends it): no traceback, no error from make. Then
+   ``scripts/bootstrap`` again only checks (it prints nothing and installs nothing).
 2. ``make test``: the whole gate as the README runs it (the browser's packages from apt,
    axe-core from npm, ruff, mypy, pytest on SQLite and on PostgreSQL, the host's PostgreSQL on
    127.0.0.1:5432), with pytest restricted through its own ``PYTEST_ADDOPTS`` to a small but
@@ -301,6 +302,14 @@ def check_make_demo(root: Path, log: Path) -> None:
     assert "Traceback" not in output and "***" not in output, output
     # What the bootstrap printed on its way is before the banner; nothing of Clarion's is.
     assert "alembic" not in output[:banner], output
+    # A second bootstrap only checks: silent, and uv is the one the first installed.
+    uv = root / CHECKOUT.lstrip("/") / ".tools" / "uv" / "bin" / "uv"
+    installed = uv.stat()
+    again = subprocess.run(
+        in_chroot(root, "scripts/bootstrap"), capture_output=True, text=True, timeout=300
+    )
+    assert (again.returncode, again.stdout, again.stderr) == (0, "", ""), again
+    assert (uv.stat().st_ino, uv.stat().st_mtime) == (installed.st_ino, installed.st_mtime)
 
 
 def check_make_test(root: Path, log: Path) -> None:
