@@ -1,9 +1,15 @@
-.PHONY: demo test serve lint openapi bench bench-api bench-public bench-availability bench-notifications
+.PHONY: demo test serve lint openapi bench bench-api bench-public bench-availability bench-notifications bench-cli-help
+
+# uv as scripts/bootstrap installs it when the PATH has no uv of the pinned version.
+export PATH := $(CURDIR)/.tools/uv/bin:$(PATH)
+
+# The port of make demo and make serve (make demo PORT=8081); default 8080.
+PORT_ARGS = $(if $(PORT),--port $(PORT))
 
 # Start Clarion on SQLite with a demo status page (prints its URL and an API key).
 demo:
 	@scripts/bootstrap
-	@uv run clarion demo
+	@uv run clarion demo $(PORT_ARGS)
 
 # The whole test suite (ruff, mypy, pytest on SQLite and on PostgreSQL).
 test:
@@ -11,7 +17,7 @@ test:
 
 serve:
 	@scripts/bootstrap
-	@uv run clarion serve
+	@uv run clarion serve $(PORT_ARGS)
 
 lint:
 	uv run ruff format .
@@ -23,7 +29,7 @@ openapi:
 
 # Every benchmark, on SQLite and on PostgreSQL, then every figure against its target
 # (docs/performance.md). One benchmark: make bench-api (or -public, -availability,
-# -notifications); with one backend: make bench BACKEND=sqlite.
+# -notifications, -cli-help); with one backend: make bench BACKEND=sqlite.
 BENCH_ARGS = $(if $(BACKEND),--backend $(BACKEND))
 
 bench:
@@ -35,3 +41,8 @@ bench-api bench-public bench-availability bench-notifications:
 	@scripts/bootstrap --with-bench
 	@scripts/ensure-services
 	uv run python -m bench $(@:bench-%=%) $(BENCH_ARGS)
+
+# The CPU time of clarion --help (no database: no services needed).
+bench-cli-help:
+	@scripts/bootstrap
+	uv run python -m bench cli_help

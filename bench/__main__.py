@@ -1,11 +1,11 @@
-"""Every benchmark in one run: ``uv run python -m bench [api|public|availability|notifications
-...] [--backend sqlite|postgresql]`` (``make bench``).
+"""Every benchmark in one run: ``uv run python -m bench [api|public|availability|notifications|
+cli_help ...] [--backend sqlite|postgresql]`` (``make bench``).
 
 Runs the chosen benchmarks (default: all) on the chosen backends (default: both), one after
 the other, then prints every figure against its target and the wall time of each benchmark.
 Exits with 1 when a target is missed. Each benchmark also runs alone, with more options:
 ``python -m bench.api --help``, ``bench.public``, ``bench.availability``,
-``bench.notifications``.
+``bench.notifications``, ``bench.cli_help`` (which has no backend).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from bench import api, availability, notifications, public, server
+from bench import api, availability, cli_help, notifications, public, server
 from bench.report import Figure, all_met, machine, table
 
 BENCHMARKS: dict[str, Callable[[list[str], Path], list[Figure]]] = {
@@ -25,6 +25,7 @@ BENCHMARKS: dict[str, Callable[[list[str], Path], list[Figure]]] = {
     "public": public.run,
     "availability": availability.run,
     "notifications": notifications.run,
+    "cli_help": cli_help.run,
 }
 
 

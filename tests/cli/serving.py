@@ -47,12 +47,16 @@ def publisher_token(url: str) -> str:
 def clarion_serve(
     url: str, log: Path, *args: str, port: int | None = None, **env: str
 ) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
-    """``clarion serve --no-worker ARGS`` (``env``: more ``CLARION_*`` settings) on ``port`` or
-    a free one, once it answers ``/healthz``; yields the process and its base URL. Stopped with
-    SIGTERM (SIGKILL after 20 s) if it still runs when the block ends."""
+    """``clarion serve --no-worker ARGS`` (``env``: more ``CLARION_*`` settings; by default
+    ``CLARION_BASE_URL`` is where it listens) on ``port`` or a free one, once it answers
+    ``/healthz``; yields the process and the URL it listens on. Stopped with SIGTERM (SIGKILL
+    after 20 s) if it still runs when the block ends."""
     port = port or free_port()
     base = f"http://127.0.0.1:{port}"
-    environment = cli_environment(url, CLARION_BASE_URL=base, CLARION_LOG_LEVEL="warning", **env)
+    environment = cli_environment(url, **{"CLARION_BASE_URL": base, **env})
+    environment.setdefault("CLARION_LOG_LEVEL", "warning")
+    if not environment["CLARION_BASE_URL"]:
+        del environment["CLARION_BASE_URL"]  # derived by clarion serve
     command = [sys.executable, "-m", "clarion", "serve", "--port", str(port), "--no-worker"]
     with log.open("ab") as out:
         process = subprocess.Popen([*command, *args], env=environment, stdout=out, stderr=out)

@@ -12,20 +12,14 @@ from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from clarion.api_keys.models import ApiKey
+from clarion.api_keys.roles import CONFIGURE_ROLE as CONFIGURE_ROLE
+from clarion.api_keys.roles import PUBLISH_ROLE as PUBLISH_ROLE
+from clarion.api_keys.roles import ROLES as ROLES
 from clarion.audit import Actor
 from clarion.audit import service as audit
 from clarion.errors import NotFound
 from clarion.ids import new_id
 
-#: The roles a key can hold, and what each allows.
-ROLES = {
-    "viewer": "read everything through the API",
-    "status_page_viewer": "read everything through the API",
-    "status_page_publisher": "publish incidents, maintenance windows and their updates",
-    "manage_settings": "create, change and archive components",
-}
-PUBLISH_ROLE = "status_page_publisher"
-CONFIGURE_ROLE = "manage_settings"
 TOKEN_PREFIX = "clarion_"  # noqa: S105 - a public prefix, not a secret
 
 
@@ -54,12 +48,12 @@ async def create_key(
     session: AsyncSession, name: str, roles: list[str], now: datetime, *, actor: Actor
 ) -> tuple[ApiKey, str]:
     """Store a new key; returns the row and the token, which is never stored or shown again."""
-    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    token = _new_token()
     key = ApiKey(
         id=new_id(),
         name=name,
         token_hash=hash_token(token),
-        token_hint=token[: len(TOKEN_PREFIX) + 4],
+        token_hint=_hint(token),
         roles=sorted(set(roles)),
         created_at=now,
         revoked_at=None,
@@ -77,6 +71,52 @@ async def create_key(
     )
     await session.flush()
     return key, token
+
+
+async def renew_named_key(
+    session: AsyncSession, name: str, roles: list[str], now: datetime, *, actor: Actor
+) -> tuple[ApiKey, str]:
+    """Make ``name`` the name of exactly one live key, with ``roles`` and a new token; returns
+    it and the token. The newest live key of that name keeps its id and gets the new token
+    (tokens issued for it before stop working), other live keys of that name are revoked; a
+    key is created when there is none."""
+    live = (
+        await session.scalars(
+            select(ApiKey)
+            .where(ApiKey.name == name, ApiKey.revoked_at.is_(None))
+            .order_by(ApiKey.created_at.desc(), ApiKey.id.desc())
+        )
+    ).all()
+    if not live:
+        return await create_key(session, name, roles, now, actor=actor)
+    key, *others = live
+    for other in others:
+        await revoke_key(session, other.id, now, actor=actor)
+    token = _new_token()
+    key.token_hash = hash_token(token)
+    key.token_hint = _hint(token)
+    key.roles = sorted(set(roles))
+    audit.record(
+        session,
+        actor,
+        "api_key.renew",
+        object_type="api_key",
+        object_id=key.id,
+        at=now,
+        summary=f"gave API key {name!r} a new token ({', '.join(key.roles)})",
+        detail={"name": name, "roles": key.roles},
+    )
+    await session.flush()
+    return key, token
+
+
+def _new_token() -> str:
+    return TOKEN_PREFIX + secrets.token_urlsafe(32)
+
+
+def _hint(token: str) -> str:
+    """What ``clarion keys list`` shows of a token: its prefix and four characters."""
+    return token[: len(TOKEN_PREFIX) + 4]
 
 
 async def list_keys(session: AsyncSession) -> list[ApiKey]:

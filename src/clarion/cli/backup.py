@@ -41,6 +41,3 @@ def restore_command(file: Path, force: bool) -> None:
         raise click.ClickException(str(error)) from None
     except Exception as error:  # the migration after the restore
         raise click.ClickException(f"cannot prepare the restored database: {error}") from None
-
-
-commands = [backup_command, restore_command]

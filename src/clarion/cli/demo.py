@@ -2,18 +2,29 @@
 
 from __future__ import annotations
 
-from importlib import resources
+from typing import TYPE_CHECKING
 
 import click
-import yaml
 
-from clarion.cli.common import load_settings, run_with_context
-from clarion.context import AppContext
+from clarion.cli.common import load_settings, run_with_context, with_base_url
+
+if TYPE_CHECKING:
+    from clarion.context import AppContext
+    from clarion.settings import Settings
+
+#: The name of the demo's API key: one live key has it, with a new token at every run.
+DEMO_KEY_NAME = "demo"
+DEMO_KEY_ROLES = ["viewer", "status_page_publisher", "manage_settings"]
 
 
 async def prepare_demo(ctx: AppContext) -> tuple[str, str]:
-    """Apply the demo declaration, seed history once, make a fresh key; returns (slug, token)."""
-    from clarion.api_keys.service import create_key
+    """Apply the demo declaration, seed history once, give the key named ``demo`` a new token
+    (creating it the first time); returns (slug, token)."""
+    from importlib import resources
+
+    import yaml
+
+    from clarion.api_keys.service import renew_named_key
     from clarion.audit import Actor
     from clarion.demo.seed import seed_history
     from clarion.status_pages.declare import apply_declaration, parse_declaration
@@ -28,14 +39,29 @@ async def prepare_demo(ctx: AppContext) -> tuple[str, str]:
         page = await page_by_slug(session, declaration.pages[0].slug)
         assert page is not None
         await seed_history(session, ctx.events, page, now, actor=actor)
-        _key, token = await create_key(
-            session,
-            "demo",
-            ["viewer", "status_page_publisher", "manage_settings"],
-            now,
-            actor=actor,
+        _key, token = await renew_named_key(
+            session, DEMO_KEY_NAME, DEMO_KEY_ROLES, now, actor=actor
         )
     return declaration.pages[0].slug, token
+
+
+def mail_line(settings: Settings) -> str:
+    """Where the demo's e-mail goes: the relay of ``CLARION_SMTP_URL`` (its host and port
+    only: the URL may hold a password), or nowhere."""
+    if not settings.smtp_url:
+        return (
+            "none is sent (CLARION_SMTP_URL is not set): subscribing works, but no e-mail "
+            "arrives.\n                To send it, set CLARION_SMTP_URL=smtp://HOST:PORT "
+            "(your relay)."
+        )
+    from clarion.notifications.email import parse_smtp_url
+
+    try:
+        target = parse_smtp_url(settings.smtp_url)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    scheme = "smtps" if target.implicit_tls else "smtp"
+    return f"sent through {scheme}://{target.host}:{target.port} (CLARION_SMTP_URL)"
 
 
 @click.command("demo")
@@ -43,10 +69,13 @@ async def prepare_demo(ctx: AppContext) -> tuple[str, str]:
 @click.option("--port", default=8080, show_default=True, type=int)
 @click.option("--no-serve", is_flag=True, help="Prepare the demo data and exit.")
 def command(host: str, port: int, no_serve: bool) -> None:
-    """Start Clarion with a demo status page (history included) and print its URL and an API key."""
-    settings = load_settings()
-    if "base_url" not in settings.model_fields_set:
-        settings = settings.model_copy(update={"base_url": f"http://{host}:{port}"})
+    """Start Clarion with a demo status page (history included) and print its URL and an API key.
+
+    The key is named demo: each run gives it a new token (the one printed; the previous one
+    stops working), and `clarion keys revoke demo` revokes it. Stop the server with Ctrl-C.
+    """
+    settings = with_base_url(load_settings(), host, port)
+    mail = mail_line(settings)
     slug, token = run_with_context(settings, prepare_demo)
     base = settings.base_url
     banner = (
@@ -54,11 +83,14 @@ def command(host: str, port: int, no_serve: bool) -> None:
         f"  Status page:  {base}/{slug}\n"
         f"  API base URL: {base}\n"
         f"  Demo API key: {token}\n"
+        f"  E-mail:       {mail}\n"
         f"  Try: curl -H 'Authorization: Bearer {token}' {base}/v2/status_pages\n"
     )
+    if not no_serve:
+        banner += "  Stop it with Ctrl-C.\n"
     if no_serve:
         click.echo(banner)
         return
     from clarion.cli.serve import serve_app
 
-    serve_app(host, port, banner=banner, settings=settings)
+    serve_app(host, port, banner=banner, settings=settings, migrated=True)

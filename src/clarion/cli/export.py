@@ -12,7 +12,6 @@ from typing import Any
 import click
 
 from clarion.cli.common import load_settings, migrate
-from clarion.context import AppContext
 
 
 class ProgressBar:
@@ -69,6 +68,7 @@ def command(
     terminal; otherwise only the summary line is printed.
     """
     started = time.perf_counter()
+    from clarion.context import AppContext
     from clarion.public.export import (
         MANIFEST,
         ExportError,

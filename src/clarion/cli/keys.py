@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
-from clarion.api_keys import service
+from clarion.api_keys.roles import ROLES
 from clarion.audit import Actor
 from clarion.cli.common import load_settings, run_with_context
-from clarion.context import AppContext
-from clarion.errors import NotFound
+
+if TYPE_CHECKING:
+    from clarion.context import AppContext
 
 
 @click.group("keys")
@@ -23,7 +26,7 @@ def command() -> None:
     "roles",
     multiple=True,
     required=True,
-    type=click.Choice(sorted(service.ROLES)),
+    type=click.Choice(sorted(ROLES)),
     help="A role (repeat for several): viewer (read), status_page_publisher (incidents and "
     "maintenance), manage_settings (components).",
 )
@@ -31,6 +34,7 @@ def create(name: str, roles: tuple[str, ...]) -> None:
     """Create a key and print its token alone on stdout (it is not shown again)."""
     if not name.strip() or len(name) > 200:
         raise click.BadParameter("must be 1..200 characters", param_hint="--name")
+    from clarion.api_keys import service
 
     async def body(ctx: AppContext) -> str:
         async with ctx.db.write() as session:
@@ -45,6 +49,7 @@ def create(name: str, roles: tuple[str, ...]) -> None:
 @command.command("list")
 def list_keys() -> None:
     """List keys: id, name, roles, created, revoked."""
+    from clarion.api_keys import service
 
     async def body(ctx: AppContext) -> list[str]:
         async with ctx.db.read() as session:
@@ -69,6 +74,8 @@ def list_keys() -> None:
 @click.argument("key")
 def revoke(key: str) -> None:
     """Revoke KEY (its id, or its name if only one live key has it). Takes effect at once."""
+    from clarion.api_keys import service
+    from clarion.errors import NotFound
 
     async def body(ctx: AppContext) -> str:
         async with ctx.db.write() as session:

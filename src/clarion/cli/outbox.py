@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
 from clarion.audit import Actor
 from clarion.cli.common import load_settings, run_with_context
-from clarion.context import AppContext
-from clarion.notifications import admin
-from clarion.notifications.models import STATUSES
-from clarion.text import terminal_safe
+
+if TYPE_CHECKING:
+    from clarion.context import AppContext
+
+#: ``clarion.notifications.models.STATUSES``, named here so that ``--help`` imports no
+#: database code (a test checks that the two agree).
+STATUSES = ("pending", "sending", "sent", "failed", "dead")
 
 
 @click.group("outbox")
@@ -23,6 +28,8 @@ def command() -> None:
 def list_rows(status: str | None, limit: int) -> None:
     """Newest first: id, status, channel, kind, subscription, attempts, next attempt or sent
     time, last error. A summary of counts per status goes to stderr."""
+    from clarion.notifications import admin
+    from clarion.text import terminal_safe
 
     async def body(ctx: AppContext) -> tuple[list[str], dict[str, int]]:
         async with ctx.db.read() as session:
@@ -56,6 +63,7 @@ def retry(ids: tuple[str, ...], all_failed: bool) -> None:
         raise click.UsageError("name row ids or pass --all-failed")
     if ids and all_failed:
         raise click.UsageError("name row ids or pass --all-failed, not both")
+    from clarion.notifications import admin
 
     async def body(ctx: AppContext) -> tuple[int, list[str]]:
         async with ctx.db.write() as session:

@@ -11,20 +11,12 @@ from typing import TYPE_CHECKING
 
 import click
 
-from clarion.cli.common import load_settings, migrate, setup_logging
-from clarion.cli.http_server import (
-    check_address_free,
-    http_server,
-    ip_address,
-    serve_until_signalled,
-)
-from clarion.cli.processes import supervise
-from clarion.context import SHARED_RATE_LIMIT_FILE
-from clarion.http.ratelimit import SharedFileRateLimiter
-from clarion.settings import Settings
+from clarion.cli.common import load_settings, migrate, setup_logging, with_base_url
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
+
+    from clarion.settings import Settings
 
 
 #: The collector's thresholds while serving (CPython's default is 700, 10, 10). An uncached
@@ -65,6 +57,8 @@ def serve_in_worker_process(host: str, port: int) -> None:
 
 
 def _serve(app: FastAPI, host: str, port: int, settings: Settings) -> None:
+    from clarion.cli.http_server import http_server, ip_address, serve_until_signalled
+
     serve_until_signalled(http_server(app, ip_address(host, port), port, settings))
 
 
@@ -76,16 +70,30 @@ def serve_app(
     banner: str | None = None,
     settings: Settings | None = None,
     workers: int = 1,
+    migrated: bool = False,
     new_database: bool = False,
 ) -> None:
+    """Serve on ``host:port`` until SIGINT or SIGTERM. ``settings`` default to the
+    environment's, with the base URL derived from ``host`` and ``port`` unless
+    ``CLARION_BASE_URL`` is set; ``migrated``: the caller has brought the database to the
+    current schema already; ``new_database``: start on a new SQLite file even where one was
+    before; ``banner`` is printed once the server is about to listen."""
     from clarion.app import create_app
+    from clarion.cli.http_server import check_address_free
 
     if workers > 1 and settings is not None:
         raise click.UsageError("--workers needs its settings from the environment")
-    settings = settings or load_settings()
+    settings = settings or with_base_url(load_settings(), host, port)
     setup_logging(settings.log_level)
-    migrate(settings, new_database=new_database)
+    if not migrated:
+        migrate(settings, new_database=new_database)
     if workers > 1:
+        from clarion.cli.processes import supervise
+        from clarion.context import SHARED_RATE_LIMIT_FILE
+        from clarion.http.ratelimit import SharedFileRateLimiter
+
+        # The processes read their settings from the environment: the derived base URL too.
+        os.environ.setdefault("CLARION_BASE_URL", settings.base_url)
         if worker is not None:
             os.environ["CLARION_RUN_WORKER_IN_SERVE"] = "true" if worker else "false"
         if POOL_SIZE_VARIABLE not in os.environ:
@@ -136,7 +144,11 @@ def serve_app(
 def serve_command(
     host: str, port: int, worker: bool | None, workers: int, new_database: bool
 ) -> None:
-    """Serve the API, the public status pages and the background worker on one port."""
+    """Serve the API, the public status pages and the background worker on one port.
+
+    Unless CLARION_BASE_URL is set, the public base URL (links in e-mails, feeds and the
+    API's public_url) is http://HOST:PORT.
+    """
     serve_app(host, port, worker=worker, workers=workers, new_database=new_database)
 
 
@@ -166,6 +178,3 @@ def worker_command(once: bool) -> None:
             await ctx.close()
 
     asyncio.run(main())
-
-
-commands = [serve_command, worker_command]

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
 from clarion.cli.common import load_settings, run_with_context
 from clarion.cli.webhook_commands import commands as webhook_commands
-from clarion.context import AppContext
-from clarion.subscribers import service
-from clarion.text import terminal_safe
+
+if TYPE_CHECKING:
+    from clarion.context import AppContext
 
 
 @click.group("subscribers")
@@ -30,6 +32,8 @@ def list_subscribers(page_slug: str | None) -> None:
     """One line per subscription: id, page, channel, address or URL, state, components,
     consecutive failures. State is active, pending (not confirmed), unsubscribed or disabled
     (after a run of failed deliveries; `clarion outbox retry` re-drives and re-enables)."""
+    from clarion.subscribers import service
+    from clarion.text import terminal_safe
 
     async def body(ctx: AppContext) -> list[str]:
         async with ctx.db.read() as session:

@@ -5,15 +5,15 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import click
 
 from clarion.audit import Actor
 from clarion.cli.common import load_settings, run_with_context
-from clarion.context import AppContext
-from clarion.errors import NotFound, ValidationFailed
-from clarion.notifications import webhooks
+
+if TYPE_CHECKING:
+    from clarion.context import AppContext
 
 T = TypeVar("T")
 
@@ -21,6 +21,8 @@ T = TypeVar("T")
 def _run(body: Callable[[AppContext], Awaitable[T]]) -> T:
     """``run_with_context`` with the settings from the environment; a missing webhook or
     refused input becomes the command's error message."""
+    from clarion.errors import NotFound, ValidationFailed
+
     try:
         return run_with_context(load_settings(), body)
     except (NotFound, ValidationFailed) as exc:
@@ -46,6 +48,8 @@ def add_webhook(page: str, components: tuple[str, ...], url: str) -> None:
     """
 
     async def body(ctx: AppContext) -> tuple[str, str]:
+        from clarion.notifications import webhooks
+
         async with ctx.db.write() as session:
             subscription, secret = await webhooks.add_webhook(
                 session,
@@ -70,6 +74,8 @@ def enable_webhook(subscription_id: str) -> None:
     reset). Messages that failed meanwhile are re-driven with `clarion outbox retry`."""
 
     async def body(ctx: AppContext) -> None:
+        from clarion.notifications import webhooks
+
         async with ctx.db.write() as session:
             await webhooks.enable_webhook(
                 session, subscription_id, ctx.clock.now(), actor=Actor.cli()
@@ -85,6 +91,8 @@ def remove_webhook(subscription_id: str) -> None:
     """Stop sending to a webhook; messages still queued for it are dropped."""
 
     async def body(ctx: AppContext) -> None:
+        from clarion.notifications import webhooks
+
         async with ctx.db.write() as session:
             await webhooks.remove_webhook(
                 session, subscription_id, ctx.clock.now(), actor=Actor.cli()
@@ -108,6 +116,8 @@ def rotate_webhook_secret(subscription_id: str, keep_old_hours: float) -> None:
     """Give a webhook a new signing secret; prints it (whsec_…) alone on stdout."""
 
     async def body(ctx: AppContext) -> str:
+        from clarion.notifications import webhooks
+
         async with ctx.db.write() as session:
             return await webhooks.rotate_secret(
                 session,
