@@ -24,6 +24,17 @@ from tests.harness import backend, fresh_database
 WRITERS = 4
 
 
+def _previous_revision() -> str:
+    """The schema of the release before this one (before ``heartbeats``)."""
+    from alembic.script import ScriptDirectory
+
+    from clarion.db.migrate import alembic_config
+
+    head = ScriptDirectory.from_config(alembic_config("")).get_revision(head_revision())
+    assert head is not None and isinstance(head.down_revision, str)
+    return head.down_revision
+
+
 def _incident_ids_and_schema(url: str) -> tuple[set[str], str]:
     engine = make_sync_engine(Settings(database_url=url).database_url)
     try:
@@ -117,7 +128,7 @@ def test_a_backup_of_an_older_schema_is_migrated_when_restored(
     if backend() == "sqlite":  # make it a backup of the release before this one
         with sqlite3.connect(backup) as old:
             old.execute("DROP TABLE heartbeats")
-            old.execute("UPDATE alembic_version SET version_num = '0006'")
+            old.execute("UPDATE alembic_version SET version_num = ?", (_previous_revision(),))
     with fresh_database(str(tmp_path)) as empty:
         run_cli(empty, "restore", str(backup))
         _ids, version = _incident_ids_and_schema(empty)

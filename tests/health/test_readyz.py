@@ -23,7 +23,7 @@ import pytest
 
 from clarion.app import create_app
 from clarion.db.files import sqlite_path
-from clarion.db.migrate import upgrade
+from clarion.db.migrate import head_revision, upgrade
 from clarion.settings import Settings
 from tests.contract.checks import check_response
 from tests.contract.cli import cli_environment, stop_process
@@ -224,13 +224,13 @@ def test_readyz_fails_when_the_schema_is_not_the_current_one(tmp_path: Path) -> 
 
         current = _ready(server)
         assert current.status_code == 200
-        server.call(lambda _ctx: set_version("0006"))
+        server.call(lambda _ctx: set_version("0001"))
         try:
             response = _ready(server)
             assert _codes(response) == ["schema_not_current"]
             assert "clarion db upgrade" in response.text
         finally:
-            server.call(lambda _ctx: set_version("0007"))
+            server.call(lambda _ctx: set_version(str(head_revision())))
         assert _ready(server).status_code == 200
 
 
