@@ -176,6 +176,21 @@ def error_envelope(reader: Reader, block: Block) -> None:
     assert not same_shape(json.loads(block.text), answer.json()), answer.text
 
 
+@special("docs/operations.md", '"status": "ready"')
+def ready_answer(reader: Reader, block: Block) -> None:
+    """The live server's own ready answer: the checks the docs show, each ok or not applicable
+    (``worker`` where no worker runs in the process, as in the test server; ``database_file``
+    on PostgreSQL)."""
+    shown = json.loads(block.text)
+    answer = httpx.get(f"{reader.world.base_url}/readyz", timeout=30)
+    assert answer.status_code == 200, answer.text
+    real = answer.json()
+    assert real["status"] == shown["status"]
+    assert set(real["checks"]) == set(shown["checks"]), real
+    assert set(real["checks"].values()) <= {"ok", "not_applicable"}, real
+    assert real["checks"]["database_writable"] == real["checks"]["schema"] == "ok", real
+
+
 @special("docs/api-conventions.md", '"type": "too_many_requests"')
 def rate_limited(reader: Reader, block: Block) -> None:
     """A server on the same database whose bucket holds two requests."""
