@@ -1,5 +1,5 @@
 """Every benchmark in one run: ``uv run python -m bench [api|public|availability|notifications|
-cli_help ...] [--backend sqlite|postgresql]`` (``make bench``).
+cli_help|console ...] [--backend sqlite|postgresql]`` (``make bench``).
 
 Runs the chosen benchmarks (default: all) on the chosen backends (default: both), one after
 the other, then prints every figure against its target and the wall time of each benchmark.
@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from bench import api, availability, cli_help, notifications, public, server
+from bench import api, availability, cli_help, console, notifications, public, server
 from bench.report import Figure, all_met, machine, table
 
 BENCHMARKS: dict[str, Callable[[list[str], Path], list[Figure]]] = {
@@ -26,6 +26,7 @@ BENCHMARKS: dict[str, Callable[[list[str], Path], list[Figure]]] = {
     "availability": availability.run,
     "notifications": notifications.run,
     "cli_help": cli_help.run,
+    "console": console.run,
 }
 
 
