@@ -78,7 +78,7 @@ def _filters(request: Request) -> tuple[Form, AuditFilter]:
         status_page_id=form.get("page") or None,
         since=since,
         until=until,
-        before=query.get("before") or None,
+        before=query.get("before", "")[:MAX_FILTER] or None,
         limit=PAGE_SIZE,
     )
     return form, where

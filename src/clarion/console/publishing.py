@@ -100,11 +100,11 @@ async def _created(
     visit: Visit,
     endpoint: str,
     key: str,
-    create: Awaitable[tuple[int, dict[str, Any]]],
+    create: Callable[[], Awaitable[tuple[int, dict[str, Any]]]],
     flash: str,
     replayed_flash: str,
 ) -> dict[str, Any]:
-    """Await the API's own idempotent ``create`` and show ``flash`` on the next page
+    """Run the API's own idempotent ``create`` and show ``flash`` on the next page
     (``replayed_flash`` when the form's key was already used); returns the body."""
     async with ctx.db.read() as session:
         seen = await session.scalar(
@@ -112,7 +112,7 @@ async def _created(
                 IdempotencyRecord.endpoint == endpoint, IdempotencyRecord.key == key
             )
         )
-    _status, body = await create
+    _status, body = await create()
     async with ctx.db.write() as session:
         await set_flash(session, visit.session_id, replayed_flash if seen else flash)
     return body
@@ -129,7 +129,7 @@ async def declare_incident(ctx: AppContext, visit: Visit, values: dict[str, Any]
         visit,
         "status_page_incidents",
         payload.idempotency_key,
-        incidents_api.create_incident(ctx, actor_of(visit), payload),
+        lambda: incidents_api.create_incident(ctx, actor_of(visit), payload),
         f"Published the incident “{payload.name}”.",
         "This form was already published: here is the incident it created.",
     )
@@ -219,7 +219,7 @@ async def schedule_maintenance(ctx: AppContext, visit: Visit, values: dict[str, 
         visit,
         "status_page_maintenances",
         payload.idempotency_key,
-        maintenances_api.create_window(ctx, actor_of(visit), payload),
+        lambda: maintenances_api.create_window(ctx, actor_of(visit), payload),
         f"Scheduled the maintenance “{payload.name}”.",
         "This form was already published: here is the window it scheduled.",
     )
