@@ -11,15 +11,20 @@ from tests.factories import make_key
 from tests.harness import LiveServer
 
 
-def entries_by(server: LiveServer, actor: str) -> list[AuditEntry]:
-    """Every entry made by ``actor`` (a name or id), oldest first."""
+def entries_where(server: LiveServer, **where: str) -> list[AuditEntry]:
+    """Every entry matching ``where`` (``AuditFilter``'s fields), oldest first."""
 
     async def body(ctx: AppContext) -> list[AuditEntry]:
         async with ctx.db.read() as session:
-            rows, _more = await list_entries(session, AuditFilter(actor=actor, limit=10_000))
+            rows, _more = await list_entries(session, AuditFilter(**where, limit=10_000))  # type: ignore[arg-type]
         return rows
 
     return list(reversed(server.call(body)))
+
+
+def entries_by(server: LiveServer, actor: str) -> list[AuditEntry]:
+    """Every entry made by ``actor`` (a name or id), oldest first."""
+    return entries_where(server, actor=actor)
 
 
 def named_key(server: LiveServer, *roles: str, prefix: str = "audited") -> tuple[str, str]:

@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 
+from clarion.audit import Actor
 from clarion.console import users
 from clarion.context import AppContext
 from tests.harness import LiveServer
@@ -24,7 +25,12 @@ def new_user(server: LiveServer, *roles: str, password: str = PASSWORD) -> str:
     async def body(ctx: AppContext) -> None:
         async with ctx.db.write() as session:
             await users.create_user(
-                session, email, password, list(roles or ("viewer",)), ctx.clock.now()
+                session,
+                email,
+                password,
+                list(roles or ("viewer",)),
+                ctx.clock.now(),
+                actor=Actor.cli("tests"),
             )
 
     server.call(body)

@@ -7,6 +7,7 @@ import uuid
 
 from sqlalchemy import func, select
 
+from clarion.audit import Actor
 from clarion.console import users
 from clarion.console.models import User
 from clarion.context import AppContext
@@ -22,7 +23,12 @@ def test_concurrent_creation_of_one_address_makes_one_user(server: LiveServer) -
         try:
             async with ctx.db.write() as session:
                 user = await users.create_user(
-                    session, address, PASSWORD, ["viewer"], ctx.clock.now()
+                    session,
+                    address,
+                    PASSWORD,
+                    ["viewer"],
+                    ctx.clock.now(),
+                    actor=Actor.cli("tests"),
                 )
             return user.id
         except Conflict as error:

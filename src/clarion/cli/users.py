@@ -65,6 +65,7 @@ def command() -> None:
 def create(email: str, roles: tuple[str, ...], password_stdin: bool) -> None:
     """Create a user who signs in with EMAIL and a password (asked for twice, or read from
     stdin): at least 12 characters, not one of the 20,000 most common."""
+    from clarion.audit import Actor
     from clarion.console import users
 
     try:
@@ -75,7 +76,9 @@ def create(email: str, roles: tuple[str, ...], password_stdin: bool) -> None:
 
     async def body(ctx: AppContext) -> str:
         async with ctx.db.write() as session:
-            user = await users.create_user(session, normal, password, list(roles), ctx.clock.now())
+            user = await users.create_user(
+                session, normal, password, list(roles), ctx.clock.now(), actor=Actor.cli()
+            )
         return f"created {user.email} ({', '.join(user.roles)})"
 
     click.echo(_run(body))
@@ -122,11 +125,14 @@ def list_users() -> None:
 )
 def set_role(email: str, roles: tuple[str, ...]) -> None:
     """Replace EMAIL's roles (open sessions have them at their next request)."""
+    from clarion.audit import Actor
     from clarion.console import users
 
     async def body(ctx: AppContext) -> str:
         async with ctx.db.write() as session:
-            user = await users.set_roles(session, email, list(roles), ctx.clock.now())
+            user = await users.set_roles(
+                session, email, list(roles), ctx.clock.now(), actor=Actor.cli()
+            )
         return f"{user.email} now has {', '.join(user.roles)}"
 
     click.echo(_run(body))
@@ -136,11 +142,12 @@ def set_role(email: str, roles: tuple[str, ...]) -> None:
 @click.argument("email")
 def deactivate(email: str) -> None:
     """EMAIL can no longer sign in, and every open session of theirs ends now."""
+    from clarion.audit import Actor
     from clarion.console import users
 
     async def body(ctx: AppContext) -> str:
         async with ctx.db.write() as session:
-            user, ended = await users.deactivate(session, email, ctx.clock.now())
+            user, ended = await users.deactivate(session, email, ctx.clock.now(), actor=Actor.cli())
         return f"deactivated {user.email}; ended {ended} session{'' if ended == 1 else 's'}"
 
     click.echo(_run(body))
@@ -150,11 +157,12 @@ def deactivate(email: str) -> None:
 @click.argument("email")
 def activate(email: str) -> None:
     """EMAIL, deactivated before, may sign in again."""
+    from clarion.audit import Actor
     from clarion.console import users
 
     async def body(ctx: AppContext) -> str:
         async with ctx.db.write() as session:
-            user = await users.activate(session, email, ctx.clock.now())
+            user = await users.activate(session, email, ctx.clock.now(), actor=Actor.cli())
         return f"activated {user.email}"
 
     click.echo(_run(body))
@@ -166,13 +174,16 @@ def activate(email: str) -> None:
 def reset_password(email: str, password_stdin: bool) -> None:
     """Give EMAIL a new password (asked for twice, or read from stdin); every open session
     of theirs ends."""
+    from clarion.audit import Actor
     from clarion.console import users
 
     password = _new_password(users.normalise_email(email), password_stdin)
 
     async def body(ctx: AppContext) -> str:
         async with ctx.db.write() as session:
-            user, ended = await users.reset_password(session, email, password, ctx.clock.now())
+            user, ended = await users.reset_password(
+                session, email, password, ctx.clock.now(), actor=Actor.cli()
+            )
         return f"new password for {user.email}; ended {ended} session{'' if ended == 1 else 's'}"
 
     click.echo(_run(body))

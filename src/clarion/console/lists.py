@@ -1,6 +1,5 @@
 """The console's lists of incidents and maintenance windows (read-only: ongoing or open ones
-first, then the latest), each linking to its public permalink, and the audit log's place in
-the navigation."""
+first, then the latest), each linking to its public permalink."""
 
 from __future__ import annotations
 
@@ -118,8 +117,3 @@ async def maintenance(request: Request, visit: Annotated[Visit, Depends(signed_i
         open=open_rows,
         done=done,
     )
-
-
-@router.get("/admin/audit")
-async def audit(request: Request, visit: Annotated[Visit, Depends(signed_in())]) -> Response:
-    return await page(request, "audit.html", visit, title="Audit log", active="audit")

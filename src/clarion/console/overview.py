@@ -20,6 +20,7 @@ from starlette.responses import Response
 
 from clarion.api_keys.service import CONFIGURE_ROLE
 from clarion.console.forms import read_form
+from clarion.console.publishing import actor_of
 from clarion.console.sessions import Visit, set_flash
 from clarion.console.web import ConsoleRoute, context_of, links_of, page, see_other, signed_in
 from clarion.context import AppContext
@@ -149,7 +150,9 @@ async def retry(
     ctx = context_of(request)
     ids = [i for i in (await read_form(request)).getlist("id") if i]
     async with ctx.db.write() as session:
-        count, _skipped = await admin.retry(session, ids or None, ctx.clock.now())
+        count, _skipped = await admin.retry(
+            session, ids or None, ctx.clock.now(), actor=actor_of(visit)
+        )
         message = (
             f"Queued {count} deliver{'y' if count == 1 else 'ies'} again."
             if count

@@ -1,6 +1,7 @@
 """Every write the console's publishing screens make, through the API's own request models and
-services: the same validation (``ValidationFailed`` with the API's fields and messages), the
-same events and outbox rows, and the API's idempotency records against double submits.
+write functions (``incidents.api``, ``maintenances.api``, shared with the CLI): the same
+validation (``ValidationFailed`` with the API's fields and messages), the same events, outbox
+rows and audit entries, and the API's idempotency records against double submits.
 
 Each create form carries a hidden ``idempotency_key`` made when the form was shown, so a second
 post of the same form (a double click, a reload after a slow answer) replays the first result
@@ -8,22 +9,26 @@ instead of publishing again. Incident and maintenance updates take no key on the
 console still runs them through ``run_idempotent``, in namespaces of its own.
 
 This module is the only place where the console calls a write service: the signed-in user
-(``visit``) is passed to each function, for the audit log's actor.
+(``visit``) is the audit log's actor (``actor_of``).
 """
 
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from clarion.audit import Actor
 from clarion.console.sessions import Visit, set_flash
 from clarion.context import AppContext
 from clarion.http.idempotency import run_idempotent
+from clarion.http.idempotency_models import IdempotencyRecord
 from clarion.http.validation import details_from_pydantic
+from clarion.incidents import api as incidents_api
 from clarion.incidents import retrospective
 from clarion.incidents import service as incidents
 from clarion.incidents.schemas import (
@@ -32,6 +37,7 @@ from clarion.incidents.schemas import (
     StatusPagesCreateStatusPageRetrospectiveIncidentPayloadV2,
     StatusPagesUpdateStatusPageIncidentPayloadV2,
 )
+from clarion.maintenances import api as maintenances_api
 from clarion.maintenances import service as maintenances
 from clarion.maintenances.schemas import (
     StatusPagesCreateStatusPageMaintenancePayloadV2,
@@ -45,6 +51,11 @@ INCIDENT_UPDATES = "console:status_page_incident_updates"
 MAINTENANCE_UPDATES = "console:status_page_maintenance_updates"
 
 
+def actor_of(visit: Visit) -> Actor:
+    """The audit log's actor for the signed-in user's writes."""
+    return Actor.user(visit.user_id, visit.email)
+
+
 def validated(model: type[M], values: dict[str, Any]) -> M:
     """``values`` as the API's request ``model``; raises the API's 422 (``ValidationFailed``)
     with its fields and messages."""
@@ -54,20 +65,13 @@ def validated(model: type[M], values: dict[str, Any]) -> M:
         raise details_from_pydantic(error.errors()) from None
 
 
-def _statuses(payload: Any) -> list[incidents.ComponentStatusInput]:
-    return [
-        incidents.ComponentStatusInput(c.component_id, str(c.component_status))
-        for c in payload.component_statuses or []
-    ]
-
-
 async def _once(
     ctx: AppContext,
     visit: Visit,
     endpoint: str,
     key: str,
     fingerprint: dict[str, Any],
-    write: Callable[[AsyncSession], Any],
+    write: Callable[[AsyncSession], Awaitable[dict[str, Any]]],
     flash: str,
     replayed_flash: str,
 ) -> dict[str, Any]:
@@ -80,7 +84,7 @@ async def _once(
     async def action(session: AsyncSession) -> dict[str, Any]:
         nonlocal ran
         ran = True
-        body: dict[str, Any] = await write(session)
+        body = await write(session)
         await set_flash(session, visit.session_id, flash)
         return body
 
@@ -91,38 +95,45 @@ async def _once(
     return body
 
 
+async def _created(
+    ctx: AppContext,
+    visit: Visit,
+    endpoint: str,
+    key: str,
+    create: Callable[[], Awaitable[tuple[int, dict[str, Any]]]],
+    flash: str,
+    replayed_flash: str,
+) -> dict[str, Any]:
+    """Run the API's own idempotent ``create`` and show ``flash`` on the next page
+    (``replayed_flash`` when the form's key was already used); returns the body."""
+    async with ctx.db.read() as session:
+        seen = await session.scalar(
+            select(IdempotencyRecord.id).where(
+                IdempotencyRecord.endpoint == endpoint, IdempotencyRecord.key == key
+            )
+        )
+    _status, body = await create()
+    async with ctx.db.write() as session:
+        await set_flash(session, visit.session_id, replayed_flash if seen else flash)
+    return body
+
+
 # -- incidents ---------------------------------------------------------------------------------
 
 
 async def declare_incident(ctx: AppContext, visit: Visit, values: dict[str, Any]) -> str:
     """Publish the incident ``values`` describe (the API's create payload); returns its id."""
     payload = validated(StatusPagesCreateStatusPageIncidentPayloadV2, values)
-
-    async def write(session: AsyncSession) -> dict[str, Any]:
-        view = await incidents.create_incident(
-            session,
-            ctx.events,
-            page_id=payload.status_page_id,
-            name=payload.name,
-            incident_status=str(payload.incident_status),
-            message=payload.message,
-            notify_subscribers=payload.notify_subscribers,
-            component_statuses=_statuses(payload),
-            now=ctx.clock.now(),
-        )
-        return {"id": view.incident.id}
-
-    body = await _once(
+    body = await _created(
         ctx,
         visit,
         "status_page_incidents",
         payload.idempotency_key,
-        payload.model_dump(mode="json"),
-        write,
+        lambda: incidents_api.create_incident(ctx, actor_of(visit), payload),
         f"Published the incident “{payload.name}”.",
         "This form was already published: here is the incident it created.",
     )
-    return str(body["id"])
+    return str(body["status_page_incident"]["id"])
 
 
 async def post_incident_update(
@@ -134,18 +145,7 @@ async def post_incident_update(
     payload = validated(StatusPagesCreateStatusPageIncidentUpdatePayloadV2, values)
 
     async def write(session: AsyncSession) -> dict[str, Any]:
-        row = await incidents.add_update(
-            session,
-            ctx.events,
-            incident_id=payload.status_page_incident_id,
-            message=payload.message,
-            notify_subscribers=payload.notify_subscribers,
-            incident_status=str(payload.incident_status) if payload.incident_status else None,
-            component_statuses=_statuses(payload)
-            if payload.component_statuses is not None
-            else None,
-            now=ctx.clock.now(),
-        )
+        row = await incidents_api.post_update(session, ctx, actor_of(visit), payload)
         return {"id": row.id}
 
     await _once(
@@ -164,7 +164,9 @@ async def rename_incident(ctx: AppContext, visit: Visit, incident_id: str, name:
     """Change the incident's name (nothing is published, nobody is notified)."""
     payload = validated(StatusPagesUpdateStatusPageIncidentPayloadV2, {"name": name})
     async with ctx.db.write() as session:
-        await incidents.rename_incident(session, incident_id, payload.name, ctx.clock.now())
+        await incidents.rename_incident(
+            session, incident_id, payload.name, ctx.clock.now(), actor=actor_of(visit)
+        )
         await set_flash(session, visit.session_id, f"Renamed the incident “{payload.name}”.")
 
 
@@ -177,7 +179,7 @@ async def backfill_incident(ctx: AppContext, visit: Visit, values: dict[str, Any
             incident_status=str(u.incident_status),
             message=u.message,
             published_at=u.published_at,
-            component_statuses=_statuses(u),
+            component_statuses=incidents_api.statuses_of(u),
         )
         for u in payload.updates
     ]
@@ -185,12 +187,13 @@ async def backfill_incident(ctx: AppContext, visit: Visit, values: dict[str, Any
     async def write(session: AsyncSession) -> dict[str, Any]:
         view = await retrospective.create_retrospective_incident(
             session,
+            actor=actor_of(visit),
             page_id=payload.status_page_id,
             name=payload.name,
             updates=updates,
             now=ctx.clock.now(),
         )
-        return {"id": view.incident.id}
+        return {"status_page_incident": incidents_api.view_body(view)}
 
     body = await _once(
         ctx,
@@ -202,7 +205,7 @@ async def backfill_incident(ctx: AppContext, visit: Visit, values: dict[str, Any
         f"Recorded the past incident “{payload.name}”.",
         "This form was already recorded: here is the incident it created.",
     )
-    return str(body["id"])
+    return str(body["status_page_incident"]["id"])
 
 
 # -- maintenance -------------------------------------------------------------------------------
@@ -211,35 +214,16 @@ async def backfill_incident(ctx: AppContext, visit: Visit, values: dict[str, Any
 async def schedule_maintenance(ctx: AppContext, visit: Visit, values: dict[str, Any]) -> str:
     """Publish the window ``values`` describe (the API's create payload); returns its id."""
     payload = validated(StatusPagesCreateStatusPageMaintenancePayloadV2, values)
-
-    async def write(session: AsyncSession) -> dict[str, Any]:
-        view = await maintenances.create_maintenance(
-            session,
-            ctx.events,
-            page_id=payload.status_page_id,
-            name=payload.name,
-            maintenance_status=str(payload.maintenance_status),
-            affected_component_ids=payload.affected_component_ids,
-            start_at=payload.start_at,
-            end_at=payload.end_at,
-            message=payload.message,
-            notify_subscribers=payload.notify_subscribers,
-            automate=payload.automate_maintenance_status,
-            now=ctx.clock.now(),
-        )
-        return {"id": view.maintenance.id}
-
-    body = await _once(
+    body = await _created(
         ctx,
         visit,
         "status_page_maintenances",
         payload.idempotency_key,
-        payload.model_dump(mode="json"),
-        write,
+        lambda: maintenances_api.create_window(ctx, actor_of(visit), payload),
         f"Scheduled the maintenance “{payload.name}”.",
         "This form was already published: here is the window it scheduled.",
     )
-    return str(body["id"])
+    return str(body["status_page_maintenance"]["id"])
 
 
 async def post_maintenance_update(
@@ -248,26 +232,9 @@ async def post_maintenance_update(
     """Publish the window's update ``values`` describe (the API's payload), once per
     ``key`` and the ``form`` it came from."""
     payload = validated(StatusPagesCreateStatusPageMaintenanceUpdatePayloadV2, values)
-    statuses = None
-    if payload.component_statuses is not None:
-        statuses = [
-            maintenances.ComponentStatusInput(c.component_id, str(c.component_status))
-            for c in payload.component_statuses
-        ]
 
     async def write(session: AsyncSession) -> dict[str, Any]:
-        row = await maintenances.add_update(
-            session,
-            ctx.events,
-            maintenance_id=payload.status_page_maintenance_id,
-            message=payload.message,
-            notify_subscribers=payload.notify_subscribers,
-            maintenance_status=str(payload.maintenance_status)
-            if payload.maintenance_status
-            else None,
-            component_statuses=statuses,
-            now=ctx.clock.now(),
-        )
+        row = await maintenances_api.post_window_update(session, ctx, actor_of(visit), payload)
         return {"id": row.id}
 
     await _once(
@@ -287,6 +254,8 @@ async def cancel_maintenance(ctx: AppContext, visit: Visit, maintenance_id: str)
     async with ctx.db.write() as session:
         view = await maintenances.load_maintenance(session, maintenance_id)
         name = view.maintenance.name
-        await maintenances.delete_maintenance(session, maintenance_id, ctx.clock.now())
+        await maintenances.delete_maintenance(
+            session, maintenance_id, ctx.clock.now(), actor=actor_of(visit)
+        )
         await set_flash(session, visit.session_id, f"Cancelled the maintenance “{name}”.")
     return name

@@ -11,6 +11,7 @@ from starlette.responses import Response
 
 from clarion.console import (
     account,
+    audit_screen,
     backfill,
     incident_screens,
     lists,
@@ -60,6 +61,7 @@ def console_routers() -> list[APIRouter]:
         account.router,
         overview.router,
         lists.router,
+        audit_screen.router,
         screens.router,
         backfill.router,
         incident_screens.router,

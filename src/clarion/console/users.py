@@ -1,7 +1,9 @@
 """Console users: create, list, change roles, deactivate, reset passwords, check a sign-in.
 
 E-mail addresses are compared and stored lower-cased (``normalise_email``). Deactivating a
-user or resetting their password ends all of their sessions in the same transaction.
+user or resetting their password ends all of their sessions in the same transaction. Each
+change records one audit log entry (``user.*``) in its transaction; no password, hash or
+session token ever goes into it.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from clarion.api_keys.service import ROLES
+from clarion.audit import Actor
+from clarion.audit.service import record
 from clarion.console.models import ConsoleSession, User
 from clarion.console.passwords import check_password_rules, hash_password, verify_password
 from clarion.errors import Conflict, NotFound, ValidationFailed
@@ -56,8 +60,35 @@ def check_roles(roles: list[str]) -> list[str]:
     return sorted(set(roles))
 
 
+def _record(
+    session: AsyncSession,
+    actor: Actor,
+    action: str,
+    user: User,
+    now: datetime,
+    summary: str,
+    **detail: object,
+) -> None:
+    record(
+        session,
+        actor,
+        action,
+        object_type="user",
+        object_id=user.id,
+        at=now,
+        summary=summary,
+        detail={"email": user.email, **detail},
+    )
+
+
 async def create_user(
-    session: AsyncSession, email: str, password: str, roles: list[str], now: datetime
+    session: AsyncSession,
+    email: str,
+    password: str,
+    roles: list[str],
+    now: datetime,
+    *,
+    actor: Actor,
 ) -> User:
     """A new active user. Raises ``ValidationFailed`` (email, password, roles) or
     ``Conflict`` when the address is taken."""
@@ -83,6 +114,15 @@ async def create_user(
             await session.flush()
     except IntegrityError:  # created at the same moment by someone else
         raise Conflict(f"A user with the e-mail address {normal} exists", "email_taken") from None
+    _record(
+        session,
+        actor,
+        "user.create",
+        user,
+        now,
+        f"Created the user {normal} ({', '.join(chosen)})",
+        roles=chosen,
+    )
     return user
 
 
@@ -98,13 +138,26 @@ async def user_by_email(session: AsyncSession, email: str) -> User:
     return user
 
 
-async def set_roles(session: AsyncSession, email: str, roles: list[str], now: datetime) -> User:
+async def set_roles(
+    session: AsyncSession, email: str, roles: list[str], now: datetime, *, actor: Actor
+) -> User:
     """Replace the user's roles (their open sessions have the new roles at their next
     request)."""
     chosen = check_roles(roles)
     user = await user_by_email(session, email)
+    before = list(user.roles)
     user.roles = chosen
     user.updated_at = now
+    _record(
+        session,
+        actor,
+        "user.set_roles",
+        user,
+        now,
+        f"Set the roles of {user.email} to {', '.join(chosen)}",
+        roles=chosen,
+        previous_roles=before,
+    )
     await session.flush()
     return user
 
@@ -115,7 +168,9 @@ async def end_sessions(session: AsyncSession, user_id: str) -> int:
     return int(getattr(result, "rowcount", 0) or 0)
 
 
-async def deactivate(session: AsyncSession, email: str, now: datetime) -> tuple[User, int]:
+async def deactivate(
+    session: AsyncSession, email: str, now: datetime, *, actor: Actor
+) -> tuple[User, int]:
     """The user can no longer sign in, and their open sessions end now. Returns the user and
     how many sessions ended."""
     user = await user_by_email(session, email)
@@ -123,21 +178,31 @@ async def deactivate(session: AsyncSession, email: str, now: datetime) -> tuple[
         user.deactivated_at = now
         user.updated_at = now
     ended = await end_sessions(session, user.id)
+    _record(
+        session,
+        actor,
+        "user.deactivate",
+        user,
+        now,
+        f"Deactivated {user.email}",
+        sessions_ended=ended,
+    )
     await session.flush()
     return user, ended
 
 
-async def activate(session: AsyncSession, email: str, now: datetime) -> User:
+async def activate(session: AsyncSession, email: str, now: datetime, *, actor: Actor) -> User:
     """A deactivated user may sign in again."""
     user = await user_by_email(session, email)
     user.deactivated_at = None
     user.updated_at = now
+    _record(session, actor, "user.activate", user, now, f"Activated {user.email}")
     await session.flush()
     return user
 
 
 async def reset_password(
-    session: AsyncSession, email: str, password: str, now: datetime
+    session: AsyncSession, email: str, password: str, now: datetime, *, actor: Actor
 ) -> tuple[User, int]:
     """Set a new password and end the user's open sessions. Returns the user and how many
     sessions ended."""
@@ -147,6 +212,15 @@ async def reset_password(
     user.password_changed_at = now
     user.updated_at = now
     ended = await end_sessions(session, user.id)
+    _record(
+        session,
+        actor,
+        "user.reset_password",
+        user,
+        now,
+        f"Set a new password for {user.email}",
+        sessions_ended=ended,
+    )
     await session.flush()
     return user, ended
 
