@@ -6,6 +6,7 @@ publishes once, a viewer's post and a post without the CSRF token write nothing,
 from __future__ import annotations
 
 import re
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any
@@ -166,10 +167,13 @@ def test_updates_rename_and_resolve_from_the_incident_screen(
     server: LiveServer, page: PageInfo
 ) -> None:
     console = signed_in(server, *PUBLISHER)
+    tag = uuid.uuid4().hex[:8]  # the server is shared: names other tests use are taken
     form = form_of(console, f"/admin/incidents/new?status_page_id={page.id}")
-    created = console.post("/admin/incidents/new", {**form, **declare_data(page, "To update")})
+    created = console.post(
+        "/admin/incidents/new", {**form, **declare_data(page, f"To update {tag}")}
+    )
     screen = created.headers["location"]
-    [incident] = incidents_named(server, "To update")
+    [incident] = incidents_named(server, f"To update {tag}")
     c0 = sorted(page.components.values())[0]
     update = form_of(console, screen)
     data = {
@@ -185,12 +189,12 @@ def test_updates_rename_and_resolve_from_the_incident_screen(
     assert count(server, updates) == 2
     blank = console.post(f"{screen}/updates", {**form_of(console, screen), "message": ""})
     assert blank.status_code == 422 and 'id="field-message-error"' in blank.text
-    renamed = console.post(f"{screen}/name", {**form_of(console, screen), "name": "Renamed"})
+    renamed = console.post(f"{screen}/name", {**form_of(console, screen), "name": f"Renamed {tag}"})
     assert renamed.status_code == 303
     resolve = {**form_of(console, screen), "incident_status": "resolved", "message": "Fixed."}
     resolve[f"impact-{c0}"] = "full_outage"  # as shown: resolving sets it back anyway
     assert console.post(f"{screen}/updates", resolve).status_code == 303
-    [done] = incidents_named(server, "Renamed")
+    [done] = incidents_named(server, f"Renamed {tag}")
     assert done.incident_status == "resolved"
     assert "Operational" in console.get(screen).text
 
