@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
@@ -16,7 +17,7 @@ from sqlalchemy import inspect
 
 from clarion.cli.main import cli
 from clarion.db.engine import make_sync_engine
-from clarion.db.migrate import alembic_config, upgrade
+from clarion.db.migrate import alembic_config, current_revision, head_revision, upgrade
 from clarion.db.models import load_all_models
 from clarion.settings import Settings
 from tests.harness import fresh_database
@@ -91,3 +92,31 @@ def test_clarion_db_upgrade_reports_the_schema_is_current(tmp_path: Path) -> Non
             assert result.exit_code == 0, result.output
             assert "database is at the current schema" in result.output
         assert _differences(Settings(database_url=url).database_url) == []
+
+
+def test_the_head_read_from_file_names_is_alembics_head() -> None:
+    """``head_revision`` reads the newest file name instead of loading every migration: it
+    holds only while each file is named by its revision and the history is one line."""
+    scripts = ScriptDirectory.from_config(alembic_config(""))
+    assert head_revision() == scripts.get_current_head()
+    for script in scripts.walk_revisions():
+        assert Path(str(script.path)).name.startswith(f"{script.revision}_")
+
+
+def test_a_database_one_migration_behind_is_brought_to_head(migrated_url: str) -> None:
+    """A current database is recognised without Alembic; one that is not still goes through
+    it (here: the newest migration undone, as after restoring an older backup)."""
+    engine = make_sync_engine(migrated_url)
+    try:
+        with engine.begin() as connection:
+            config = alembic_config(migrated_url)
+            config.attributes["connection"] = connection
+            command.downgrade(config, "-1")
+            behind = current_revision(connection)
+        assert behind is not None and behind < head_revision()
+        upgrade(migrated_url)
+        with engine.connect() as connection:
+            assert current_revision(connection) == head_revision()
+    finally:
+        engine.dispose()
+    assert _differences(migrated_url) == []
