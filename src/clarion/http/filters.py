@@ -2,7 +2,8 @@
 
 ``GET /v2/status_page_incidents`` and ``GET /v2/status_page_maintenances`` accept the same
 optional query parameters: ``component_id``, ``group_id``, ``sub_page_id``, ``start_at`` and
-``end_at``. This module parses them (``list_filters``, a FastAPI dependency), resolves the
+``end_at``. ``http/filter_query.py`` parses them (``list_filters``, a FastAPI dependency); this
+module, which the services and the static export import without FastAPI, resolves the
 structure filters to a set of component ids against the page's structure *as it is now*
 (``resolve_component_ids``), and builds the time-overlap condition (``span_overlaps``).
 
@@ -21,9 +22,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import Query
 from sqlalchemy import ColumnElement, and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -61,49 +61,6 @@ def parse_query_timestamp(value: str | None, field: str) -> datetime | None:
         raise ValidationFailed.at(
             "invalid_value", f"{field} {timestamp_problem(error)}", field
         ) from None
-
-
-# async: FastAPI runs plain ``def`` dependencies in a worker thread, a hop on every request.
-async def list_filters(
-    component_id: Annotated[
-        str | None,
-        Query(max_length=64, description="Only items that affected this component"),
-    ] = None,
-    group_id: Annotated[
-        str | None,
-        Query(max_length=64, description="Only items that affected a component in this group"),
-    ] = None,
-    sub_page_id: Annotated[
-        str | None,
-        Query(max_length=64, description="Only items that affected a component of this sub-page"),
-    ] = None,
-    start_at: Annotated[
-        str | None,
-        Query(
-            description="Only items active during or after this time (RFC 3339)",
-            json_schema_extra={"format": "date-time"},
-        ),
-    ] = None,
-    end_at: Annotated[
-        str | None,
-        Query(
-            description="Only items active during or before this time (RFC 3339)",
-            json_schema_extra={"format": "date-time"},
-        ),
-    ] = None,
-) -> ListFilters:
-    """FastAPI dependency: the filters of a list request (empty strings mean "not set")."""
-    start = parse_query_timestamp(start_at, "start_at")
-    end = parse_query_timestamp(end_at, "end_at")
-    if start is not None and end is not None and end < start:
-        raise ValidationFailed.at("invalid_value", "end_at must not be before start_at", "end_at")
-    return ListFilters(
-        component_id=component_id or None,
-        group_id=group_id or None,
-        sub_page_id=sub_page_id or None,
-        start_at=start,
-        end_at=end,
-    )
 
 
 async def resolve_component_ids(

@@ -12,7 +12,8 @@ from clarion.api_keys.service import PUBLISH_ROLE, Principal
 from clarion.audit import Actor
 from clarion.context import AppContext
 from clarion.http.auth import RETROSPECTIVE_BUCKET, ApiRoute, context_of, require
-from clarion.http.filters import ListFilters, list_filters
+from clarion.http.filter_query import list_filters
+from clarion.http.filters import ListFilters
 from clarion.http.idempotency import run_idempotent
 from clarion.http.json import json_response
 from clarion.http.list_cache import cached_page_list
