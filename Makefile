@@ -1,4 +1,4 @@
-.PHONY: demo test serve lint openapi bench bench-api bench-public bench-availability bench-notifications bench-console bench-cli-help
+.PHONY: demo test serve lint openapi bench bench-api bench-public bench-availability bench-notifications bench-console bench-export bench-cli-help
 
 # uv as scripts/bootstrap installs it when the PATH has no uv of the pinned version.
 export PATH := $(CURDIR)/.tools/uv/bin:$(PATH)
@@ -29,7 +29,7 @@ openapi:
 
 # Every benchmark, on SQLite and on PostgreSQL, then every figure against its target
 # (docs/performance.md). One benchmark: make bench-api (or -public, -availability,
-# -notifications, -console, -cli-help); with one backend: make bench BACKEND=sqlite.
+# -notifications, -console, -export, -cli-help); with one backend: make bench BACKEND=sqlite.
 BENCH_ARGS = $(if $(BACKEND),--backend $(BACKEND))
 
 bench:
@@ -37,7 +37,7 @@ bench:
 	@scripts/ensure-services
 	uv run python -m bench $(BENCH_ARGS)
 
-bench-api bench-public bench-availability bench-notifications bench-console:
+bench-api bench-public bench-availability bench-notifications bench-console bench-export:
 	@scripts/bootstrap --with-bench
 	@scripts/ensure-services
 	uv run python -m bench $(@:bench-%=%) $(BENCH_ARGS)

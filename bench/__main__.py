@@ -1,11 +1,12 @@
 """Every benchmark in one run: ``uv run python -m bench [api|public|availability|notifications|
-cli_help|console ...] [--backend sqlite|postgresql]`` (``make bench``).
+cli_help|console|export ...] [--backend sqlite|postgresql]`` (``make bench``).
 
 Runs the chosen benchmarks (default: all) on the chosen backends (default: both), one after
 the other, then prints every figure against its target and the wall time of each benchmark.
 Exits with 1 when a target is missed. Each benchmark also runs alone, with more options:
 ``python -m bench.api --help``, ``bench.public``, ``bench.availability``,
-``bench.notifications``, ``bench.cli_help`` (which has no backend).
+``bench.notifications``, ``bench.console``, ``bench.export``, ``bench.cli_help`` (which has
+no backend).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from bench import api, availability, cli_help, console, notifications, public, server
+from bench import api, availability, cli_help, console, export, notifications, public, server
 from bench.report import Figure, all_met, machine, table
 
 BENCHMARKS: dict[str, Callable[[list[str], Path], list[Figure]]] = {
@@ -27,6 +28,7 @@ BENCHMARKS: dict[str, Callable[[list[str], Path], list[Figure]]] = {
     "notifications": notifications.run,
     "cli_help": cli_help.run,
     "console": console.run,
+    "export": export.run,
 }
 
 

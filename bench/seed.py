@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import random
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -246,13 +246,13 @@ HISTORY = {"month": timedelta(days=30), "years": timedelta(days=730)}
 HISTORY_INCIDENTS = 2_000
 
 
-def history_declaration() -> str:
-    """20 components; every page of ``HISTORY`` shows all of them (4 alone, then 4 groups of
+def history_declaration(slugs: Iterable[str] = HISTORY) -> str:
+    """20 components; every page of ``slugs`` shows all of them (4 alone, then 4 groups of
     4)."""
     lines = ["components:"]
     lines += [f"  - {{key: c{i:02d}, name: Component {i:02d}}}" for i in range(20)]
     lines.append("status_pages:")
-    for slug in HISTORY:
+    for slug in slugs:
         lines += [f"  - slug: {slug}", f"    name: Benchmark {slug}", "    items:"]
         lines += [f"      - component: c{i:02d}" for i in range(4)]
         for g in range(4):
@@ -274,20 +274,27 @@ class Seeded:
     maintenances: dict[str, int] = field(default_factory=dict)
 
 
-def seed_history(engine: Engine, now: datetime, rng: random.Random) -> Seeded:
-    """Incidents at the density of ``HISTORY_INCIDENTS`` per two years, and a maintenance window
-    every two weeks (completed) plus one upcoming, on each page of ``HISTORY``; the newest
-    incident is still open."""
+def seed_history(
+    engine: Engine,
+    now: datetime,
+    rng: random.Random,
+    pages: dict[str, timedelta] = HISTORY,
+    per_two_years: int = HISTORY_INCIDENTS,
+) -> Seeded:
+    """Incidents at the density of ``per_two_years`` per two years (2 or 3 updates each, 1 to 3
+    affected components with their ledger rows), and a maintenance window every two weeks
+    (completed) plus one upcoming, on each page of ``pages`` over its span of history; the
+    newest incident of each page is still open."""
     done = Seeded()
     with engine.connect() as conn:
         components = list(conn.execute(select(Component.id).order_by(Component.key)).scalars())
-        for slug in HISTORY:
+        for slug in pages:
             done.page_ids[slug] = conn.execute(
                 select(StatusPage.id).where(StatusPage.slug == slug)
             ).scalar_one()
-    for slug, span in HISTORY.items():
+    for slug, span in pages.items():
         page_id = done.page_ids[slug]
-        count = round(HISTORY_INCIDENTS * span / HISTORY["years"])
+        count = round(per_two_years * span / timedelta(days=730))
         incidents, updates, changes = [], [], []
         starts = sorted(now - span * rng.random() for _ in range(count))
         for n, published in enumerate(starts):
@@ -388,9 +395,13 @@ def seed_history(engine: Engine, now: datetime, rng: random.Random) -> Seeded:
                 }
             )
         with engine.begin() as conn:
-            conn.execute(insert(Incident.__table__), incidents)
-            conn.execute(insert(IncidentUpdate.__table__), updates)
-            conn.execute(insert(ComponentStatusChange.__table__), changes)
+            for rows, table in (
+                (incidents, Incident.__table__),
+                (updates, IncidentUpdate.__table__),
+                (changes, ComponentStatusChange.__table__),
+            ):
+                for start in range(0, len(rows), BATCH):
+                    conn.execute(insert(table), rows[start : start + BATCH])
             conn.execute(insert(Maintenance.__table__), windows)
             conn.execute(insert(MaintenanceComponent.__table__), links)
             conn.execute(insert(MaintenanceUpdate.__table__), window_updates)

@@ -70,13 +70,15 @@ def environment(database_url: str, **extra: str) -> dict[str, str]:
     return env
 
 
-def run_cli(database_url: str, *args: str, stdin: str | None = None) -> str:
+def run_cli(database_url: str, *args: str, stdin: str | None = None, **extra: str) -> str:
+    """``clarion ARGS`` on ``database_url`` (``extra``: more ``CLARION_*`` variables); its
+    output."""
     done = subprocess.run(
         [clarion_executable(), *args],
         input=stdin,
         capture_output=True,
         text=True,
-        env=environment(database_url),
+        env=environment(database_url, **extra),
         check=False,
     )
     if done.returncode != 0:
