@@ -8,6 +8,7 @@ import pytest
 from incident_io import AuthenticatedClient
 from playwright.sync_api import Browser
 
+from tests.audit.ledger import report, unaudited
 from tests.browser import chromium
 from tests.contract.checks import SDK_HTTPX_ARGS, Raw
 from tests.factories import PageInfo, make_key, make_page
@@ -20,6 +21,9 @@ pytest_plugins = ["tests.sdk_coverage"]
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     with fresh_database(str(tmp_path_factory.mktemp("db"))) as url, live_server(url) as srv:
         yield srv
+        # Checked when the session ends: every write any test made has its audit entries.
+        missing = unaudited(srv)
+        assert not missing, f"written without an audit entry: {report(missing)}"
 
 
 @pytest.fixture
