@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import secrets
 import zoneinfo
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Annotated, Any
@@ -20,6 +20,7 @@ from starlette.responses import HTMLResponse, Response
 
 from clarion.api_keys.service import PUBLISH_ROLE
 from clarion.console.forms import Form, read_form
+from clarion.console.parts import ComponentGroup
 from clarion.console.sessions import Visit
 from clarion.console.web import ConsoleRoute, page, signed_in
 from clarion.context import AppContext
@@ -27,7 +28,6 @@ from clarion.errors import NotFound
 from clarion.notifications.email_content import format_moment, page_zone
 from clarion.public.markdown import render_markdown
 from clarion.status_pages.models import StatusPage
-from clarion.status_pages.service import StructureNode, load_structure
 from clarion.subscribers.models import Subscription, active_subscriptions_of
 from clarion.timeutil import to_utc
 
@@ -51,15 +51,6 @@ MAINTENANCE_STATUSES = [
     ("maintenance_complete", "Completed"),
 ]
 OPERATIONAL = "operational"
-
-
-@dataclass
-class ComponentGroup:
-    """Components shown together, as on the page: ``heading`` None for the page's top
-    level, else the group's (or sub-page's) name."""
-
-    heading: str | None
-    components: list[tuple[str, str]] = field(default_factory=list)  # (id, name)
 
 
 @dataclass
@@ -91,17 +82,6 @@ class PageChoice:
         return {cid: name for g in self.groups for cid, name in g.components}
 
 
-def _groups(nodes: list[StructureNode], heading: str | None, into: list[ComponentGroup]) -> None:
-    here = ComponentGroup(heading)
-    into.append(here)
-    for node in nodes:
-        if node.item.kind == "component" and node.component is not None:
-            here.components.append((node.component.id, node.item.name or node.component.name))
-        elif node.item.kind != "component":
-            name = node.item.name or ""
-            _groups(node.children, f"{heading}: {name}" if heading else name, into)
-
-
 async def pages(session: AsyncSession) -> list[StatusPage]:
     """Every status page, by name."""
     return list(await session.scalars(select(StatusPage).order_by(StatusPage.name, StatusPage.id)))
@@ -121,12 +101,13 @@ async def audience_of(session: AsyncSession, page_id: str) -> Audience:
     return Audience(whole, partial)
 
 
-async def page_choice(session: AsyncSession, page: StatusPage, *, audience: bool) -> PageChoice:
+async def page_choice(
+    ctx: AppContext, session: AsyncSession, page: StatusPage, *, audience: bool
+) -> PageChoice:
     """``page`` with its components, and with its ``audience`` when asked for."""
-    groups: list[ComponentGroup] = []
-    _groups(await load_structure(session, page.id), None, groups)
+    groups = await ctx.page_parts.groups(session, page)
     found = await audience_of(session, page.id) if audience else None
-    return PageChoice(page, [g for g in groups if g.components], found)
+    return PageChoice(page, groups, found)
 
 
 def chosen_page(found: list[StatusPage], wanted: str) -> StatusPage | None:
@@ -162,7 +143,7 @@ async def choosing(ctx: AppContext, wanted: str, *, audience: bool = True) -> Ch
         chosen = chosen_page(found, wanted)
         choice = None
         if chosen is not None:
-            choice = await page_choice(session, chosen, audience=audience)
+            choice = await page_choice(ctx, session, chosen, audience=audience)
     return Choosing(found, chosen, choice)
 
 
@@ -175,7 +156,7 @@ async def page_of(
         status_page = await session.get(StatusPage, page_id)
         if status_page is None:
             raise NotFound("No status page with this id")
-        return status_page, await page_choice(session, status_page, audience=audience)
+        return status_page, await page_choice(ctx, session, status_page, audience=audience)
 
 
 async def show(
