@@ -9,6 +9,7 @@ import socket
 from dataclasses import dataclass, field
 
 from clarion.clock import Clock, SystemClock
+from clarion.console.parts import PageParts
 from clarion.db.engine import Database
 from clarion.events import EventSink
 from clarion.http.list_cache import ListCache
@@ -42,6 +43,8 @@ class AppContext:
     events: EventSink
     #: The API's serialised lists, per status page content version.
     list_cache: ListCache
+    #: The console's component groups of each page, per content version.
+    page_parts: PageParts = field(default_factory=PageParts)
     channels: Channels = field(default_factory=Channels)
     #: This process's name in the outbox's leases.
     instance_id: str = field(default_factory=instance_name)

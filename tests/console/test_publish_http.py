@@ -108,6 +108,9 @@ def test_a_double_submit_of_one_form_creates_one_incident(
     again = console.post("/admin/incidents/new", data)
     assert again.headers["location"] == f"/admin/incidents/{incident.id}"
     assert len(incidents_named(server, "Submitted twice")) == 1
+    shown = console.get(again.headers["location"]).text
+    assert "This form was already published: here is the incident it created." in shown
+    assert "Published the incident" not in shown
 
 
 def test_a_viewer_can_read_the_screens_but_not_publish(server: LiveServer, page: PageInfo) -> None:
@@ -237,6 +240,10 @@ def test_maintenance_is_scheduled_in_the_chosen_zone_completed_and_cancelled(
     screen = created.headers["location"]
     shown = console.get(screen).text
     assert "Wed 1 Jul 2099, 01:00 UTC" in shown
+    assert "Scheduled the maintenance “Database upgrade”." in shown
+    repeated = console.post("/admin/maintenance/new", data)
+    assert repeated.headers["location"] == screen
+    assert "This form was already published" in console.get(screen).text
     complete = form_of(console, screen)
     assert (
         console.post(

@@ -56,7 +56,7 @@ def _default_status(row: int, rows: int) -> str:
 async def _screen(
     request: Request, visit: Visit, form: Form, wanted: str, status: int = 200
 ) -> Response:
-    found = await choosing(context_of(request), wanted)
+    found = await choosing(context_of(request), wanted, audience=False)
     prepared(form)
     rows = _rows(form)
     form.values["rows"] = [str(rows)]
@@ -138,7 +138,7 @@ async def backfill(
     if form.get("action") in ("more", "show"):
         return await _screen(request, visit, form, wanted)
     ctx = context_of(request)
-    found = await choosing(ctx, wanted)
+    found = await choosing(ctx, wanted, audience=False)
     updates, fields = _updates(form, found.choice, found.zone(form))
     values: dict[str, Any] = {
         "status_page_id": found.page_id(wanted),

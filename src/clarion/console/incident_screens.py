@@ -85,7 +85,7 @@ async def declare(
     wanted = form.get("status_page_id")
     if form.get("action") == "preview":
         return await _declare_screen(request, visit, form, wanted)
-    found = await choosing(ctx, wanted)
+    found = await choosing(ctx, wanted, audience=False)
     statuses = chosen_impacts(form, found.choice) if found.choice is not None else []
     values: dict[str, Any] = {
         "status_page_id": found.page_id(wanted),
@@ -120,10 +120,10 @@ class Shown:
         return {i.component_id: i.status for i in self.view.impacts if i.end_at is None}
 
 
-async def _shown(ctx: AppContext, incident_id: str) -> Shown:
+async def _shown(ctx: AppContext, incident_id: str, *, audience: bool = True) -> Shown:
     async with ctx.db.read() as session:
         view = await load_incident(session, incident_id)
-    return Shown(view, *await page_of(ctx, view.incident.status_page_id))
+    return Shown(view, *await page_of(ctx, view.incident.status_page_id, audience=audience))
 
 
 async def _incident_screen(
@@ -174,7 +174,7 @@ async def post_update(
     if form.get("action") == "preview":
         return await _incident_screen(request, visit, incident_id, form=form)
     ctx = context_of(request)
-    found = await _shown(ctx, incident_id)
+    found = await _shown(ctx, incident_id, audience=False)
     statuses = chosen_impacts(form, found.choice, base=found.current)
     if form.get("incident_status") == RESOLVED:
         # Resolving sets every component back to operational: only other moves are sent.

@@ -111,7 +111,7 @@ async def schedule(
     if form.get("action") == "preview":
         return await _schedule_screen(request, visit, form, wanted)
     ctx = context_of(request)
-    found = await choosing(ctx, wanted)
+    found = await choosing(ctx, wanted, audience=False)
     start_at, end_at = _window(form, found.zone(form))
     values: dict[str, Any] = {
         "status_page_id": found.page_id(wanted),

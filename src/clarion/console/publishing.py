@@ -19,14 +19,12 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from clarion.audit import Actor
 from clarion.console.sessions import Visit, set_flash
 from clarion.context import AppContext
-from clarion.http.idempotency import run_idempotent
-from clarion.http.idempotency_models import IdempotencyRecord
+from clarion.http.idempotency import Then, run_idempotent
 from clarion.http.validation import details_from_pydantic
 from clarion.incidents import api as incidents_api
 from clarion.incidents import retrospective
@@ -65,6 +63,30 @@ def validated(model: type[M], values: dict[str, Any]) -> M:
         raise details_from_pydantic(error.errors()) from None
 
 
+async def _reported(
+    ctx: AppContext,
+    visit: Visit,
+    run: Callable[[Then], Awaitable[tuple[int, dict[str, Any]]]],
+    flash: str,
+    replayed_flash: str,
+) -> dict[str, Any]:
+    """Run the idempotent write ``run`` and show ``flash`` on the next page, written in the
+    write's own transaction (``run`` calls its argument there when it does the work), or
+    ``replayed_flash`` when this post repeated an earlier one; returns the body."""
+    ran = False
+
+    async def then(session: AsyncSession) -> None:
+        nonlocal ran
+        ran = True
+        await set_flash(session, visit.session_id, flash)
+
+    _status, body = await run(then)
+    if not ran:
+        async with ctx.db.write() as session:
+            await set_flash(session, visit.session_id, replayed_flash)
+    return body
+
+
 async def _once(
     ctx: AppContext,
     visit: Visit,
@@ -75,47 +97,20 @@ async def _once(
     flash: str,
     replayed_flash: str,
 ) -> dict[str, Any]:
-    """Run ``write`` once per (``endpoint``, ``key``) and show ``flash`` on the next page
-    (``replayed_flash`` when this post repeated an earlier one); returns the stored body.
-    ``fingerprint``: what a repeated post must match (else ``idempotency_key_reused``)."""
-    ran = False
+    """Run ``write`` once per (``endpoint``, ``key``) and show its flash as ``_reported``
+    does; returns the stored body. ``fingerprint``: what a repeated post must match (else
+    ``idempotency_key_reused``)."""
     key = key or secrets.token_urlsafe(18)  # a post without a key is never a repeat
 
-    async def action(session: AsyncSession) -> dict[str, Any]:
-        nonlocal ran
-        ran = True
-        body = await write(session)
-        await set_flash(session, visit.session_id, flash)
-        return body
+    async def run(then: Then) -> tuple[int, dict[str, Any]]:
+        async def action(session: AsyncSession) -> dict[str, Any]:
+            body = await write(session)
+            await then(session)
+            return body
 
-    _status, body = await run_idempotent(ctx, endpoint, key, fingerprint, action)
-    if not ran:
-        async with ctx.db.write() as session:
-            await set_flash(session, visit.session_id, replayed_flash)
-    return body
+        return await run_idempotent(ctx, endpoint, key, fingerprint, action)
 
-
-async def _created(
-    ctx: AppContext,
-    visit: Visit,
-    endpoint: str,
-    key: str,
-    create: Callable[[], Awaitable[tuple[int, dict[str, Any]]]],
-    flash: str,
-    replayed_flash: str,
-) -> dict[str, Any]:
-    """Run the API's own idempotent ``create`` and show ``flash`` on the next page
-    (``replayed_flash`` when the form's key was already used); returns the body."""
-    async with ctx.db.read() as session:
-        seen = await session.scalar(
-            select(IdempotencyRecord.id).where(
-                IdempotencyRecord.endpoint == endpoint, IdempotencyRecord.key == key
-            )
-        )
-    _status, body = await create()
-    async with ctx.db.write() as session:
-        await set_flash(session, visit.session_id, replayed_flash if seen else flash)
-    return body
+    return await _reported(ctx, visit, run, flash, replayed_flash)
 
 
 # -- incidents ---------------------------------------------------------------------------------
@@ -124,12 +119,10 @@ async def _created(
 async def declare_incident(ctx: AppContext, visit: Visit, values: dict[str, Any]) -> str:
     """Publish the incident ``values`` describe (the API's create payload); returns its id."""
     payload = validated(StatusPagesCreateStatusPageIncidentPayloadV2, values)
-    body = await _created(
+    body = await _reported(
         ctx,
         visit,
-        "status_page_incidents",
-        payload.idempotency_key,
-        lambda: incidents_api.create_incident(ctx, actor_of(visit), payload),
+        lambda then: incidents_api.create_incident(ctx, actor_of(visit), payload, then),
         f"Published the incident “{payload.name}”.",
         "This form was already published: here is the incident it created.",
     )
@@ -214,12 +207,10 @@ async def backfill_incident(ctx: AppContext, visit: Visit, values: dict[str, Any
 async def schedule_maintenance(ctx: AppContext, visit: Visit, values: dict[str, Any]) -> str:
     """Publish the window ``values`` describe (the API's create payload); returns its id."""
     payload = validated(StatusPagesCreateStatusPageMaintenancePayloadV2, values)
-    body = await _created(
+    body = await _reported(
         ctx,
         visit,
-        "status_page_maintenances",
-        payload.idempotency_key,
-        lambda: maintenances_api.create_window(ctx, actor_of(visit), payload),
+        lambda then: maintenances_api.create_window(ctx, actor_of(visit), payload, then),
         f"Scheduled the maintenance “{payload.name}”.",
         "This form was already published: here is the window it scheduled.",
     )

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import secrets
 import zoneinfo
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Annotated, Any
@@ -20,6 +20,7 @@ from starlette.responses import HTMLResponse, Response
 
 from clarion.api_keys.service import PUBLISH_ROLE
 from clarion.console.forms import Form, read_form
+from clarion.console.parts import ComponentGroup
 from clarion.console.sessions import Visit
 from clarion.console.web import ConsoleRoute, page, signed_in
 from clarion.context import AppContext
@@ -27,7 +28,6 @@ from clarion.errors import NotFound
 from clarion.notifications.email_content import format_moment, page_zone
 from clarion.public.markdown import render_markdown
 from clarion.status_pages.models import StatusPage
-from clarion.status_pages.service import StructureNode, load_structure
 from clarion.subscribers.models import Subscription, active_subscriptions_of
 from clarion.timeutil import to_utc
 
@@ -54,43 +54,32 @@ OPERATIONAL = "operational"
 
 
 @dataclass
-class ComponentGroup:
-    """Components shown together, as on the page: ``heading`` None for the page's top
-    level, else the group's (or sub-page's) name."""
+class Audience:
+    """Who hears about a write on a page: its active subscribers."""
 
-    heading: str | None
-    components: list[tuple[str, str]] = field(default_factory=list)  # (id, name)
-
-
-@dataclass
-class PageChoice:
-    """A status page to publish on, with its components and its subscribers."""
-
-    page: StatusPage
-    groups: list[ComponentGroup]
     #: Active subscribers who hear about everything on the page.
     whole_page: int
     #: Active subscribers who follow only some components: their component ids.
     partial: list[list[str]]
-
-    @property
-    def component_names(self) -> dict[str, str]:
-        return {cid: name for g in self.groups for cid, name in g.components}
 
     def notified(self, component_ids: set[str]) -> int:
         """How many active subscribers hear about a write touching ``component_ids``."""
         return self.whole_page + sum(1 for ids in self.partial if component_ids.intersection(ids))
 
 
-def _groups(nodes: list[StructureNode], heading: str | None, into: list[ComponentGroup]) -> None:
-    here = ComponentGroup(heading)
-    into.append(here)
-    for node in nodes:
-        if node.item.kind == "component" and node.component is not None:
-            here.components.append((node.component.id, node.item.name or node.component.name))
-        elif node.item.kind != "component":
-            name = node.item.name or ""
-            _groups(node.children, f"{heading}: {name}" if heading else name, into)
+@dataclass
+class PageChoice:
+    """A status page to publish on, with its components and, for a screen that shows how
+    many would be notified, its ``audience`` (None when not read: a post only needs the
+    components, and counting every subscriber of a large page costs more than the write)."""
+
+    page: StatusPage
+    groups: list[ComponentGroup]
+    audience: Audience | None = None
+
+    @property
+    def component_names(self) -> dict[str, str]:
+        return {cid: name for g in self.groups for cid, name in g.components}
 
 
 async def pages(session: AsyncSession) -> list[StatusPage]:
@@ -98,12 +87,10 @@ async def pages(session: AsyncSession) -> list[StatusPage]:
     return list(await session.scalars(select(StatusPage).order_by(StatusPage.name, StatusPage.id)))
 
 
-async def page_choice(session: AsyncSession, page: StatusPage) -> PageChoice:
-    groups: list[ComponentGroup] = []
-    _groups(await load_structure(session, page.id), None, groups)
+async def audience_of(session: AsyncSession, page_id: str) -> Audience:
     # json_array_length: the same function on SQLite and PostgreSQL.
     length = func.coalesce(func.json_array_length(Subscription.component_ids), 0)
-    active = active_subscriptions_of(page.id)
+    active = active_subscriptions_of(page_id)
     whole = await session.scalar(select(func.count()).where(*active, length == 0)) or 0
     partial = [
         list(ids or [])
@@ -111,7 +98,16 @@ async def page_choice(session: AsyncSession, page: StatusPage) -> PageChoice:
             select(Subscription.component_ids).where(*active, length > 0)
         )
     ]
-    return PageChoice(page, [g for g in groups if g.components], whole, partial)
+    return Audience(whole, partial)
+
+
+async def page_choice(
+    ctx: AppContext, session: AsyncSession, page: StatusPage, *, audience: bool
+) -> PageChoice:
+    """``page`` with its components, and with its ``audience`` when asked for."""
+    groups = await ctx.page_parts.groups(session, page)
+    found = await audience_of(session, page.id) if audience else None
+    return PageChoice(page, groups, found)
 
 
 def chosen_page(found: list[StatusPage], wanted: str) -> StatusPage | None:
@@ -139,21 +135,28 @@ class Choosing:
         return form.get("time_zone") or (self.page.time_zone if self.page else "Etc/UTC")
 
 
-async def choosing(ctx: AppContext, wanted: str) -> Choosing:
+async def choosing(ctx: AppContext, wanted: str, *, audience: bool = True) -> Choosing:
+    """The form's page (``wanted``, else the first): with its ``audience`` for a screen,
+    without it for a post."""
     async with ctx.db.read() as session:
         found = await pages(session)
         chosen = chosen_page(found, wanted)
-        choice = await page_choice(session, chosen) if chosen is not None else None
+        choice = None
+        if chosen is not None:
+            choice = await page_choice(ctx, session, chosen, audience=audience)
     return Choosing(found, chosen, choice)
 
 
-async def page_of(ctx: AppContext, page_id: str) -> tuple[StatusPage, PageChoice]:
-    """The page an incident or window is on, with its parts."""
+async def page_of(
+    ctx: AppContext, page_id: str, *, audience: bool = True
+) -> tuple[StatusPage, PageChoice]:
+    """The page an incident or window is on, with its parts (its ``audience`` when asked
+    for)."""
     async with ctx.db.read() as session:
         status_page = await session.get(StatusPage, page_id)
         if status_page is None:
             raise NotFound("No status page with this id")
-        return status_page, await page_choice(session, status_page)
+        return status_page, await page_choice(ctx, session, status_page, audience=audience)
 
 
 async def show(

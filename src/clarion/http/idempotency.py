@@ -40,6 +40,9 @@ _RECORD = select(
 
 #: ``action(session)``: the write, in the request's transaction; returns the response body.
 Action = Callable[[AsyncSession], Awaitable[dict[str, Any]]]
+#: ``then(session)``: what a caller adds to a create's transaction (it runs only when the create
+#: does the work, not when it replays an earlier one).
+Then = Callable[[AsyncSession], Awaitable[None]]
 
 
 def payload_hash(payload: dict[str, Any]) -> str:

@@ -14,7 +14,7 @@ from clarion.context import AppContext
 from clarion.http.auth import RETROSPECTIVE_BUCKET, ApiRoute, context_of, require
 from clarion.http.filter_query import list_filters
 from clarion.http.filters import ListFilters
-from clarion.http.idempotency import run_idempotent
+from clarion.http.idempotency import Then, run_idempotent
 from clarion.http.json import json_response
 from clarion.http.list_cache import cached_page_list
 from clarion.http.pagination import PageRequest, page_request, pagination_meta
@@ -99,10 +99,14 @@ async def create_status_page_incident(
 
 
 async def create_incident(
-    ctx: AppContext, actor: Actor, payload: StatusPagesCreateStatusPageIncidentPayloadV2
+    ctx: AppContext,
+    actor: Actor,
+    payload: StatusPagesCreateStatusPageIncidentPayloadV2,
+    then: Then | None = None,
 ) -> tuple[int, dict[str, Any]]:
-    """Create the incident ``payload`` describes, once per idempotency key (the API's and
-    the CLI's create); returns the status and body, first or replayed."""
+    """Create the incident ``payload`` describes, once per idempotency key (the API's, the
+    CLI's and the console's create), with ``then`` in the same transaction when it is not a
+    replay; returns the status and body, first or replayed."""
 
     async def action(session: AsyncSession) -> dict[str, Any]:
         view = await service.create_incident(
@@ -117,6 +121,8 @@ async def create_incident(
             component_statuses=statuses_of(payload),
             now=ctx.clock.now(),
         )
+        if then is not None:
+            await then(session)
         return {"status_page_incident": view_body(view)}
 
     return await run_idempotent(

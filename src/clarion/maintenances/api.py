@@ -14,7 +14,7 @@ from clarion.context import AppContext
 from clarion.http.auth import ApiRoute, context_of, require
 from clarion.http.filter_query import list_filters
 from clarion.http.filters import ListFilters
-from clarion.http.idempotency import run_idempotent
+from clarion.http.idempotency import Then, run_idempotent
 from clarion.http.json import json_response
 from clarion.http.pagination import PageRequest, page_request, pagination_meta
 from clarion.http.wire import ERROR_RESPONSES
@@ -82,10 +82,14 @@ async def create_status_page_maintenance(
 
 
 async def create_window(
-    ctx: AppContext, actor: Actor, payload: StatusPagesCreateStatusPageMaintenancePayloadV2
+    ctx: AppContext,
+    actor: Actor,
+    payload: StatusPagesCreateStatusPageMaintenancePayloadV2,
+    then: Then | None = None,
 ) -> tuple[int, dict[str, Any]]:
-    """Schedule the window ``payload`` describes, once per idempotency key (the API's and
-    the CLI's create); returns the status and body, first or replayed."""
+    """Schedule the window ``payload`` describes, once per idempotency key (the API's, the
+    CLI's and the console's create), with ``then`` in the same transaction when it is not a
+    replay; returns the status and body, first or replayed."""
 
     async def action(session: AsyncSession) -> dict[str, Any]:
         view = await service.create_maintenance(
@@ -103,6 +107,8 @@ async def create_window(
             automate=payload.automate_maintenance_status,
             now=ctx.clock.now(),
         )
+        if then is not None:
+            await then(session)
         return {"status_page_maintenance": maintenance_v2(view)}
 
     return await run_idempotent(
