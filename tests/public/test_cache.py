@@ -12,7 +12,14 @@ from incident_io import AuthenticatedClient
 
 from clarion.context import AppContext
 from clarion.lru import MIB
-from clarion.public.cache import CacheKey, RenderCache, Rendered, etag_matches, gzip_etag
+from clarion.public.cache import (
+    CacheKey,
+    RenderCache,
+    Rendered,
+    _etag_of,
+    etag_matches,
+    gzip_etag,
+)
 from tests.factories import PageInfo
 from tests.harness import LiveServer
 from tests.public.test_page import get, post_update, publish
@@ -248,6 +255,13 @@ async def test_a_render_larger_than_the_budget_is_answered_but_not_kept() -> Non
     huge = _rendered("x" * 20_000, key)
     assert await cache.get_or_render(key, lambda: asyncio.sleep(0, huge)) is huge
     assert cache.peek(key) is None and cache.held_bytes == 0
+
+
+def test_etags_of_any_paths_asked_for_are_memoised_within_a_budget() -> None:
+    for n in range(3000):
+        assert CacheKey("p", 1, f"s:{n}/" + "x" * 2000).etag.startswith('"')
+    assert _etag_of.store.held_bytes <= _etag_of.store.max_bytes
+    assert len(_etag_of.store) < 3000
 
 
 def test_the_running_caches_have_the_budgets_their_settings_give(server: LiveServer) -> None:

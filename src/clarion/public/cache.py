@@ -35,7 +35,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from clarion.lru import MIB, ByteLRU
+from clarion.lru import MIB, ByteLRU, bytes_memo
 
 if TYPE_CHECKING:
     from clarion.public.snapshot import PageSnapshot
@@ -79,7 +79,7 @@ class CacheKey:
         return _etag_of(self)
 
 
-@lru_cache(maxsize=4096)
+@bytes_memo(2 * MIB)  # by bytes: a key's path is whatever a request asked for
 def _etag_of(key: CacheKey) -> str:
     raw = f"{render_revision()}|{key.page_id}|{key.version}|{key.path}|{key.extra}"
     return '"' + hashlib.blake2b(raw.encode(), digest_size=12).hexdigest() + '"'
