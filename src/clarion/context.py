@@ -20,6 +20,7 @@ from clarion.http.ratelimit import (
     SharedFileRateLimiter,
 )
 from clarion.ids import new_id
+from clarion.lru import MIB
 from clarion.notifications.channels import Channels
 from clarion.settings import Settings
 
@@ -76,7 +77,7 @@ class AppContext:
             clock=clock or SystemClock(),
             rate_limiter=limiter,
             events=Outbox(settings),
-            list_cache=ListCache(settings.api_list_cache_entries),
+            list_cache=ListCache(settings.api_list_cache_entries, settings.api_list_cache_mb * MIB),
         )
 
     async def close(self) -> None:

@@ -36,8 +36,10 @@ class Settings(BaseSettings):
     retrospective_rate_limit_capacity: int = 300
     retrospective_rate_limit_refill_per_second: float = 5.0
     idempotency_retention_hours: int = 72
-    #: Serialised incident list pages kept per page content version (0 turns the cache off).
+    #: Serialised incident list pages kept per page content version (0 turns the cache off)...
     api_list_cache_entries: int = 256
+    #: ...holding at most this many MiB in each process.
+    api_list_cache_mb: int = Field(default=16, ge=0)
     #: PostgreSQL: connections each process keeps open (more are opened, up to half as many
     #: again, and closed after use when many requests wait on the database at once).
     db_pool_size: int = 32
@@ -96,7 +98,11 @@ class Settings(BaseSettings):
     # public site (render cache and HTTP caching headers)
     public_max_age_seconds: int = 10
     public_stale_seconds: int = 60
+    #: Rendered responses each process keeps...
     public_cache_entries: int = 2048
+    #: ...holding at most this many MiB (and a quarter of it again for the last good render of
+    #: each page and path, served while the database is unavailable).
+    public_cache_mb: int = Field(default=64, ge=1)
     public_version_ttl_seconds: float = 1.0
     #: Who may frame the public pages: the CSP ``frame-ancestors`` source list (``'none'``:
     #: nobody; ``'self' https://intranet.example.com`` to embed the page there).

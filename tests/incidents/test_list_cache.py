@@ -62,7 +62,7 @@ def test_a_repeated_list_is_served_from_bytes_stored_at_the_current_version(
     cache = server.ctx.list_cache
     stored = [
         (key, version)
-        for key, (version, body) in cache._entries.items()
+        for key, (version, body) in cache.items()
         if key[1] == page.id and body == first.content
     ]
     assert stored, "the list was not stored"
@@ -155,3 +155,16 @@ def test_the_cache_keeps_its_most_recently_used_entries_within_its_bound() -> No
     off = ListCache(max_entries=0)
     off.put("a", 1, b"A")
     assert off.get("a", 1) is None
+
+
+def test_the_cache_holds_at_most_its_budget_of_bytes() -> None:
+    cache = ListCache(max_entries=100, max_bytes=50_000)
+    for n in range(20):
+        cache.put(("list", n), 1, b"x" * 10_000)
+    assert cache.held_bytes <= 50_000
+    assert len(cache) == 4
+    assert cache.get(("list", 19), 1) == b"x" * 10_000
+    assert cache.get(("list", 0), 1) is None
+    cache.put(("list", "huge"), 1, b"x" * 60_000)  # larger than the whole budget: not kept
+    assert cache.get(("list", "huge"), 1) is None
+    assert cache.get(("list", 19), 1) is not None

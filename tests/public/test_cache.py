@@ -11,7 +11,15 @@ import pytest
 from incident_io import AuthenticatedClient
 
 from clarion.context import AppContext
-from clarion.public.cache import CacheKey, RenderCache, Rendered, etag_matches, gzip_etag
+from clarion.lru import MIB
+from clarion.public.cache import (
+    CacheKey,
+    RenderCache,
+    Rendered,
+    _etag_of,
+    etag_matches,
+    gzip_etag,
+)
 from tests.factories import PageInfo
 from tests.harness import LiveServer
 from tests.public.test_page import get, post_update, publish
@@ -215,6 +223,51 @@ async def test_the_cache_is_bounded() -> None:
         key = CacheKey(f"p{n}", 1, "/")
         await cache.get_or_render(key, lambda key=key: asyncio.sleep(0, _rendered("x", key)))
     assert len(cache) == 3
+
+
+async def test_the_cache_holds_at_most_its_budget_of_bytes_the_newest_renders_kept() -> None:
+    cache = RenderCache(max_entries=1000, max_bytes=100_000)
+    body = "x" * 10_000  # counted as about 20 kB: its identity and gzip variants
+    keys = [CacheKey(f"p{n}", 1, "/") for n in range(20)]
+    for key in keys:
+        await cache.get_or_render(key, lambda key=key: asyncio.sleep(0, _rendered(body, key)))
+    assert cache.held_bytes <= 100_000
+    assert len(cache) == 4
+    assert all(cache.peek(key) is not None for key in keys[-4:])
+    assert cache.peek(keys[0]) is None
+
+
+async def test_last_good_renders_hold_at_most_a_quarter_of_the_budget_more() -> None:
+    cache = RenderCache(max_entries=1000, max_bytes=200_000)
+    body = "x" * 10_000
+    for n in range(30):  # every incident page a reader ever opened, say
+        key = CacheKey("p", 1, f"incidents/{n}")
+        await cache.get_or_render(key, lambda key=key: asyncio.sleep(0, _rendered(body, key)))
+    assert cache.last_good_bytes <= 50_000
+    newest = CacheKey("p", 2, "incidents/29")
+    assert cache.last_good(newest) is not None
+    assert cache.last_good(CacheKey("p", 2, "incidents/0")) is None
+
+
+async def test_a_render_larger_than_the_budget_is_answered_but_not_kept() -> None:
+    cache = RenderCache(max_entries=1000, max_bytes=10_000)
+    key = CacheKey("p", 1, "/")
+    huge = _rendered("x" * 20_000, key)
+    assert await cache.get_or_render(key, lambda: asyncio.sleep(0, huge)) is huge
+    assert cache.peek(key) is None and cache.held_bytes == 0
+
+
+def test_etags_of_any_paths_asked_for_are_memoised_within_a_budget() -> None:
+    for n in range(3000):
+        assert CacheKey("p", 1, f"s:{n}/" + "x" * 2000).etag.startswith('"')
+    assert _etag_of.store.held_bytes <= _etag_of.store.max_bytes
+    assert len(_etag_of.store) < 3000
+
+
+def test_the_running_caches_have_the_budgets_their_settings_give(server: LiveServer) -> None:
+    settings = server.settings
+    assert server.site.cache.max_bytes == settings.public_cache_mb * MIB
+    assert server.ctx.list_cache.max_bytes == settings.api_list_cache_mb * MIB
 
 
 def test_etags_depend_on_page_version_path_and_extra() -> None:

@@ -6,7 +6,13 @@ from html.parser import HTMLParser
 
 import pytest
 
-from clarion.public.markdown import render_markdown, render_plain
+from clarion.public.markdown import (
+    TEXT_MEMO_BYTES,
+    cached_markdown,
+    cached_plain,
+    render_markdown,
+    render_plain,
+)
 
 HOSTILE = [
     "<script>alert(1)</script>",
@@ -90,3 +96,15 @@ def test_plain_text_drops_markup_and_shortens() -> None:
     assert render_plain("x" * 50, limit=10) == "x" * 9 + "…"
     # Plain text is for contexts that escape it themselves: tags become their text.
     assert render_plain("<script>x</script>") == "<script>x</script>"
+
+
+def test_the_memos_of_rendered_messages_hold_at_most_their_budget() -> None:
+    """However much text is published (long messages, many of them), the memos the public
+    site renders messages through stay within their budget and answer as the renderers do."""
+    messages = [f"Update {n}: " + "still investigating " * 2000 for n in range(300)]
+    for message in messages:
+        assert cached_markdown(message) == render_markdown(message)
+        assert cached_plain(message, 280) == render_plain(message, 280)
+    for memo in (cached_markdown, cached_plain):
+        assert 0 < memo.store.held_bytes <= TEXT_MEMO_BYTES
+        assert len(memo.store) < len(messages)

@@ -11,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from clarion.components.models import ComponentStatusChange
+from clarion.db.in_lists import padded
 from clarion.ids import new_id
 
 OPERATIONAL = "operational"
@@ -68,7 +69,7 @@ async def _changes_by_cause(
         return found
     rows = await session.scalars(
         select(ComponentStatusChange)
-        .where(cause.in_(cause_ids))
+        .where(cause.in_(padded(cause_ids)))
         .order_by(ComponentStatusChange.occurred_at, ComponentStatusChange.seq)
     )
     for row in rows:
@@ -101,7 +102,7 @@ async def change_points_for_incidents(
     change = ComponentStatusChange
     rows = await session.execute(
         select(change.incident_id, change.component_id, change.status, change.occurred_at)
-        .where(change.incident_id.in_(incident_ids))
+        .where(change.incident_id.in_(padded(incident_ids)))
         .order_by(change.occurred_at, change.seq)
     )
     for incident_id, component_id, status, occurred_at in rows:

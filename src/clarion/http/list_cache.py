@@ -13,12 +13,12 @@ can be kept until the version moves. In one read transaction:
 
 The version is read from the database on every request, so a write made through another
 replica or process shows on the very next request here: nothing is cached across a version.
-Entries are evicted least recently used.
+Entries are evicted least recently used, beyond a count and a budget of bytes
+(``CLARION_API_LIST_CACHE_MB``).
 """
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable
 from typing import TYPE_CHECKING, Any
 
@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import Response
 
 from clarion.http.json import JSONResponse
+from clarion.lru import MIB, ByteLRU
 from clarion.status_pages.models import StatusPage
 
 if TYPE_CHECKING:
@@ -36,30 +37,45 @@ if TYPE_CHECKING:
 _VERSION = select(StatusPage.content_version).where(StatusPage.id == bindparam("page_id"))
 
 
-class ListCache:
-    """Bytes per (key, content_version), least recently used first out."""
+#: What an entry costs besides its body (its key, version and bookkeeping).
+ENTRY_OVERHEAD_BYTES = 512
 
-    def __init__(self, max_entries: int) -> None:
+
+class ListCache:
+    """Bytes per (key, content_version), least recently used first out: at most
+    ``max_entries`` entries holding at most ``max_bytes`` (0 of either turns it off)."""
+
+    def __init__(self, max_entries: int, max_bytes: int = 16 * MIB) -> None:
         self.max_entries = max_entries
-        self._entries: OrderedDict[Hashable, tuple[int, bytes]] = OrderedDict()
+        self.max_bytes = max_bytes
+        self._entries: ByteLRU[Hashable, tuple[int, bytes]] = ByteLRU(
+            max_bytes, _entry_size, max_entries=max(max_entries, 0)
+        )
+
+    @property
+    def held_bytes(self) -> int:
+        """The sizes of the entries held, summed."""
+        return self._entries.held_bytes
 
     def get(self, key: Hashable, version: int) -> bytes | None:
         found = self._entries.get(key)
         if found is None or found[0] != version:
             return None
-        self._entries.move_to_end(key)
         return found[1]
 
     def put(self, key: Hashable, version: int, body: bytes) -> None:
-        if self.max_entries <= 0:
-            return
-        self._entries[key] = (version, body)
-        self._entries.move_to_end(key)
-        while len(self._entries) > self.max_entries:
-            self._entries.popitem(last=False)
+        self._entries.put(key, (version, body))
+
+    def items(self) -> list[tuple[Hashable, tuple[int, bytes]]]:
+        """Every entry: its key, and the version and bytes stored under it."""
+        return self._entries.items()
 
     def __len__(self) -> int:
         return len(self._entries)
+
+
+def _entry_size(_key: Hashable, entry: tuple[int, bytes]) -> int:
+    return len(entry[1]) + ENTRY_OVERHEAD_BYTES
 
 
 async def cached_page_list(

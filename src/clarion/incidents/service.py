@@ -22,6 +22,7 @@ from clarion.components.ledger import (
     latest_by_component,
 )
 from clarion.components.models import Component, ComponentStatusChange
+from clarion.db.in_lists import padded
 from clarion.errors import ErrorDetail, NotFound, ValidationFailed
 from clarion.events import DomainEvent, EventSink
 from clarion.http.filters import ListFilters, resolve_component_ids, span_overlaps
@@ -349,7 +350,7 @@ async def load_views(session: AsyncSession, incidents: Sequence[Incident]) -> li
     if ids:
         rows = await session.scalars(
             select(IncidentUpdate)
-            .where(IncidentUpdate.incident_id.in_(ids))
+            .where(IncidentUpdate.incident_id.in_(padded(ids)))
             .order_by(IncidentUpdate.published_at.desc(), IncidentUpdate.id.desc())
         )
         for row in rows:

@@ -12,6 +12,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from clarion.db.in_lists import padded
 from clarion.maintenances.models import Maintenance, MaintenanceComponent, MaintenanceUpdate
 
 SCHEDULED = "maintenance_scheduled"
@@ -66,14 +67,14 @@ async def load_views(session: AsyncSession, rows: Sequence[Maintenance]) -> list
     if ids:
         found = await session.scalars(
             select(MaintenanceUpdate)
-            .where(MaintenanceUpdate.maintenance_id.in_(ids))
+            .where(MaintenanceUpdate.maintenance_id.in_(padded(ids)))
             .order_by(MaintenanceUpdate.published_at.desc(), MaintenanceUpdate.id.desc())
         )
         for update in found:
             updates[update.maintenance_id].append(update)
         links = await session.scalars(
             select(MaintenanceComponent)
-            .where(MaintenanceComponent.maintenance_id.in_(ids))
+            .where(MaintenanceComponent.maintenance_id.in_(padded(ids)))
             .order_by(MaintenanceComponent.maintenance_id, MaintenanceComponent.position)
         )
         for link in links:

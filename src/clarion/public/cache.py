@@ -11,7 +11,8 @@ there is nothing to invalidate, and replicas agree because the version lives in 
   after a write renders the page once, not once per request.
 - ETags are derived from the key (not the bytes), so ``If-None-Match`` can be answered with
   304 before anything is rendered or even looked up.
-- Older versions of a page are dropped when a newer one is stored; the rest is a bounded LRU.
+- Older versions of a page are dropped when a newer one is stored; the rest is an LRU bounded
+  by the bytes it holds (``CLARION_PUBLIC_CACHE_MB``) as well as by entries.
 - The newest value of each page's path is also kept as its *last good render*
   (``last_good``), with when it was rendered (``rendered_at``): when the database is
   unavailable, the site answers with it (see ``routes``).
@@ -26,7 +27,6 @@ from __future__ import annotations
 import asyncio
 import gzip
 import hashlib
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -34,6 +34,8 @@ from functools import lru_cache
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from clarion.lru import MIB, ByteLRU, bytes_memo
 
 if TYPE_CHECKING:
     from clarion.public.snapshot import PageSnapshot
@@ -77,7 +79,7 @@ class CacheKey:
         return _etag_of(self)
 
 
-@lru_cache(maxsize=4096)
+@bytes_memo(2 * MIB)  # by bytes: a key's path is whatever a request asked for
 def _etag_of(key: CacheKey) -> str:
     raw = f"{render_revision()}|{key.page_id}|{key.version}|{key.path}|{key.extra}"
     return '"' + hashlib.blake2b(raw.encode(), digest_size=12).hexdigest() + '"'
@@ -158,24 +160,52 @@ def rendered_at(rendered: Rendered) -> datetime | None:
     return found
 
 
-class RenderCache:
-    """Bounded LRU of ``Rendered`` values with single-flight rendering per key."""
+#: What a cached value costs besides its body: its identity and gzip variants are counted as
+#: two bodies (gzip is smaller), plus this for its headers and bookkeeping.
+RENDERED_OVERHEAD_BYTES = 1024
 
-    def __init__(self, max_entries: int = 1024) -> None:
+
+def rendered_size(rendered: Rendered) -> int:
+    """About how many bytes ``rendered`` holds once it has been sent both ways."""
+    return 2 * len(rendered.body) + RENDERED_OVERHEAD_BYTES
+
+
+class RenderCache:
+    """LRU of ``Rendered`` values bounded by bytes (and entries), with single-flight
+    rendering per key.
+
+    The values hold at most ``max_bytes`` (each counted by ``rendered_size``); the last good
+    renders (``last_good``) at most a quarter of that again, since they may be values the
+    cache no longer holds (an older version, another day).
+    """
+
+    def __init__(self, max_entries: int = 1024, max_bytes: int = 64 * MIB) -> None:
         self.max_entries = max_entries
-        self._entries: OrderedDict[CacheKey, Rendered] = OrderedDict()
+        self.max_bytes = max_bytes
+        self._entries: ByteLRU[CacheKey, Rendered] = ByteLRU(
+            max_bytes, _entry_size, max_entries=max_entries
+        )
         self._inflight: dict[CacheKey, asyncio.Task[Rendered]] = {}
         self._latest: dict[str, int] = {}
         #: The newest value stored for each ``(page_id, path)``, whatever its version or day.
-        self._last_good: OrderedDict[tuple[str, str], tuple[CacheKey, Rendered]] = OrderedDict()
+        self._last_good: ByteLRU[tuple[str, str], tuple[CacheKey, Rendered]] = ByteLRU(
+            max_bytes // 4, _last_good_size, max_entries=max_entries
+        )
         #: How many renders ran (tests and metrics).
         self.renders = 0
 
+    @property
+    def held_bytes(self) -> int:
+        """The sizes of the values held, summed (the last good renders not included)."""
+        return self._entries.held_bytes
+
+    @property
+    def last_good_bytes(self) -> int:
+        """The sizes of the last good renders held, summed."""
+        return self._last_good.held_bytes
+
     def peek(self, key: CacheKey) -> Rendered | None:
-        found = self._entries.get(key)
-        if found is not None:
-            self._entries.move_to_end(key)
-        return found
+        return self._entries.get(key)
 
     def last_good(self, key: CacheKey) -> tuple[CacheKey, Rendered] | None:
         """The newest value stored for ``key``'s page and path (of any version or day), and
@@ -219,22 +249,14 @@ class RenderCache:
             return  # a slow render of an old version: never displace newer content
         if key.version > latest:
             self._latest[key.page_id] = key.version
-            stale = [
-                k for k in self._entries if k.page_id == key.page_id and k.version < key.version
-            ]
-            for old in stale:
-                del self._entries[old]
-        self._entries[key] = value
-        self._entries.move_to_end(key)
-        while len(self._entries) > self.max_entries:
-            self._entries.popitem(last=False)
+            for old in self._entries:
+                if old.page_id == key.page_id and old.version < key.version:
+                    self._entries.pop(old)
+        self._entries.put(key, value)
         place = (key.page_id, key.path)
         previous = self._last_good.get(place)
         if previous is None or (previous[0].version, previous[0].extra) <= (key.version, key.extra):
-            self._last_good[place] = (key, value)
-            self._last_good.move_to_end(place)
-            while len(self._last_good) > self.max_entries:
-                self._last_good.popitem(last=False)
+            self._last_good.put(place, (key, value))
 
     def clear(self) -> None:
         """Forget every value (the last good renders too)."""
@@ -246,7 +268,15 @@ class RenderCache:
         return len(self._entries)
 
     def __iter__(self) -> Iterator[Rendered]:
-        return iter(list(self._entries.values()))
+        return iter(self._entries.values())
+
+
+def _entry_size(_key: CacheKey, value: Rendered) -> int:
+    return rendered_size(value)
+
+
+def _last_good_size(_place: tuple[str, str], entry: tuple[CacheKey, Rendered]) -> int:
+    return rendered_size(entry[1])
 
 
 def _retrieve(task: asyncio.Task[Rendered]) -> None:

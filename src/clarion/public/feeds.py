@@ -17,7 +17,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.utils import format_datetime
-from functools import lru_cache
 from html import escape
 from typing import Any, Protocol
 from urllib.parse import urlsplit
@@ -26,9 +25,10 @@ from xml.etree import ElementTree as ET
 import icalendar
 
 from clarion.incidents.service import IncidentView
+from clarion.lru import bytes_memo
 from clarion.maintenances.view import COMPLETE, IN_PROGRESS, MaintenanceView
 from clarion.public.cache import RenderContext, ResourceRegistry, register_public_resource
-from clarion.public.markdown import render_markdown, render_plain
+from clarion.public.markdown import TEXT_MEMO_BYTES, cached_markdown, cached_plain, render_plain
 from clarion.public.snapshot import PageSnapshot
 from clarion.status_pages.service import iter_components
 from clarion.text import ical_safe, xml_safe
@@ -46,11 +46,6 @@ ICAL_TYPE = "text/calendar; charset=utf-8"
 FEED_CAP = 50
 SUMMARY_CHARS = 280
 ATOM_NS = "http://www.w3.org/2005/Atom"
-
-#: Messages rarely change once published, and each render of a feed renders them all again: a
-#: bounded cache keyed by the text keeps an uncached feed render cheap (both are pure).
-_markdown = lru_cache(maxsize=2048)(render_markdown)
-_plain = lru_cache(maxsize=2048)(render_plain)
 
 STATUS_WORDS = {
     "investigating": "Investigating",
@@ -189,7 +184,7 @@ def entry_html(entry: Entry) -> str:
             f'<time datetime="{_rfc3339(update.published_at)}">{_when(update.published_at)}</time>'
             "</p>"
         )
-        parts.append(_markdown(update.message))
+        parts.append(cached_markdown(update.message))
         if update.components:
             items = "".join(
                 f"<li>{escape(name)}: {escape(COMPONENT_WORDS.get(status, status))}</li>"
@@ -202,7 +197,7 @@ def entry_html(entry: Entry) -> str:
 def entry_summary(entry: Entry) -> str:
     """Plain text: the status and the latest update's message."""
     word = STATUS_WORDS.get(entry.status, entry.status)
-    latest = _plain(entry.updates[0].message, SUMMARY_CHARS) if entry.updates else ""
+    latest = cached_plain(entry.updates[0].message, SUMMARY_CHARS) if entry.updates else ""
     return f"{word}: {latest}" if latest else word
 
 
@@ -348,7 +343,7 @@ def _end_of(view: MaintenanceView) -> datetime:
     return window.end_at
 
 
-@lru_cache(maxsize=4096)
+@bytes_memo(TEXT_MEMO_BYTES)
 def _event(facts: EventFacts) -> bytes:
     # icalendar spends about a millisecond per event; most events are the same from one
     # render of the page to the next, so each is built once for the facts it states.
@@ -384,7 +379,7 @@ def _ical_description(view: MaintenanceView, names: dict[str, str]) -> str:
         lines.append("Affected: " + ", ".join(affected))
     if view.updates:
         lines.append("")
-        lines.append(_plain(view.updates[0].message))
+        lines.append(cached_plain(view.updates[0].message))
     if window.maintenance_status == IN_PROGRESS:
         lines.append("")
         lines.append("This maintenance is in progress.")

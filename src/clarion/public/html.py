@@ -25,10 +25,11 @@ from sqlalchemy.orm import InstrumentedAttribute
 from clarion.components.ledger import SEVERITY, worst
 from clarion.incidents.models import Incident
 from clarion.incidents.service import IncidentView
+from clarion.lru import MIB, bytes_memo
 from clarion.maintenances.models import Maintenance
 from clarion.maintenances.view import MaintenanceView
 from clarion.public.cache import RenderContext
-from clarion.public.markdown import render_markdown, render_plain
+from clarion.public.markdown import cached_markdown, cached_plain
 from clarion.public.snapshot import PageSnapshot, recent_resolved
 from clarion.public.uptime import DayBar, UptimeMemo, UptimeRow, load_uptime
 from clarion.public.visibility import load_public_incidents, load_public_maintenances
@@ -123,16 +124,9 @@ def _time(moment: datetime | None, style: str = "datetime") -> Markup:
     return Markup('<time datetime="{}" data-style="{}">{}</time>').format(iso, style, text)
 
 
-@lru_cache(maxsize=4096)
 def _markdown(text: str | None) -> Markup:
     # Safe by construction: render_markdown escapes raw HTML and nh3 enforces an allow-list.
-    # Memoised: every render of a page shows the same update messages again (pure function).
-    return Markup(render_markdown(text or ""))  # noqa: S704
-
-
-@lru_cache(maxsize=4096)
-def _plain(text: str, limit: int | None = None) -> str:
-    return render_plain(text, limit)
+    return Markup(cached_markdown(text or ""))  # noqa: S704
 
 
 def _day_label(day: date) -> str:
@@ -150,21 +144,16 @@ BAR_CLASSES = {
 }
 
 
-@lru_cache(maxsize=16384)
 def _bar_cell(bar: DayBar, current: bool = False) -> str:
     """The ``<li>`` of one day: an option of its row's listbox, named by its ``aria-label``.
     A day with nothing to tell but its figure is a bare element whose tooltip is that label,
     shown by CSS (``.bar::after``); a day with incidents or maintenance carries a ``.tip``
     listing them. The ``current`` day (today, until ``static/clarion.js`` moves it) is the
     row's one tab stop.
-
-    Memoised: a day reads the same in every row it appears in identically, and from one
-    render to the next every day but today usually reads the same as before.
     """
-    css = BAR_CLASSES.get(bar.status, "s-ok")
-    focus = 'tabindex="0" aria-selected="true"' if current else 'tabindex="-1"'
     if not bar.incidents:
-        return f'<li class="bar {css}" role="option" {focus} aria-label="{bar.label}"></li>'
+        return _quiet_cell(bar.status, bar.percent, bar.day, current)
+    css = BAR_CLASSES.get(bar.status, "s-ok")
     figure = "No data" if bar.percent is None else f"{bar.percent}% uptime"
     # Its lines read as its label does, words apart (WCAG's label in name).
     tip = [f"<strong>{_day_label(bar.day)}</strong> <span>{figure}</span>"]
@@ -173,9 +162,26 @@ def _bar_cell(bar: DayBar, current: bool = False) -> str:
         cause_css = BAR_CLASSES.get(cause.status, "")
         tip.append(f'<span class="{cause_css}">{escape(cause.name)} ({words})</span>')
     return (
-        f'<li class="bar {css} t" role="option" {focus} aria-label="{escape(bar.label)}">'
+        f'<li class="bar {css} t" role="option" {_focus(current)} aria-label="{escape(bar.label)}">'
         f'<span class="tip" aria-hidden="true">{" ".join(tip)}</span></li>'
     )
+
+
+@bytes_memo(4 * MIB)
+def _quiet_cell(status: str, percent: str | None, day: date, current: bool) -> str:
+    """The cell of a day without incidents (see ``_bar_cell``).
+
+    Memoised (by values only, so a budget of bytes bounds it): most cells of every render are
+    such days, and read the same from one render to the next. Days with incidents are made
+    each time: there are few of them, and their cells hold what writes change.
+    """
+    label = DayBar(day, percent, status).label
+    css = BAR_CLASSES.get(status, "s-ok")
+    return f'<li class="bar {css}" role="option" {_focus(current)} aria-label="{label}"></li>'
+
+
+def _focus(current: bool) -> str:
+    return 'tabindex="0" aria-selected="true"' if current else 'tabindex="-1"'
 
 
 def _bar_items(row: UptimeRow) -> Markup:
@@ -218,7 +224,7 @@ def environment() -> Environment:
         lstrip_blocks=True,
     )
     env.filters["markdown"] = _markdown
-    env.filters["plain"] = _plain
+    env.filters["plain"] = cached_plain
     env.filters["time"] = _time
     env.filters["day"] = _day_label
     env.filters.update(label_filters())

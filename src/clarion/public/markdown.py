@@ -18,6 +18,8 @@ from functools import lru_cache
 import nh3
 from markdown_it import MarkdownIt
 
+from clarion.lru import MIB, bytes_memo
+
 ALLOWED_TAGS = frozenset(
     {
         "a", "p", "br", "hr", "strong", "em", "del", "s", "code", "pre", "blockquote",
@@ -28,6 +30,9 @@ ALLOWED_TAGS = frozenset(
 ALLOWED_ATTRIBUTES = {"a": {"href", "title"}, "ol": {"start"}, "th": {"align"}, "td": {"align"}}
 URL_SCHEMES = frozenset({"http", "https", "mailto"})
 LINK_REL = "nofollow noopener"
+#: The bytes each memo of rendered text may hold (``cached_markdown``, ``cached_plain``, the
+#: calendar's events).
+TEXT_MEMO_BYTES = 8 * MIB
 
 
 @lru_cache(maxsize=1)
@@ -63,3 +68,9 @@ def render_plain(text: str, limit: int | None = None) -> str:
     if limit is not None and len(plain) > limit:
         plain = plain[: max(limit - 1, 0)].rstrip() + "…"
     return plain
+
+
+#: ``render_markdown`` and ``render_plain`` memoised for the public site: messages rarely change
+#: once published, and every render of a page or feed shows many of them again.
+cached_markdown = bytes_memo(TEXT_MEMO_BYTES)(render_markdown)
+cached_plain = bytes_memo(TEXT_MEMO_BYTES)(render_plain)

@@ -40,6 +40,7 @@ from starlette.types import Receive, Scope, Send
 
 from clarion.context import AppContext
 from clarion.errors import MethodNotAllowed, NotFound, ServiceUnavailable
+from clarion.lru import MIB
 from clarion.public import badge, feeds, html, stale_if_error, statuspage_json
 from clarion.public.cache import (
     RENDERED_AT,
@@ -199,7 +200,9 @@ class PublicSite:
     def __init__(self, ctx: AppContext) -> None:
         self.ctx = ctx
         self.settings = ctx.settings
-        self.cache = RenderCache(ctx.settings.public_cache_entries)
+        self.cache = RenderCache(
+            self.settings.public_cache_entries, self.settings.public_cache_mb * MIB
+        )
         self.registry = build_registry()
         self.base_host = (urlsplit(ctx.settings.base_url).hostname or "").lower()
         self.cache_control = cache_control(ctx.settings)

@@ -34,6 +34,7 @@ from clarion.components.ledger import (
     worst,
 )
 from clarion.components.models import Component
+from clarion.db.in_lists import padded
 from clarion.incidents.models import UNRESOLVED, Incident
 from clarion.incidents.service import IncidentView
 from clarion.maintenances.models import UNFINISHED, Maintenance
@@ -270,7 +271,7 @@ async def recent_resolved(
     ][:RESOLVED_SHOWN]
     if not shown:
         return []
-    rows = (await session.scalars(select(Incident).where(Incident.id.in_(shown)))).all()
+    rows = (await session.scalars(select(Incident).where(Incident.id.in_(padded(shown))))).all()
     views = await load_public_incidents(session, list(rows), snap.hidden_component_ids)
     by_id = {v.incident.id: v for v in views}
     return [by_id[i] for i in shown]

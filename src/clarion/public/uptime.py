@@ -36,6 +36,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from clarion.components.ledger import DOWN_STATUSES, IMPACT_STATUSES, SEVERITY
 from clarion.components.models import Component, ComponentStatusChange
+from clarion.db.in_lists import padded
 from clarion.incidents.models import UNRESOLVED, Incident
 from clarion.maintenances.models import Maintenance
 from clarion.public.snapshot import PageSnapshot
@@ -408,7 +409,7 @@ async def _names(session: AsyncSession, found: _Window) -> dict[str, str]:
     for cause, statement in _NAMES:
         ids = getattr(found, cause)
         if ids:
-            rows = await session.execute(statement, {"ids": ids})
+            rows = await session.execute(statement, {"ids": padded(ids)})
             names.update((cause_id, name) for cause_id, name in rows)
     return names
 
