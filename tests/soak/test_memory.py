@@ -9,7 +9,7 @@ documents, incident pages, and the API's incident lists). The resident memory of
 tree is sampled from ``/proc``; after a warm-up (caches filled, the allocator settled), it may
 grow by at most ``GROWTH_BOUND_MIB`` while the load goes on.
 
-``CLARION_SOAK_SECONDS`` sets how long the load goes on after the warm-up (default 180).
+``CLARION_TEST_SOAK_SECONDS`` sets how long the load goes on after the warm-up (default 300).
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from tests.contract.cli import run_cli
 from tests.harness import backend, fresh_database
 
 WARM_UP_SECONDS = 60.0
-SOAK_SECONDS = float(os.environ.get("CLARION_SOAK_SECONDS", "180"))
+SOAK_SECONDS = float(os.environ.get("CLARION_TEST_SOAK_SECONDS", "300"))
 WRITES_PER_SECOND = 12.0
 READS_PER_SECOND = 37.0
 #: How much the server's resident memory may grow from the end of the warm-up to the end.
