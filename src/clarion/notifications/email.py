@@ -160,8 +160,9 @@ class SmtpPool:
     async def send(
         self, message: bytes, sender: str, recipient: str, lease: LeaseCheck = no_lease_check
     ) -> None:
-        """Send one message; ``lease()`` is called once a connection is ready, right before
-        the message goes out (it raises to stop the send)."""
+        """Send one message; ``lease()`` (which raises to stop the send) is called once a
+        connection is ready, and again once the envelope is accepted, right before ``DATA``:
+        a worker paused between the two, past its lease, sends nothing when it resumes."""
         async with self._slots:
             client = self._idle.pop() if self._idle else None
             if client is not None and not client.is_connected:
@@ -173,10 +174,15 @@ class SmtpPool:
             except BaseException:
                 self._idle.append(client)
                 raise
+            lost: BaseException | None = None
             try:
-                await client.sendmail(
-                    sender, [recipient], message, mail_options=_options(recipient)
-                )
+                await _envelope(client, sender, recipient)
+                try:
+                    lease()
+                except BaseException as exc:
+                    lost = exc
+                else:
+                    await client.data(message)
             except aiosmtplib.SMTPResponseException:
                 # The session is still usable after a refused message; keep it.
                 await _reset(client)
@@ -185,12 +191,39 @@ class SmtpPool:
             except BaseException:
                 await _quit(client)
                 raise
+            if lost is not None:
+                await _reset(client)  # the envelope goes; the connection stays usable
+                if client.is_connected:
+                    self._idle.append(client)
+                raise lost
             self._idle.append(client)
 
     async def close(self) -> None:
         idle, self._idle = self._idle, []
         for client in idle:
             await _quit(client)
+
+
+async def _envelope(client: aiosmtplib.SMTP, sender: str, recipient: str) -> None:
+    """``MAIL FROM`` and ``RCPT TO`` for one recipient, as ``aiosmtplib``'s ``sendmail``
+    sends them (after EHLO, SMTPUTF8 only where the server offers it), so that the lease can
+    be checked once more before ``DATA``. A refused recipient raises ``SMTPRecipientsRefused``
+    as ``sendmail`` does."""
+    options = _options(recipient)
+    if client.is_ehlo_or_helo_needed:
+        try:
+            await client.ehlo()
+        except aiosmtplib.SMTPHeloError:
+            await client.helo()
+    if options and not client.supports_extension("smtputf8"):
+        raise aiosmtplib.SMTPNotSupported("SMTPUTF8 is not supported by this server")
+    encoding = "utf-8" if options else "ascii"
+    await client.mail(sender, options=options, encoding=encoding)
+    try:
+        await client.rcpt(recipient, encoding=encoding)
+    except aiosmtplib.SMTPRecipientRefused as refused:
+        await _reset(client)
+        raise aiosmtplib.SMTPRecipientsRefused([refused]) from None
 
 
 async def _reset(client: aiosmtplib.SMTP) -> None:
