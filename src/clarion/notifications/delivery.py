@@ -13,7 +13,8 @@
    rows it holds (fenced by their claim's token); a row another worker took over is dropped.
    Right before a message leaves, its channel checks that the lease is still this worker's with
    a third of it to spare, by this process's monotonic clock (e-mail checks again between the
-   envelope and ``DATA``), so a worker that was paused past its lease sends nothing more. Every outcome write is fenced too (``outcomes``).
+   envelope and ``DATA``), so a worker that was paused past its lease sends nothing more.
+   Every outcome write is fenced too (``outcomes``).
 4. **Pauses.** A destination that cannot be reached (Clarion's SMTP relay down, a webhook host
    timing out) is paused (``lanes.pause``: 1, 2, 4 … at most 60 s); the rows waiting for it
    go back to ``pending``, due when the pause ends, without counting an attempt. After a relay
