@@ -14,44 +14,44 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import case, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from clarion.api_keys.models import ApiKey
+from clarion.audit import Actor
+from clarion.audit import service as audit
 from clarion.audit.models import AuditEntry
 from clarion.components.models import Component
 from clarion.console.models import User
 from clarion.context import AppContext
-from clarion.ids import new_id
 from clarion.incidents.models import Incident, IncidentUpdate
 from clarion.maintenances.models import Maintenance, MaintenanceUpdate
 from clarion.status_pages.models import StatusPage
 from tests.harness import LiveServer
 
+#: Who writes what tests insert in bulk.
+SEEDER = Actor.cli("tests")
 #: Every kind of object the check covers.
 OBJECTS: tuple[Any, ...] = (Incident, Maintenance, Component, StatusPage, ApiKey, User)
 
 
-def seeded_entries(page_id: str, rows: dict[Any, list[dict[str, Any]]]) -> list[dict[str, Any]]:
-    """The audit rows for incidents and windows that a test inserts in bulk (history to
-    render): one per update, as the writes that made them would have recorded."""
-    entries = []
+def record_seeded(
+    session: AsyncSession, page_id: str, rows: dict[Any, list[dict[str, Any]]]
+) -> None:
+    """The audit entries for incidents and windows that a test inserts in bulk (history to
+    render), added to ``session``: one per update, as the writes that made them would have
+    recorded (``audit.record``)."""
     for model, kind in ((IncidentUpdate, "incident"), (MaintenanceUpdate, "maintenance")):
         for update in rows.get(model, []):
-            entries.append(
-                {
-                    "id": new_id(),
-                    "occurred_at": update["published_at"],
-                    "actor_kind": "cli",
-                    "actor_id": "tests",
-                    "actor_name": "cli:tests",
-                    "action": f"{kind}.seed",
-                    "object_type": kind,
-                    "object_id": update[f"{kind}_id"],
-                    "status_page_id": page_id,
-                    "summary": "seeded history",
-                    "detail": {},
-                }
+            audit.record(
+                session,
+                SEEDER,
+                f"{kind}.seed",
+                object_type=kind,
+                object_id=update[f"{kind}_id"],
+                status_page_id=page_id,
+                at=update["published_at"],
+                summary="seeded history",
             )
-    return entries
 
 
 def report(missing: dict[str, list[str]]) -> str:

@@ -9,7 +9,6 @@ from typing import Any
 import pytest
 from sqlalchemy import insert
 
-from clarion.audit.models import AuditEntry
 from clarion.components.models import ComponentStatusChange
 from clarion.context import AppContext
 from clarion.ids import new_id
@@ -19,7 +18,7 @@ from clarion.public import html
 from clarion.public.routes import page_context
 from clarion.public.snapshot import load_snapshot
 from clarion.status_pages.models import StatusPage
-from tests.audit.ledger import seeded_entries
+from tests.audit.ledger import record_seeded
 from tests.factories import PageInfo, make_page
 from tests.harness import LiveServer, backend
 
@@ -180,7 +179,7 @@ async def _seed(
                 "published_at": start - timedelta(days=2),
             }
         )
-    rows[AuditEntry] = seeded_entries(info.id, rows)
     async with ctx.db.write() as session:
         for model, values in rows.items():
             await session.execute(insert(model.__table__), values)
+        record_seeded(session, info.id, rows)
