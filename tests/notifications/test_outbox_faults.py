@@ -39,10 +39,27 @@ BESIDE_A_HANGING_WEBHOOK_SECONDS = 4.0
 
 @dataclass
 class Sink(SmtpSink):
-    """The test SMTP server, which can also answer DATA with 451 after ``data_delay``."""
+    """The test SMTP server, which can also answer DATA with 451 after ``data_delay``, and
+    hold its answers to RCPT while ``hold_rcpt`` is set (``held`` counts the clients waiting)."""
 
     data_delay: float = 0.0
     refuse_data: bool = False
+    hold_rcpt: bool = False
+    held: int = 0
+
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, options: Any
+    ) -> str:
+        if self.hold_rcpt:
+            with self.lock:
+                self.held += 1
+            try:
+                while self.hold_rcpt:
+                    await asyncio.sleep(0.02)
+            finally:
+                with self.lock:
+                    self.held -= 1
+        return await super().handle_RCPT(server, session, envelope, address, options)
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         if self.data_delay:
@@ -77,6 +94,10 @@ def subscriptions(server: LiveServer, page_id: str) -> list[Subscription]:
             return list(found)
 
     return server.call(body)
+
+
+def sent_count(server: LiveServer, subject_id: str) -> int:
+    return sum(1 for r in outbox_rows(server, subject_id=subject_id) if r.status == "sent")
 
 
 def wait_for(predicate: Any, timeout: float, what: str) -> None:
@@ -135,16 +156,26 @@ def test_a_worker_paused_past_its_lease_sends_nothing_when_it_resumes(
         with sdk_for(server) as sdk:
             incident = create_incident(sdk, page.id, "Paused worker")
         sink.wait_for(lambda: sink.count() >= 4, timeout=60)
-        # The messages in flight when the worker stops are refused (451), so every message
-        # the server accepted was sent by a worker that went on to record it.
+        # From here the server refuses messages (451), so every message it accepted was sent
+        # by a worker that goes on to record it, and it holds its answers to RCPT: the worker
+        # stops with both its connections in the middle of an envelope, as a worker frozen
+        # mid-delivery would, and it would send DATA next if nothing checked its lease.
         sink.refuse_data = True
-        time.sleep(0.3)
+        sink.hold_rcpt = True
+        sink.wait_for(lambda: sink.held == settings["smtp_pool_size"], timeout=30)
+        wait_for(
+            lambda: sent_count(server, incident.id) == sink.count(),
+            30,
+            "the accepted messages recorded as sent",
+        )
         pause_outside_a_transaction(paused, server)
         try:
             accepted_before = sink.count()
             assert accepted_before < 40
             time.sleep(2 + 1.5)  # past the lease
             sink.refuse_data = False
+            sink.hold_rcpt = False  # the paused worker's envelopes are accepted: it resumes
+            # with RCPT answered and, without the check before DATA, would send both.
             with worker(server, sink.url, tmp_path / "other.log", **settings):
                 wait_until_all_sent(server, incident.id, 40, timeout=120)
             rows_before = {

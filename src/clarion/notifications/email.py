@@ -162,7 +162,9 @@ class SmtpPool:
     ) -> None:
         """Send one message; ``lease()`` (which raises to stop the send) is called once a
         connection is ready, and again once the envelope is accepted, right before ``DATA``:
-        a worker paused between the two, past its lease, sends nothing when it resumes."""
+        a worker paused before the second, past its lease, sends nothing when it resumes.
+        What is left is one round trip: aiosmtplib's ``data`` sends ``DATA`` and writes the
+        message as soon as the 354 arrives, with no public step in between."""
         async with self._slots:
             client = self._idle.pop() if self._idle else None
             if client is not None and not client.is_connected:
