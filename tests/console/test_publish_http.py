@@ -320,3 +320,32 @@ def test_preview_shows_the_message_as_the_public_page_will_and_publishes_nothing
     )
     assert fragment.status_code == 200
     assert fragment.text.strip() == preview.group(1).strip()
+
+
+def test_the_count_of_who_will_be_notified_follows_each_subscribers_components(
+    server: LiveServer,
+) -> None:
+    from clarion.console.screens import audience_of
+
+    fresh = make_page(server)
+    c0, c1, c2 = (fresh.components[k] for k in sorted(fresh.components))
+    add_subscribers(server, fresh.id, 2)  # the whole page
+    add_subscribers(server, fresh.id, 3, components=[c0])
+    add_subscribers(server, fresh.id, 1, components=[c0, c1])
+    add_subscribers(server, fresh.id, 2, components=[c1, c0])  # the same set, listed otherwise
+    add_subscribers(server, fresh.id, 4, components=[c2])
+
+    async def body(ctx: AppContext) -> Any:
+        async with ctx.db.read() as session:
+            return await audience_of(session, fresh.id)
+
+    audience = server.call(body)
+    assert (audience.whole_page, audience.following_some) == (2, 10)
+    assert audience.notified(set()) == 2
+    assert audience.notified({c0}) == 2 + 3 + 1 + 2
+    assert audience.notified({c1}) == 2 + 1 + 2
+    assert audience.notified({c1, c2}) == 2 + 1 + 2 + 4
+    assert audience.notified({c0, c1, c2}) == 12
+    console = signed_in(server, *PUBLISHER)
+    shown = console.get(f"/admin/incidents/new?status_page_id={fresh.id}").text
+    assert "2 subscribers will be notified (2 follow the whole page; of the 10 who" in shown

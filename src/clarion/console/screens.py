@@ -5,6 +5,7 @@ preview, ``POST /admin/preview``, for htmx), and reading a form's values for the
 
 from __future__ import annotations
 
+import json
 import secrets
 import zoneinfo
 from dataclasses import dataclass
@@ -14,7 +15,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from markupsafe import Markup
-from sqlalchemy import func, select
+from sqlalchemy import Text, cast, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import HTMLResponse, Response
 
@@ -59,12 +60,20 @@ class Audience:
 
     #: Active subscribers who hear about everything on the page.
     whole_page: int
-    #: Active subscribers who follow only some components: their component ids.
-    partial: list[list[str]]
+    #: Active subscribers who follow only some components: each set of component ids
+    #: followed, with how many follow exactly that set.
+    partial: list[tuple[frozenset[str], int]]
+
+    @property
+    def following_some(self) -> int:
+        """How many active subscribers follow only some components."""
+        return sum(count for _, count in self.partial)
 
     def notified(self, component_ids: set[str]) -> int:
         """How many active subscribers hear about a write touching ``component_ids``."""
-        return self.whole_page + sum(1 for ids in self.partial if component_ids.intersection(ids))
+        return self.whole_page + sum(
+            count for ids, count in self.partial if not ids.isdisjoint(component_ids)
+        )
 
 
 @dataclass
@@ -88,16 +97,17 @@ async def pages(session: AsyncSession) -> list[StatusPage]:
 
 
 async def audience_of(session: AsyncSession, page_id: str) -> Audience:
-    # json_array_length: the same function on SQLite and PostgreSQL.
-    length = func.coalesce(func.json_array_length(Subscription.component_ids), 0)
-    active = active_subscriptions_of(page_id)
-    whole = await session.scalar(select(func.count()).where(*active, length == 0)) or 0
-    partial = [
-        list(ids or [])
-        for ids in await session.scalars(
-            select(Subscription.component_ids).where(*active, length > 0)
-        )
-    ]
+    """One grouped count: a page has many subscribers but few different component lists."""
+    followed = cast(Subscription.component_ids, Text)
+    whole, partial = 0, []
+    for listed, count in await session.execute(
+        select(followed, func.count()).where(*active_subscriptions_of(page_id)).group_by(followed)
+    ):
+        ids = frozenset(json.loads(listed) or ()) if listed else frozenset()
+        if ids:
+            partial.append((ids, int(count)))
+        else:
+            whole += int(count)
     return Audience(whole, partial)
 
 
