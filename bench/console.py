@@ -3,7 +3,8 @@
 For each backend, in one run, on loopback:
 
 1. A fresh database with one page of 100 components, 10,000 incidents (with their updates
-   and impacts) and 50,000 confirmed e-mail subscribers, a publisher key and a console user
+   and impacts) and 50,000 confirmed e-mail subscribers (one in five following only one or
+   two of the first ten components), a publisher key and a console user
    (``clarion users create --password-stdin``).
 2. ``clarion serve`` in a subprocess; one signed-in browser (its own cookies, the CSRF token
    its pages give), sequential requests:
@@ -83,7 +84,14 @@ def run_backend(backend: str, log_dir: Path, opts: Options) -> list[Figure]:
     with seed.declared_database(backend, folder, declaration()) as (raw, engine):
         page = seed.find_page(engine)
         seed.seed_incidents(engine, page, INCIDENTS, now, seed=INCIDENTS)
-        notifications.add_subscribers(engine, page.id, SUBSCRIBERS)
+        # One in five follows only some components: one or two of the first ten.
+        some = page.component_ids[:10]
+        notifications.add_subscribers(
+            engine,
+            page.id,
+            SUBSCRIBERS,
+            lambda i: [] if i % 5 else sorted({some[i % 10], some[i // 10 % 10]}),
+        )
         token = seed.create_keys(engine, 1, now)[0]
         server.run_cli(
             raw, "users", "create", EMAIL, "--role", "viewer", "--role",
@@ -92,7 +100,7 @@ def run_backend(backend: str, log_dir: Path, opts: Options) -> list[Figure]:
         newest = seed.latest_incident(engine, page.id)
         print(
             f"  seeded {INCIDENTS:,} incidents, {COMPONENTS} components,"
-            f" {SUBSCRIBERS:,} subscribers"
+            f" {SUBSCRIBERS:,} subscribers (one in five following some components)"
         )
         with (
             server.serve(raw, folder / "serve.log") as srv,

@@ -26,7 +26,7 @@ import threading
 import time
 import urllib.request
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -101,8 +101,14 @@ def serve(
             server.stop(worker, 15)
 
 
-def add_subscribers(engine: Engine, page_id: str, count: int) -> None:
-    """``count`` confirmed e-mail subscribers of the whole page."""
+def add_subscribers(
+    engine: Engine,
+    page_id: str,
+    count: int,
+    follows: Callable[[int], list[str]] = lambda i: [],
+) -> None:
+    """``count`` confirmed e-mail subscribers; the ``i``-th follows ``follows(i)`` (its
+    component ids; by default none: the whole page)."""
     now = datetime.now(UTC)
     rows = [
         {
@@ -110,7 +116,7 @@ def add_subscribers(engine: Engine, page_id: str, count: int) -> None:
             "status_page_id": page_id,
             "channel": "email",
             "email": f"reader{i:05d}@bench.example",
-            "component_ids": [],
+            "component_ids": follows(i),
             "confirmed_at": now,
             "consecutive_failures": 0,
             "confirmations_sent": 0,
