@@ -11,6 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any
 
+import httpx
 import pytest
 from sqlalchemy import func, select
 
@@ -349,3 +350,85 @@ def test_the_count_of_who_will_be_notified_follows_each_subscribers_components(
     console = signed_in(server, *PUBLISHER)
     shown = console.get(f"/admin/incidents/new?status_page_id={fresh.id}").text
     assert "2 subscribers will be notified (2 follow the whole page; of the 10 who" in shown
+
+
+def test_a_maintenance_update_sets_a_components_status_by_hand_or_lets_the_status_move_it(
+    server: LiveServer, page: PageInfo, token: str
+) -> None:
+    console = signed_in(server, *PUBLISHER)
+    c0, c1 = sorted(page.components.values())[:2]
+    form = form_of(console, f"/admin/maintenance/new?status_page_id={page.id}")
+    created = console.post(
+        "/admin/maintenance/new",
+        {
+            **form,
+            "status_page_id": page.id,
+            "name": "Network work",
+            "starts": "2099-08-01T03:00",
+            "ends": "2099-08-01T05:00",
+            "time_zone": "UTC",
+            "message": "Planned.",
+            "component": [c0, c1],
+            "action": "schedule",
+        },
+    )
+    assert created.status_code == 303, created.text
+    screen = created.headers["location"]
+    maintenance_id = screen.rsplit("/", 1)[1]
+    shown = console.get(screen).text
+    for cid in (c0, c1):
+        control = re.search(
+            rf'<select id="field-impact-{cid}" name="impact-{cid}"[^>]*>(.*?)</select>', shown, re.S
+        )
+        assert control is not None, cid
+        options = re.findall(r">([^<]+)</option>", control.group(1))
+        assert options == ["Follows the status", "Operational", "Under maintenance"]
+
+    def latest_statuses() -> dict[str, str]:
+        answer = httpx.get(
+            f"{server.base_url}/v2/status_page_maintenances/{maintenance_id}",
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        assert answer.status_code == 200, answer.text
+        updates = answer.json()["status_page_maintenance"]["updates"]
+        newest = max(updates, key=lambda u: u["published_at"])
+        return {c["component_id"]: c["component_status"] for c in newest["component_statuses"]}
+
+    started = console.post(
+        f"{screen}/updates",
+        {
+            **form_of(console, screen),
+            "maintenance_status": "maintenance_in_progress",
+            "message": "Started; the second one is not touched yet.",
+            f"impact-{c0}": "",
+            f"impact-{c1}": "operational",
+        },
+    )
+    assert started.status_code == 303, started.text
+    assert latest_statuses() == {c0: "under_maintenance", c1: "operational"}
+
+    refused = console.post(
+        f"{screen}/updates",
+        {
+            **form_of(console, screen),
+            "maintenance_status": "maintenance_complete",
+            "message": "Done.",
+            f"impact-{c0}": "under_maintenance",
+        },
+    )
+    assert refused.status_code == 422
+    assert re.search(
+        r'id="field-maintenance_status-error">\s*<p>component_statuses must not be sent when',
+        refused.text,
+    )
+    assert latest_statuses() == {c0: "under_maintenance", c1: "operational"}
+    done = console.post(
+        f"{screen}/updates",
+        {
+            **form_of(console, screen),
+            "maintenance_status": "maintenance_complete",
+            "message": "Done.",
+        },
+    )
+    assert done.status_code == 303, done.text
+    assert set(latest_statuses().values()) <= {"operational"}

@@ -19,8 +19,11 @@ from clarion.api_keys.service import PUBLISH_ROLE
 from clarion.console import publishing
 from clarion.console.forms import FORM_LEVEL, Form, read_form
 from clarion.console.screens import (
+    MAINTENANCE_IMPACTS,
     choosing,
     fingerprint,
+    impact_field,
+    impact_fields,
     local_input,
     new_key,
     page_of,
@@ -34,7 +37,7 @@ from clarion.console.screens import (
 from clarion.console.sessions import Visit
 from clarion.console.web import ConsoleRoute, context_of, links_of, see_other, signed_in
 from clarion.errors import ValidationFailed
-from clarion.maintenances.service import load_maintenance
+from clarion.maintenances.service import affected_component_ids, load_maintenance
 from clarion.maintenances.view import COMPLETE, SCHEDULED
 from clarion.status_pages.schemas import public_url
 
@@ -49,6 +52,8 @@ UPDATE_FIELDS = {
     "idempotency_key": FORM_LEVEL,
     "status_page_maintenance_id": FORM_LEVEL,
     "maintenance_status": "maintenance_status",
+    # Component statuses sent while completing: the status is what to change.
+    "component_statuses": "maintenance_status",
 }
 COMPLETE_MESSAGE = "This maintenance is complete."
 
@@ -190,20 +195,36 @@ async def post_update(
     if form.get("action") == "preview":
         return await _window_screen(request, visit, maintenance_id, form=form)
     ctx = context_of(request)
+    async with ctx.db.read() as session:
+        affected = await affected_component_ids(session, maintenance_id)
+    statuses = _set_by_hand(form, affected)
     values: dict[str, Any] = {
         "status_page_maintenance_id": maintenance_id,
         "message": form.get("message"),
         "notify_subscribers": form.checked("notify_subscribers"),
         "maintenance_status": form.get("maintenance_status") or None,
     }
+    if statuses:
+        values["component_statuses"] = statuses
     try:
         await publishing.post_maintenance_update(
             ctx, visit, form.get("idempotency_key"), fingerprint(form), values
         )
     except ValidationFailed as error:
-        form.fail(error, UPDATE_FIELDS)
+        form.fail(error, {**UPDATE_FIELDS, **impact_fields(statuses, "component_statuses")})
         return await _window_screen(request, visit, maintenance_id, form=form, status=422)
     return see_other(links_of(request)(f"maintenance/{maintenance_id}") + "#timeline")
+
+
+def _set_by_hand(form: Form, affected: list[str]) -> list[dict[str, str]]:
+    """The component statuses the update form sets (in the window's order); a component
+    left on "Follows the status" is not sent, so the status moves it."""
+    allowed = {option for option, _ in MAINTENANCE_IMPACTS}
+    return [
+        {"component_id": cid, "component_status": value}
+        for cid in affected
+        if (value := form.get(impact_field(cid))) in allowed
+    ]
 
 
 @router.post("/admin/maintenance/{maintenance_id}/cancel")

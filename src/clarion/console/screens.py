@@ -46,6 +46,12 @@ IMPACTS = [
     ("partial_outage", "Partial outage"),
     ("full_outage", "Full outage"),
 ]
+#: A component's status set by hand in a maintenance update (left empty, it follows the
+#: window's status).
+MAINTENANCE_IMPACTS = [
+    ("operational", "Operational"),
+    ("under_maintenance", "Under maintenance"),
+]
 MAINTENANCE_STATUSES = [
     ("maintenance_scheduled", "Scheduled"),
     ("maintenance_in_progress", "In progress"),
@@ -269,6 +275,7 @@ def helpers() -> dict[str, Any]:
         "incident_statuses": INCIDENT_STATUSES,
         "impacts": IMPACTS,
         "maintenance_statuses": MAINTENANCE_STATUSES,
+        "maintenance_impacts": MAINTENANCE_IMPACTS,
     }
 
 
