@@ -125,6 +125,12 @@ def test_publish_an_incident_and_maintenance_from_the_console(
     expect(tab.get_by_role("heading", name="Database upgrade", level=1)).to_be_visible()
     expect(tab.get_by_role("status")).to_contain_text("Scheduled the maintenance")
     _checked(tab, size)
+    tab.get_by_label("Status", exact=True).select_option(label="In progress")
+    tab.get_by_label("Component 2", exact=True).select_option(label="Under maintenance")
+    tab.get_by_label("Message").fill("Started early.")
+    tab.get_by_role("button", name="Post update").click()
+    expect(tab.locator("h1 + p .tag")).to_have_text("In progress")
+    expect(tab.locator(".timeline__item").first).to_contain_text("Component 2: under maintenance")
     tab.get_by_role("button", name="Complete maintenance").click()
     expect(tab.locator("h1 + p .tag")).to_have_text("Completed")
 
