@@ -15,6 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.console.helpers import Console
 from tests.contract.cli import cli_environment, run_cli
 from tests.harness import free_port, fresh_database, live_server
 
@@ -25,6 +26,12 @@ def banner_token(output: str) -> str:
     found = re.search(r"Demo API key: (clarion_\S+)", output)
     assert found, output
     return found.group(1)
+
+
+def banner_sign_in(output: str) -> tuple[str, str]:
+    found = re.search(r"Console: +http://\S+/admin \(e-mail (\S+), password (\S+)\)", output)
+    assert found, output
+    return found.group(1), found.group(2)
 
 
 def live_demo_keys(url: str) -> list[str]:
@@ -117,3 +124,27 @@ def test_demo_says_where_its_mail_goes_without_showing_the_smtp_password(
     assert relayed.returncode == 0, relayed.stderr
     assert "E-mail:       sent through smtp://127.0.0.1:2525 (CLARION_SMTP_URL)" in relayed.stdout
     assert "s3cret-pass" not in relayed.stdout + relayed.stderr
+
+
+def test_demo_prints_a_console_sign_in_with_a_new_password_each_run(tmp_path: Path) -> None:
+    with fresh_database(str(tmp_path)) as url:
+        first = banner_sign_in(run_cli(url, "demo", "--no-serve").stdout)
+        run_cli(url, "users", "deactivate", first[0])
+        second = banner_sign_in(run_cli(url, "demo", "--no-serve").stdout)
+        assert first[0] == second[0] == "demo@example.com"
+        assert first[1] != second[1]
+        with live_server(url) as server:
+            for (email, password), welcome in ((first, False), (second, True)):
+                console = Console(server)
+                answer = console.sign_in(email, password)
+                assert (answer.status_code == 303) is welcome, answer.text
+                if welcome:
+                    overview = console.get(answer.headers["location"])
+                    assert "Acme Cloud" in overview.text
+                    form = console.get("/admin/incidents/new").text
+                    assert "Declare incident" in form
+                    assert "Publishing needs the" not in form  # the demo user may publish
+        entries = json.loads(run_cli(url, "audit", "list", "--object", "user", "--json").stdout)
+        actions = sorted(entry["action"] for entry in entries)
+        assert actions == ["user.activate", "user.create", "user.deactivate", "user.reset_password"]
+        assert second[1] not in json.dumps(entries)

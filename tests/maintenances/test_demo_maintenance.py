@@ -6,7 +6,7 @@ from pathlib import Path
 
 import httpx
 
-from clarion.cli.demo import prepare_demo
+from clarion.cli.demo import Demo, prepare_demo
 from clarion.context import AppContext
 from tests.harness import fresh_database, live_server
 
@@ -16,11 +16,11 @@ def test_the_demo_has_completed_windows_and_an_upcoming_automated_one_seeded_onc
 ) -> None:
     with fresh_database(str(tmp_path)) as url, live_server(url) as server:
 
-        async def prepare(ctx: AppContext) -> tuple[str, str]:
+        async def prepare(ctx: AppContext) -> Demo:
             return await prepare_demo(ctx)
 
         server.call(prepare)
-        _slug, token = server.call(prepare)  # a second run adds nothing
+        token = server.call(prepare).token  # a second run adds nothing
         with httpx.Client(
             base_url=server.base_url, headers={"Authorization": f"Bearer {token}"}
         ) as http:

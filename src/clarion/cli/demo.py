@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import secrets
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import click
@@ -9,17 +11,51 @@ import click
 from clarion.cli.common import load_settings, run_with_context, with_base_url
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from clarion.audit import Actor
     from clarion.context import AppContext
     from clarion.settings import Settings
 
 #: The name of the demo's API key: one live key has it, with a new token at every run.
 DEMO_KEY_NAME = "demo"
 DEMO_KEY_ROLES = ["viewer", "status_page_publisher", "manage_settings"]
+#: The demo's console user, with the key's roles and a new password at every run.
+DEMO_USER_EMAIL = "demo@example.com"
 
 
-async def prepare_demo(ctx: AppContext) -> tuple[str, str]:
+@dataclass
+class Demo:
+    slug: str
+    token: str
+    password: str
+
+
+async def renew_demo_user(session: AsyncSession, now: datetime, *, actor: Actor) -> str:
+    """Give the console user ``demo@example.com`` a new password (creating the user the first
+    time, activating it if it was deactivated); returns the password."""
+    from clarion.console import users
+    from clarion.errors import NotFound
+
+    password = secrets.token_urlsafe(15)
+    try:
+        user = await users.user_by_email(session, DEMO_USER_EMAIL)
+    except NotFound:
+        await users.create_user(
+            session, DEMO_USER_EMAIL, password, DEMO_KEY_ROLES, now, actor=actor
+        )
+        return password
+    await users.reset_password(session, DEMO_USER_EMAIL, password, now, actor=actor)
+    if user.deactivated_at is not None:
+        await users.activate(session, DEMO_USER_EMAIL, now, actor=actor)
+    return password
+
+
+async def prepare_demo(ctx: AppContext) -> Demo:
     """Apply the demo declaration, seed history once, give the key named ``demo`` a new token
-    (creating it the first time); returns (slug, token)."""
+    (creating it the first time) and the console user ``demo@example.com`` a new password."""
     from importlib import resources
 
     import yaml
@@ -42,7 +78,8 @@ async def prepare_demo(ctx: AppContext) -> tuple[str, str]:
         _key, token = await renew_named_key(
             session, DEMO_KEY_NAME, DEMO_KEY_ROLES, now, actor=actor
         )
-    return declaration.pages[0].slug, token
+        password = await renew_demo_user(session, now, actor=actor)
+    return Demo(declaration.pages[0].slug, token, password)
 
 
 def mail_line(settings: Settings) -> str:
@@ -69,18 +106,21 @@ def mail_line(settings: Settings) -> str:
 @click.option("--port", default=8080, show_default=True, type=int)
 @click.option("--no-serve", is_flag=True, help="Prepare the demo data and exit.")
 def command(host: str, port: int, no_serve: bool) -> None:
-    """Start Clarion with a demo status page (history included) and print its URL and an API key.
+    """Start Clarion with a demo status page (history included) and print its URL, a console
+    sign-in and an API key.
 
     The key is named demo: each run gives it a new token (the one printed; the previous one
-    stops working), and `clarion keys revoke demo` revokes it. Stop the server with Ctrl-C.
+    stops working), and `clarion keys revoke demo` revokes it. The console user
+    demo@example.com gets a new password each run the same way. Stop the server with Ctrl-C.
     """
     settings = with_base_url(load_settings(), host, port)
     mail = mail_line(settings)
-    slug, token = run_with_context(settings, prepare_demo)
-    base = settings.base_url
+    demo = run_with_context(settings, prepare_demo)
+    base, token = settings.base_url, demo.token
     banner = (
         f"\nClarion demo is ready.\n"
-        f"  Status page:  {base}/{slug}\n"
+        f"  Status page:  {base}/{demo.slug}\n"
+        f"  Console:      {base}/admin (e-mail {DEMO_USER_EMAIL}, password {demo.password})\n"
         f"  API base URL: {base}\n"
         f"  Demo API key: {token}\n"
         f"  E-mail:       {mail}\n"
