@@ -4,6 +4,7 @@ bucket per key, and each other's writes."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import time
 import uuid
@@ -40,14 +41,44 @@ def _children(pid: int) -> list[int]:
     return servers
 
 
+def _listening(pid: int, port: int) -> bool:
+    """Whether process ``pid`` holds a socket listening on ``port`` (from ``/proc``)."""
+    sockets = set()
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        with contextlib.suppress(OSError):
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+            if target.startswith("socket:["):
+                sockets.add(target[len("socket:[") : -1])
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(table) as handle:
+            for row in handle.read().splitlines()[1:]:
+                fields = row.split()
+                local, state, inode = fields[1], fields[3], fields[9]
+                if state == "0A" and int(local.rsplit(":", 1)[1], 16) == port and inode in sockets:
+                    return True
+    return False
+
+
+def _wait_until_all_listen(pid: int, base: str, workers: int, log: Path) -> list[int]:
+    """Until ``workers`` server processes of ``pid`` each listen on ``base``'s port; returns
+    them."""
+    port = int(base.rsplit(":", 1)[1])
+    deadline = time.monotonic() + 60
+    children: list[int] = []
+    while True:
+        with contextlib.suppress(OSError):  # a child that exited meanwhile
+            children = _children(pid)
+            if len(children) == workers and all(_listening(c, port) for c in children):
+                return children
+        assert time.monotonic() < deadline, (children, log.read_text())
+        time.sleep(0.2)
+
+
 @contextmanager
 def serve_workers(url: str, log: Path, workers: int, **env: str) -> Iterator[tuple[str, int]]:
-    """``clarion serve --workers N`` once all its processes run; yields its URL and pid."""
+    """``clarion serve --workers N`` once all its processes listen; yields its URL and pid."""
     with clarion_serve(url, log, "--workers", str(workers), **env) as (process, base):
-        deadline = time.monotonic() + 60
-        while len(_children(process.pid)) < workers:
-            assert time.monotonic() < deadline, log.read_text()
-            time.sleep(0.2)
+        _wait_until_all_listen(process.pid, base, workers, log)
         yield base, process.pid
 
 
@@ -182,23 +213,23 @@ def test_the_shared_file_limiter_reuses_refilled_slots_and_keeps_keys_apart(
 def test_a_process_that_dies_is_replaced(database: str, tmp_path: Path) -> None:
     import signal
 
-    with serve_workers(database, tmp_path / "serve.log", 2) as (base, pid):
+    log = tmp_path / "serve.log"
+    with serve_workers(database, log, 2) as (base, pid):
         first = _children(pid)
         os.kill(first[0], signal.SIGKILL)
         deadline = time.monotonic() + 60
-        while True:
-            now = _children(pid)
-            if len(now) == 2 and first[0] not in now:
-                break
-            assert time.monotonic() < deadline, (first, now)
+        while first[0] in _children(pid):
+            assert time.monotonic() < deadline, first
             time.sleep(0.2)
+        now = _wait_until_all_listen(pid, base, 2, log)
+        assert first[0] not in now
         # The new process serves: new connections are spread over both (SO_REUSEPORT).
         before = {w: _cpu_ticks(w) for w in now}
         for _ in range(60):
             assert httpx.get(f"{base}/healthz", timeout=10).status_code == 200
         after = {w: _cpu_ticks(w) for w in now}
         assert all(after[w] > before[w] for w in now), (before, after)
-    assert "starting another" in (tmp_path / "serve.log").read_text()
+    assert "starting another" in log.read_text()
 
 
 TWO_PAGES = """\
