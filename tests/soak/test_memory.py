@@ -9,7 +9,8 @@ documents, incident pages, and the API's incident lists). The resident memory of
 tree is sampled from ``/proc``; after a warm-up (caches filled, the allocator settled), it may
 grow by at most ``GROWTH_BOUND_MIB`` while the load goes on.
 
-``CLARION_TEST_SOAK_SECONDS`` sets how long the load goes on after the warm-up (default 300).
+``CLARION_TEST_SOAK_SECONDS`` sets how long the load goes on after the warm-up (default 300);
+``CLARION_TEST_SOAK_BACKEND=postgresql`` runs it in the PostgreSQL pass instead.
 """
 
 from __future__ import annotations
@@ -45,7 +46,10 @@ SLUG = "soak"
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(backend() != "sqlite", reason="one soak per run (SQLite's pass)"),
+    pytest.mark.skipif(
+        backend() != os.environ.get("CLARION_TEST_SOAK_BACKEND", "sqlite"),
+        reason="one soak per run (SQLite's pass, unless CLARION_TEST_SOAK_BACKEND names another)",
+    ),
     pytest.mark.timeout(int(WARM_UP_SECONDS + SOAK_SECONDS) + 240),
 ]
 
