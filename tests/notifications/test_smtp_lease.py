@@ -6,12 +6,13 @@ sends nothing; the connection stays usable for the next message. Against a real 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 
 import pytest
 
 from clarion.notifications.email import SmtpPool, parse_smtp_url
 from clarion.notifications.outbox import LeaseLost
-from tests.subscribers.smtp_sink import smtp_sink
+from tests.subscribers.smtp_sink import SmtpSink, smtp_sink
 
 MESSAGE = b"From: status@example.com\r\nTo: reader@example.com\r\nSubject: t\r\n\r\nHello\r\n"
 
@@ -29,35 +30,45 @@ class Lease:
             raise LeaseLost("taken over")
 
 
-def test_a_lease_lost_after_the_envelope_sends_nothing_and_keeps_the_connection() -> None:
+def run_with_pool(scenario: Callable[[SmtpPool, SmtpSink], Awaitable[None]]) -> SmtpSink:
+    """``scenario`` with a one-connection pool to a fresh sink (closed after); the sink."""
     with smtp_sink() as sink:
         pool = SmtpPool(parse_smtp_url(sink.url), size=1, timeout=10)
 
-        async def scenario() -> None:
-            lost_at_data = Lease(holds=1)
-            with pytest.raises(LeaseLost):
-                await pool.send(MESSAGE, "status@example.com", "reader@example.com", lost_at_data)
-            assert lost_at_data.calls == 2, "checked again right before DATA"
-            assert sink.count() == 0
-            kept = Lease(holds=2)
-            await pool.send(MESSAGE, "status@example.com", "reader@example.com", kept)
-            assert kept.calls == 2
-            await pool.close()
+        async def run() -> None:
+            try:
+                await scenario(pool, sink)
+            finally:
+                await pool.close()
 
-        asyncio.run(scenario())
+        asyncio.run(run())
+    return sink
+
+
+def send(pool: SmtpPool, lease: Lease) -> Awaitable[None]:
+    return pool.send(MESSAGE, "status@example.com", "reader@example.com", lease)
+
+
+def test_a_lease_lost_after_the_envelope_sends_nothing_and_keeps_the_connection() -> None:
+    async def scenario(pool: SmtpPool, sink: SmtpSink) -> None:
+        lost_at_data = Lease(holds=1)
+        with pytest.raises(LeaseLost):
+            await send(pool, lost_at_data)
+        assert lost_at_data.calls == 2, "checked again right before DATA"
+        assert sink.count() == 0
+        kept = Lease(holds=2)
+        await send(pool, kept)
+        assert kept.calls == 2
+
+    sink = run_with_pool(scenario)
     assert [r.rcpt_to for r in sink.received] == [["reader@example.com"]]
 
 
 def test_a_lease_lost_before_the_envelope_opens_no_transaction() -> None:
-    with smtp_sink() as sink:
-        pool = SmtpPool(parse_smtp_url(sink.url), size=1, timeout=10)
+    async def scenario(pool: SmtpPool, _sink: SmtpSink) -> None:
+        lost = Lease(holds=0)
+        with pytest.raises(LeaseLost):
+            await send(pool, lost)
+        assert lost.calls == 1
 
-        async def scenario() -> None:
-            lost = Lease(holds=0)
-            with pytest.raises(LeaseLost):
-                await pool.send(MESSAGE, "status@example.com", "reader@example.com", lost)
-            assert lost.calls == 1
-            await pool.close()
-
-        asyncio.run(scenario())
-    assert sink.count() == 0
+    assert run_with_pool(scenario).count() == 0

@@ -137,10 +137,7 @@ class SmtpPool:
         await client.connect()
         try:
             if t.starttls != "never":
-                try:
-                    await client.ehlo()
-                except aiosmtplib.SMTPHeloError:
-                    await client.helo()  # no ESMTP, so no STARTTLS either
+                await _greet(client)  # after HELO (no ESMTP), no STARTTLS either
                 if client.supports_extension("starttls"):
                     await client.starttls()
                 elif t.starttls == "required":
@@ -210,13 +207,10 @@ async def _envelope(client: aiosmtplib.SMTP, sender: str, recipient: str) -> Non
     """``MAIL FROM`` and ``RCPT TO`` for one recipient, as ``aiosmtplib``'s ``sendmail``
     sends them (after EHLO, SMTPUTF8 only where the server offers it), so that the lease can
     be checked once more before ``DATA``. A refused recipient raises ``SMTPRecipientsRefused``
-    as ``sendmail`` does."""
+    as ``sendmail`` does (the pool then closes the connection)."""
     options = _options(recipient)
     if client.is_ehlo_or_helo_needed:
-        try:
-            await client.ehlo()
-        except aiosmtplib.SMTPHeloError:
-            await client.helo()
+        await _greet(client)
     if options and not client.supports_extension("smtputf8"):
         raise aiosmtplib.SMTPNotSupported("SMTPUTF8 is not supported by this server")
     encoding = "utf-8" if options else "ascii"
@@ -224,8 +218,15 @@ async def _envelope(client: aiosmtplib.SMTP, sender: str, recipient: str) -> Non
     try:
         await client.rcpt(recipient, encoding=encoding)
     except aiosmtplib.SMTPRecipientRefused as refused:
-        await _reset(client)
         raise aiosmtplib.SMTPRecipientsRefused([refused]) from None
+
+
+async def _greet(client: aiosmtplib.SMTP) -> None:
+    """EHLO, or HELO when the server does not speak ESMTP."""
+    try:
+        await client.ehlo()
+    except aiosmtplib.SMTPHeloError:
+        await client.helo()
 
 
 async def _reset(client: aiosmtplib.SMTP) -> None:
