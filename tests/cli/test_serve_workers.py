@@ -19,6 +19,7 @@ from tests.cli.serving import clarion_serve, publisher_token
 from tests.contract.checks import check_response
 from tests.contract.cli import run_cli
 from tests.harness import fresh_database
+from tests.processes import children
 
 
 def _cpu_ticks(pid: int) -> int:
@@ -29,12 +30,8 @@ def _cpu_ticks(pid: int) -> int:
 
 def _children(pid: int) -> list[int]:
     """The server processes that ``pid`` started (not multiprocessing's resource tracker)."""
-    found: list[int] = []
-    for task in os.listdir(f"/proc/{pid}/task"):
-        with open(f"/proc/{pid}/task/{task}/children") as handle:
-            found.extend(int(child) for child in handle.read().split())
     servers = []
-    for child in found:
+    for child in children(pid):
         with open(f"/proc/{child}/cmdline", "rb") as handle:
             if b"resource_tracker" not in handle.read():
                 servers.append(child)

@@ -31,6 +31,7 @@ import pytest
 from tests.cli.serving import clarion_serve
 from tests.contract.cli import run_cli
 from tests.harness import backend, fresh_database
+from tests.processes import descendants
 
 WARM_UP_SECONDS = 60.0
 SOAK_SECONDS = float(os.environ.get("CLARION_TEST_SOAK_SECONDS", "300"))
@@ -82,30 +83,10 @@ def served(tmp_path: Path) -> Iterator[tuple[int, str, str]]:
 # -- resident memory -------------------------------------------------------------------------
 
 
-def _descendants(pid: int) -> list[int]:
-    """``pid`` and every process below it."""
-    parents: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{entry}/stat").read_text()
-        except OSError:
-            continue
-        parent = int(stat.rsplit(")", 1)[1].split()[1])
-        parents.setdefault(parent, []).append(int(entry))
-    found, todo = [], [pid]
-    while todo:
-        current = todo.pop()
-        found.append(current)
-        todo.extend(parents.get(current, []))
-    return found
-
-
 def rss_mib(pid: int) -> float:
     """The resident memory of ``pid`` and its descendants (``VmRSS``), in MiB."""
     total_kib = 0
-    for each in _descendants(pid):
+    for each in descendants(pid):
         try:
             status = Path(f"/proc/{each}/status").read_text()
         except OSError:
